@@ -1,0 +1,180 @@
+"""`zswap-spec check`: every variant x compressor x writeback x folio size on
+the built-in sample, INV-BATCH across batch sizes, and the comparison with
+the manifest of expected findings (spec/expected-check.toml).
+
+The manifest lists, per configuration, the invariants the built-in sample
+breaks.  A configuration not listed is expected to break none.  A change of
+answer (a new finding, or one that went away) makes `check` exit 1 and shows
+as a diff of the manifest when it is rewritten with `--update-manifest`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from pathlib import Path
+
+from . import spec as spec_pkg
+from .model.compressors import ALGORITHMS
+from .model.variants import VARIANTS
+from .replay import RunConfig, replay_pages
+from .report import console
+from .sample import default_sample, page_kinds
+
+__all__ = ["run_check", "collect_findings", "MANIFEST_PATH", "load_manifest"]
+
+MANIFEST_PATH = Path(spec_pkg.__file__).with_name("expected-check.toml")
+FOLIO_SIZES = (1, 8)
+WRITEBACK = (True, False)
+
+Key = tuple[str, str, bool, int, int]  # variant, compressor, writeback, folio_pages, page_size
+
+
+def collect_findings(page_size: int = 4096):
+    """Run the grid; (findings by configuration, run results, INV-BATCH details)."""
+    pages = [p.data for p in default_sample(page_size)]
+    findings: dict[Key, set[str]] = {}
+    results = []
+    batch_details = []
+    for variant in VARIANTS:
+        for compressor in ALGORITHMS:
+            for wb in WRITEBACK:
+                for folio_pages in FOLIO_SIZES:
+                    cfg = RunConfig(variant, compressor, wb, folio_pages, page_size)
+                    r = replay_pages(pages, cfg)
+                    results.append(r)
+                    ids = {v.invariant for v in r.violations}
+                    if folio_pages > 1:
+                        # INV-BATCH: the same folios with one unit per batch.
+                        single = replay_pages(pages, RunConfig(variant, compressor, wb, folio_pages,
+                                                               page_size, max_batch_size=1))
+                        diff = [i for i, (a, b) in enumerate(zip(r.outcomes, single.outcomes)) if a != b]
+                        if diff:
+                            ids.add("INV-BATCH")
+                            batch_details.append((cfg, diff, r.outcomes, single.outcomes))
+                    findings[(variant, compressor, wb, folio_pages, page_size)] = ids
+    return findings, results, batch_details
+
+
+def load_manifest(path: Path = MANIFEST_PATH) -> dict[Key, set[str]]:
+    """The expected findings; a configuration absent from the file expects none."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"zswap-spec: error: manifest {path} is missing; "
+                         f"create it with 'zswap-spec check --update-manifest'") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SystemExit(f"zswap-spec: error: manifest {path} is not valid TOML ({e}); "
+                         f"restore it from version control") from None
+    out: dict[Key, set[str]] = {}
+    for item in data.get("finding", []):
+        key = (item["variant"], item["compressor"], item["writeback"], item["folio_pages"],
+               item["page_size"])
+        out[key] = set(item["invariants"])
+    return out
+
+
+def write_manifest(findings: dict[Key, set[str]], page_size: int, path: Path = MANIFEST_PATH) -> None:
+    """Rewrite the entries of one page size, keeping the others."""
+    try:
+        kept = {k: v for k, v in load_manifest(path).items() if k[4] != page_size}
+    except SystemExit:
+        kept = {}
+    kept.update({k: v for k, v in findings.items() if v})
+    lines = [
+        "# Expected findings of `zswap-spec check` on the built-in sample.",
+        "# One entry per configuration that breaks an invariant; any configuration",
+        "# not listed must break none.  Rewritten by `zswap-spec check --update-manifest`;",
+        "# review the diff: a changed answer is a changed claim about a variant.",
+        "",
+    ]
+    order = {name: i for i, name in enumerate(VARIANTS)}
+    corder = {name: i for i, name in enumerate(ALGORITHMS)}
+    for key in sorted(kept, key=lambda k: (k[4], order.get(k[0], 99), corder.get(k[1], 99), not k[2], k[3])):
+        variant, compressor, wb, folio_pages, ps = key
+        lines += [
+            "[[finding]]",
+            f'variant = "{variant}"',
+            f'compressor = "{compressor}"',
+            f"writeback = {'true' if wb else 'false'}",
+            f"folio_pages = {folio_pages}",
+            f"page_size = {ps}",
+            "invariants = [" + ", ".join(f'"{i}"' for i in sorted(kept[key])) + "]",
+            "",
+        ]
+    path.write_text("\n".join(lines))
+
+
+def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: bool = False,
+              manifest: Path = MANIFEST_PATH) -> int:
+    started = time.perf_counter()
+    findings, results, batch_details = collect_findings(page_size)
+    if update_manifest:
+        write_manifest(findings, page_size, manifest)
+    expected = {k: v for k, v in load_manifest(manifest).items() if k[4] == page_size}
+    mismatches = []
+    for key, got in findings.items():
+        want = expected.get(key, set())
+        if got != want:
+            mismatches.append((key, sorted(got - want), sorted(want - got)))
+    seconds = time.perf_counter() - started
+    sample = default_sample(page_size)
+    if as_json:
+        print(json.dumps({
+            "page_size": page_size,
+            "sample": page_kinds(sample),
+            "runs": [r.to_json() for r in results],
+            "findings": [
+                {"variant": k[0], "compressor": k[1], "writeback": k[2], "folio_pages": k[3],
+                 "invariants": sorted(v)} for k, v in findings.items() if v
+            ],
+            "mismatches": [
+                {"variant": k[0], "compressor": k[1], "writeback": k[2], "folio_pages": k[3],
+                 "new": new, "gone": gone} for k, new, gone in mismatches
+            ],
+            "seconds": round(seconds, 3),
+        }, indent=2))
+    else:
+        _print_summary(findings, results, page_size, sample, batch_details)
+        if mismatches:
+            console.print(f"[bold red]{len(mismatches)} configurations differ from the manifest "
+                          f"{manifest}:[/]")
+            for (v, c, wb, fp, _), new, gone in mismatches:
+                console.print(f"  {v}/{c} writeback={'on' if wb else 'off'} folio={fp}: "
+                              f"new {new or '-'}, gone {gone or '-'}")
+        else:
+            console.print(f"all {len(findings)} configurations match the manifest "
+                          f"({sum(1 for v in findings.values() if v)} with expected findings); "
+                          f"{seconds:.1f} s")
+    return 1 if mismatches else 0
+
+
+def _print_summary(findings, results, page_size, sample, batch_details) -> None:
+    from rich.table import Table
+
+    kinds = ", ".join(f"{k} {n}" for k, n in page_kinds(sample).items())
+    console.print(f"built-in sample: {len(sample)} pages of {page_size} bytes ({kinds})")
+    by_key = {(r.config.variant, r.config.compressor, r.config.writeback, r.config.folio_pages): r
+              for r in results}
+    for wb in WRITEBACK:
+        table = Table(title=f"writeback {'enabled' if wb else 'disabled'}: outcomes "
+                            f"(compressed/raw/rejected, folio of 1) and broken invariants")
+        table.add_column("variant")
+        for c in ALGORITHMS:
+            table.add_column(c)
+        for v in VARIANTS:
+            row = [v]
+            for c in ALGORITHMS:
+                r = by_key[(v, c, wb, 1)]
+                ids = sorted(findings[(v, c, wb, 1, page_size)] | findings[(v, c, wb, 8, page_size)])
+                cell = f"{r.count('compressed')}/{r.count('raw')}/{r.count('rejected')}"
+                cell += "\n" + ("[red]" + " ".join(i.removeprefix("INV-") for i in ids) + "[/]" if ids else "[green]ok[/]")
+                row.append(cell)
+            table.add_row(*row)
+        console.print(table)
+    for cfg, diff, batched, single in batch_details[:5]:
+        i = diff[0]
+        console.print(f"INV-BATCH {cfg.variant}/{cfg.compressor} writeback={'on' if cfg.writeback else 'off'}: "
+                      f"page {i} is '{batched[i]}' in batches of {cfg.folio_pages} but '{single[i]}' one by one "
+                      f"({len(diff)} pages differ)")

@@ -1,0 +1,98 @@
+"""Compressors that report exactly what they are told to.
+
+They drive the variants through the rows of the spec's decision tables (and,
+later, through the fuzzers' misbehaviour catalogue).  Each page is told apart
+by its first byte; a "compressed" output is that byte followed by zeros, and
+the matching decompressor turns it back into the page, so a page stored
+compressed loads back intact and only a wrong decision shows up as a broken
+invariant.
+"""
+
+from __future__ import annotations
+
+from .cint import EINVAL, u32
+
+__all__ = ["ScriptedSoftware", "ScriptedBatching", "marker_page"]
+
+
+def marker_page(tag: int, page_size: int) -> bytes:
+    """A page whose every byte is `tag` (1..255): distinct, and easy to check."""
+    return bytes([tag]) * page_size
+
+
+def _marker_output(src: bytes, n: int) -> bytes:
+    return bytes([src[0]]) + bytes(max(0, n - 1)) if n > 0 else b""
+
+
+def _marker_decompress(src: bytes, capacity: int) -> tuple[int, bytes]:
+    if not src or src[0] == 0 or any(src[1:]):
+        return -EINVAL, b""
+    return 0, bytes([src[0]]) * capacity
+
+
+class ScriptedSoftware:
+    """A software (scomp) compressor returning `(ret, dlen)` for every page."""
+
+    batching = False
+    batch_size = 1
+    format = "scripted"
+
+    def __init__(self, ret: int, dlen: int, name: str = "scripted"):
+        self.name = name
+        self.ret = ret
+        self.dlen = u32(dlen)
+
+    def raw_compress(self, src: bytes) -> bytes:
+        return _marker_output(src, 1)
+
+    def compress(self, src: bytes, capacity: int) -> tuple[int, int, bytes]:
+        written = _marker_output(src, min(self.dlen, capacity)) if self.ret == 0 else b""
+        return self.ret, self.dlen, written
+
+    def decompress(self, src: bytes, capacity: int) -> tuple[int, bytes]:
+        return _marker_decompress(src, capacity)
+
+
+class ScriptedBatching:
+    """A batching driver: per-unit values by page tag, and a batch return code.
+
+    `units` maps a page's tag to the value its destination entry receives (a
+    length, or a negative errno); tags not listed get `default`.  In its batch
+    path the driver returns `ret`; given a single unit it returns
+    `v < 0 ? v : 0` and reports `v` in the entry and `req->dlen`.
+    """
+
+    batching = True
+    format = "scripted"
+
+    def __init__(self, ret: int, units: dict[int, int], default: int, batch_size: int = 8,
+                 name: str = "scripted-batching"):
+        self.name = name
+        self.ret = ret
+        self.units = units
+        self.default = default
+        self.batch_size = batch_size
+
+    def raw_compress(self, src: bytes) -> bytes:
+        return _marker_output(src, 1)
+
+    def _value(self, src: bytes) -> int:
+        return self.units.get(src[0], self.default)
+
+    def compress_unit(self, src: bytes, capacity: int) -> tuple[int, bytes]:
+        v = self._value(src)
+        return v, _marker_output(src, min(v, capacity)) if v > 0 else b""
+
+    def compress_batch(self, req) -> int:
+        unit = req.unit_size
+        for k in range(req.slen // unit):
+            src = req.src[k * unit:(k + 1) * unit]
+            sg = req.dst[k]
+            v, out = self.compress_unit(src, len(sg.buf))
+            sg.buf[: len(out)] = out
+            sg.length = u32(v)
+        req.dlen = req.dst[0].length
+        return self.ret
+
+    def decompress(self, src: bytes, capacity: int) -> tuple[int, bytes]:
+        return _marker_decompress(src, capacity)

@@ -1,0 +1,167 @@
+"""The batching series: zswap stores a large folio batch by batch.
+
+`BatchedStore` transcribes `zswap_store()`'s batch loop and
+`zswap_store_pages()` of "[PATCH v13 21/22] mm: zswap: zswap_store() will
+process a large folio in batches" (Kanchana P Sridhar, 2025-11-04), which v14
+25/26 keeps.  `V13` adds `zswap_compress()` of "[PATCH v13 22/22] mm: zswap:
+Batched zswap_compress() with compress batching of large folios"
+(2025-11-04); `V14` that of "[PATCH v14 26/26]" (2026-01-24).
+"""
+
+from __future__ import annotations
+
+from ..acomp import AcompReq, crypto_acomp_compress
+from ..cint import ENOSPC, s32, u32
+from .common import ZSWAP_MAX_BATCH_SIZE, store_bytes
+
+
+class BatchedStore:
+    """zswap_store() and zswap_store_pages() of the batching series."""
+
+    crypto_layer = "legacy"
+    batch_everyone = False  # True: software compressors get batches too
+
+    def compr_batch_size(self, alg, override=None) -> int:
+        """`min(ZSWAP_MAX_BATCH_SIZE, crypto_acomp_batch_size(tfm))`."""
+        limit = ZSWAP_MAX_BATCH_SIZE if override is None else max(1, min(override, ZSWAP_MAX_BATCH_SIZE))
+        if alg.batching and alg.batch_size > 1:
+            return min(limit, alg.batch_size)
+        return limit if self.batch_everyone else 1
+
+    def store_batch_size(self, alg, compr_batch_size: int) -> int:
+        """Batching compressors: their batch; software ones: ZSWAP_MAX_BATCH_SIZE."""
+        return compr_batch_size if compr_batch_size > 1 else ZSWAP_MAX_BATCH_SIZE
+
+    def sg_outputs(self, zs):
+        """The per-CPU destination SG list: one entry per buffer, kept across calls."""
+        sgl = getattr(zs, "_sg_outputs", None)
+        if sgl is None:
+            from ..acomp import ScatterEntry
+
+            sgl = zs._sg_outputs = [ScatterEntry(b, zs.page_size) for b in zs.buffers]
+        return sgl
+
+    def store_pages(self, zs, folio, memcg, wb_enabled) -> bool:
+        nr_pages = folio.nr_pages
+        step = zs.store_batch_size
+        for start in range(0, nr_pages, step):
+            end = min(start + step, nr_pages)
+            if not self.zswap_store_pages(zs, folio, start, end, memcg, wb_enabled):
+                return False
+        return True
+
+    def zswap_store_pages(self, zs, folio, start, end, memcg, wb_enabled) -> bool:
+        nr_pages = end - start
+        entries = []
+        for i in range(nr_pages):
+            entry = zs.entry_cache_alloc(folio.offset + start + i)
+            if entry is None:
+                zs.counters["reject_kmemcache_fail"] += 1
+                return self._fail(zs, entries, 0)
+            entries.append(entry)
+        if not self.zswap_compress(zs, folio, start, nr_pages, entries, memcg, wb_enabled):
+            return self._fail(zs, entries, 0)
+        for i, entry in enumerate(entries):
+            ok, old = zs.xa_store(entry)
+            if not ok:
+                zs.counters["reject_alloc_fail"] += 1
+                return self._fail(zs, entries, i)
+            if old is not None:
+                zs.zswap_entry_free(old)
+            zs.charge_and_count(entry, memcg)
+        return True
+
+    @staticmethod
+    def _fail(zs, entries, first_not_inserted: int) -> bool:
+        """Free the handles of the entries that did not reach the tree."""
+        for entry in entries[first_not_inserted:]:
+            if entry.handle:
+                zs.zpool.zs_free(entry.handle)
+                entry.handle = 0
+        return False
+
+    def compress_error(self, zs, sgl, nr_comps) -> bool:
+        """The `compress_error` label: one counter per entry holding an errno."""
+        for sg in sgl[:nr_comps]:
+            value = s32(sg.length)
+            if value < 0:
+                if value == -ENOSPC:
+                    zs.counters["reject_compress_poor"] += 1
+                else:
+                    zs.counters["reject_compress_fail"] += 1
+        return False
+
+    def store_entry(self, zs, entries, j, dlen, dst) -> bool:
+        """`zs_malloc(dlen)`, map its failure to a counter, or fill `entries[j]`."""
+        handle = store_bytes(zs, entries[j], dlen, dst)
+        if handle < 0:
+            if handle == -ENOSPC:
+                zs.counters["reject_compress_poor"] += 1
+            else:
+                zs.counters["reject_alloc_fail"] += 1
+            return False
+        return True
+
+
+class V13(BatchedStore):
+    name = "v13"
+    title = "v13 22/22: errp indirection, dlen = sg->length | *errp"
+    source = '"[PATCH v13 22/22] mm: zswap: Batched zswap_compress() ...", 2025-11-04'
+
+    def zswap_compress(self, zs, folio, start, nr_pages, entries, memcg, wb_enabled) -> bool:
+        page_size = zs.page_size
+        err = 0
+        err_sg = 0  # never written
+        use_err = zs.compr_batch_size == 1  # errp = &err for software, else &err_sg
+        nr_comps = min(nr_pages, zs.compr_batch_size)
+        slen = nr_comps * page_size
+        sgl = self.sg_outputs(zs)
+        for i in range(0, nr_pages, nr_comps):
+            src = b"".join(folio.pages[start + i:start + i + nr_comps])
+            sgl[0].length = u32(slen)
+            req = AcompReq(src, sgl[:nr_comps], dlen=slen, unit_size=page_size)
+            err = crypto_acomp_compress(self.crypto_layer, zs.alg, req)
+            sgl[0].length = req.dlen
+            if err and not wb_enabled:
+                return self.compress_error(zs, sgl, nr_comps)
+            errp = err if use_err else err_sg
+            for k in range(nr_comps):
+                j = k + i
+                dst = zs.buffers[k]
+                dlen = s32(sgl[k].length | u32(errp))  # unsigned | int, into int
+                if dlen < 0:
+                    dlen = page_size
+                    dst = folio.pages[start + j]
+                if not self.store_entry(zs, entries, j, dlen, dst):
+                    return False
+        return True
+
+
+class V14(BatchedStore):
+    name = "v14"
+    title = "v14 26/26: dlen from each entry, segmentation wrapper for software"
+    source = '"[PATCH v14 26/26] mm: zswap: Batched zswap_compress() ...", 2026-01-24'
+    crypto_layer = "segmented"
+
+    def zswap_compress(self, zs, folio, start, nr_pages, entries, memcg, wb_enabled) -> bool:
+        page_size = zs.page_size
+        nr_comps = min(nr_pages, zs.compr_batch_size)
+        slen = nr_comps * page_size
+        sgl = self.sg_outputs(zs)
+        for i in range(0, nr_pages, nr_comps):
+            src = b"".join(folio.pages[start + i:start + i + nr_comps])
+            sgl[0].length = u32(slen)
+            req = AcompReq(src, sgl[:nr_comps], dlen=slen, unit_size=page_size)
+            err = crypto_acomp_compress(self.crypto_layer, zs.alg, req)
+            if err and not wb_enabled:
+                return self.compress_error(zs, sgl, nr_comps)
+            for k in range(nr_comps):
+                j = k + i
+                dst = zs.buffers[k]
+                dlen = s32(sgl[k].length)  # unsigned int assigned to int
+                if dlen < 0:
+                    dlen = page_size
+                    dst = folio.pages[start + j]
+                if not self.store_entry(zs, entries, j, dlen, dst):
+                    return False
+        return True

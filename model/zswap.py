@@ -1,0 +1,333 @@
+"""zswap's state and the operations every variant shares: store's prologue,
+load, invalidate, writeback and the shrinkers.
+
+Transcribed from mm/zswap.c, damonitor/linux 9321810240ec (late 2025), in the
+model's own words.  What differs between kernel variants (how a folio's pages
+are compressed and entered) lives in ``zswap_spec.model.variants``; this
+module calls the variant's `store_pages` for the part in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .cint import EEXIST, EINVAL, EIO, ENOENT, EAGAIN
+from .compressors import algorithm
+from .memcg import MemCgroup, mem_cgroup_zswap_writeback_enabled, obj_cgroup_may_zswap
+from .zsmalloc import ZsPool
+
+__all__ = [
+    "DEBUGFS_COUNTERS",
+    "VM_EVENTS",
+    "Folio",
+    "ZswapEntry",
+    "Zswap",
+    "SUPPORTED_PAGE_SIZES",
+]
+
+DEBUGFS_COUNTERS = (
+    "pool_limit_hit",
+    "reject_reclaim_fail",
+    "reject_alloc_fail",
+    "reject_kmemcache_fail",
+    "reject_compress_fail",
+    "reject_compress_poor",
+    "decompress_fail",
+    "written_back_pages",
+    "pool_total_size",
+    "stored_pages",
+    "stored_incompressible_pages",
+)
+REJECT_COUNTERS = tuple(c for c in DEBUGFS_COUNTERS if c.startswith("reject_") and c != "reject_reclaim_fail")
+VM_EVENTS = ("zswpin", "zswpout", "zswpwb")
+SUPPORTED_PAGE_SIZES = (4096, 16384, 65536)
+MAX_RECLAIM_RETRIES = 16
+
+
+@dataclass(frozen=True)
+class Folio:
+    """A folio being swapped out: its pages, first swap offset and cgroup."""
+
+    pages: tuple[bytes, ...]
+    offset: int
+    memcg: MemCgroup | None = None
+
+    @property
+    def nr_pages(self) -> int:
+        return len(self.pages)
+
+
+class ZswapEntry:
+    """`struct zswap_entry`: where one page's stored bytes live."""
+
+    __slots__ = ("offset", "handle", "length", "memcg", "referenced")
+
+    def __init__(self, offset: int):
+        self.offset = offset
+        self.handle = 0
+        self.length = 0
+        self.memcg: MemCgroup | None = None
+        self.referenced = True
+
+    def __repr__(self) -> str:
+        return f"ZswapEntry(offset={self.offset}, handle={self.handle}, length={self.length})"
+
+
+@dataclass
+class StoreTrace:
+    """Why the last `zswap_store` ended as it did (instrumentation, not kernel state)."""
+
+    stage: str = "none"  # disabled | memcg_limit | pool_limit | pages | stored
+    malloc_sizes: list[int] = field(default_factory=list)
+
+
+class Zswap:
+    """One zswap instance: its pool, tree, counters and parameters."""
+
+    def __init__(self, variant="mainline", compressor="lz4", page_size: int = 4096,
+                 total_ram_pages: int = 1 << 20, max_pool_percent: int = 20,
+                 accept_threshold_percent: int = 90, enabled: bool = True,
+                 max_batch_size: int | None = None):
+        from .variants import get_variant  # variants import this module
+
+        if page_size not in SUPPORTED_PAGE_SIZES:
+            raise ValueError(
+                f"page size {page_size} is not supported; use one of {SUPPORTED_PAGE_SIZES}"
+            )
+        self.page_size = page_size
+        self.variant = get_variant(variant) if isinstance(variant, str) else variant
+        self.alg = algorithm(compressor) if isinstance(compressor, str) else compressor
+        self.enabled = enabled
+        self.total_ram_pages = total_ram_pages
+        self.max_pool_percent = max_pool_percent
+        self.accept_threshold_percent = accept_threshold_percent
+        self.root = MemCgroup("/")
+        self.tree: dict[int, ZswapEntry] = {}
+        self.zpool = ZsPool(page_size)
+        self.counters = dict.fromkeys(DEBUGFS_COUNTERS, 0)
+        self.vm_events = dict.fromkeys(VM_EVENTS, 0)
+        self.pool_reached_full = False
+        self.shrink_work_queued = False
+        self.kmemcache_fail_next = 0  # entry allocations to fail (injection)
+        self.xa_store_fail_next = 0  # tree insertions to fail (injection)
+        self.swap_device: dict[int, bytes] = {}
+        self.trace = StoreTrace()
+        self.compr_batch_size = self.variant.compr_batch_size(self.alg, max_batch_size)
+        self.store_batch_size = self.variant.store_batch_size(self.alg, self.compr_batch_size)
+        # Per-CPU destination buffers (one CPU): PAGE_SIZE bytes each,
+        # one per unit of a batch; they keep stale bytes between calls.
+        self.buffers = [bytearray(page_size) for _ in range(self.compr_batch_size)]
+
+    # -- limits -------------------------------------------------------------
+
+    def zswap_total_pages(self) -> int:
+        return self.zpool.total_pages()
+
+    def zswap_max_pages(self) -> int:
+        return self.total_ram_pages * self.max_pool_percent // 100
+
+    def zswap_accept_thr_pages(self) -> int:
+        return self.zswap_max_pages() * self.accept_threshold_percent // 100
+
+    def zswap_check_limits(self) -> bool:
+        """True while the pool is full (with hysteresis): the store is refused."""
+        cur_pages = self.zswap_total_pages()
+        max_pages = self.zswap_max_pages()
+        if cur_pages >= max_pages:
+            self.counters["pool_limit_hit"] += 1
+            self.pool_reached_full = True
+        elif self.pool_reached_full and cur_pages <= self.zswap_accept_thr_pages():
+            self.pool_reached_full = False
+        return self.pool_reached_full
+
+    def writeback_enabled(self, memcg: MemCgroup | None) -> bool:
+        return mem_cgroup_zswap_writeback_enabled(memcg or self.root, self.enabled)
+
+    # -- store ----------------------------------------------------------------
+
+    def zswap_store(self, folio: Folio) -> bool:
+        """Store every page of `folio`, or none of them."""
+        memcg = folio.memcg or self.root
+        self.trace = StoreTrace()
+        ok = False
+        if not self.enabled:
+            self.trace.stage = "disabled"
+        elif not obj_cgroup_may_zswap(memcg, self.page_size) and self.shrink_memcg(memcg) != 0:
+            self.trace.stage = "memcg_limit"
+        elif self.zswap_check_limits():
+            self.trace.stage = "pool_limit"
+        else:
+            self.trace.stage = "pages"
+            wb_enabled = self.writeback_enabled(memcg)
+            if self.variant.store_pages(self, folio, memcg, wb_enabled):
+                for m in memcg.ancestors():
+                    m.stat["zswpout"] += folio.nr_pages
+                self.vm_events["zswpout"] += folio.nr_pages
+                self.trace.stage = "stored"
+                ok = True
+        if not ok:
+            if self.pool_reached_full:
+                self.shrink_work_queued = True
+            # Erase every entry of the folio's offsets: this call's and stale
+            # ones from an earlier swap-out of the same slots.
+            for offset in range(folio.offset, folio.offset + folio.nr_pages):
+                entry = self.tree.pop(offset, None)
+                if entry is not None:
+                    self.zswap_entry_free(entry)
+        self._update_pool_size()
+        return ok
+
+    def zs_malloc(self, size: int) -> int:
+        """Every variant allocates through here, so the sizes are recorded."""
+        self.trace.malloc_sizes.append(size)
+        return self.zpool.zs_malloc(size)
+
+    def entry_cache_alloc(self, offset: int) -> ZswapEntry | None:
+        if self.kmemcache_fail_next:
+            self.kmemcache_fail_next -= 1
+            return None
+        return ZswapEntry(offset)
+
+    def xa_store(self, entry: ZswapEntry) -> tuple[bool, ZswapEntry | None]:
+        """Insert into the tree: (ok, the entry it replaced)."""
+        if self.xa_store_fail_next:
+            self.xa_store_fail_next -= 1
+            return False, None
+        old = self.tree.get(entry.offset)
+        self.tree[entry.offset] = entry
+        return True, old
+
+    def charge_and_count(self, entry: ZswapEntry, memcg: MemCgroup) -> None:
+        """What `zswap_store_page` does once an entry is in the tree."""
+        entry.memcg = memcg
+        incomp = entry.length == self.page_size
+        for m in memcg.ancestors():  # obj_cgroup_charge_zswap
+            m.stat["zswap"] += entry.length
+            m.stat["zswapped"] += 1
+            m.stat["zswap_incomp"] += incomp
+        self.counters["stored_pages"] += 1
+        self.counters["stored_incompressible_pages"] += incomp
+        if entry.length:
+            memcg.lru[entry.offset] = True  # zswap_lru_add, entry->referenced = true
+
+    def zswap_entry_free(self, entry: ZswapEntry) -> None:
+        if entry.memcg is not None:  # the entry was charged and counted
+            incomp = entry.length == self.page_size
+            for m in entry.memcg.ancestors():
+                m.stat["zswap"] -= entry.length
+                m.stat["zswapped"] -= 1
+                m.stat["zswap_incomp"] -= incomp
+            entry.memcg.lru.pop(entry.offset, None)
+            self.counters["stored_pages"] -= 1
+            self.counters["stored_incompressible_pages"] -= incomp
+        if entry.handle:
+            self.zpool.zs_free(entry.handle)
+
+    def _update_pool_size(self) -> None:
+        self.counters["pool_total_size"] = self.zswap_total_pages() * self.page_size
+
+    # -- load, decompress, invalidate -----------------------------------------
+
+    def zswap_decompress(self, entry: ZswapEntry) -> bytes | None:
+        """The page's bytes, or None (and `decompress_fail`) on failure."""
+        data = self.zpool.zs_obj_read(entry.handle)
+        if entry.length == self.page_size:
+            return bytes(data)  # stored as-is
+        ret, out = self.alg.decompress(data, self.page_size)
+        if ret == 0 and len(out) == self.page_size:
+            return out
+        self.counters["decompress_fail"] += 1
+        return None
+
+    def zswap_load(self, offset: int, nr_pages: int = 1) -> tuple[int, bytes | None]:
+        """Swap-in of one page: (0, bytes) or (-errno, None)."""
+        if nr_pages > 1:
+            return -EINVAL, None
+        entry = self.tree.get(offset)
+        if entry is None:
+            return -ENOENT, None
+        page = self.zswap_decompress(entry)
+        if page is None:
+            return -EIO, None
+        memcg = entry.memcg or self.root
+        for m in memcg.ancestors():
+            m.stat["zswpin"] += 1
+        self.vm_events["zswpin"] += 1
+        del self.tree[offset]  # loads are exclusive
+        self.zswap_entry_free(entry)
+        self._update_pool_size()
+        return 0, page
+
+    def zswap_invalidate(self, offset: int) -> None:
+        entry = self.tree.pop(offset, None)
+        if entry is not None:
+            self.zswap_entry_free(entry)
+            self._update_pool_size()
+
+    # -- writeback and shrinking ------------------------------------------------
+
+    def zswap_writeback_entry(self, entry: ZswapEntry) -> int:
+        """Decompress an entry and write it to the swap device."""
+        if self.tree.get(entry.offset) is not entry:
+            return -EEXIST
+        page = self.zswap_decompress(entry)
+        if page is None:
+            return -EIO
+        del self.tree[entry.offset]
+        memcg = entry.memcg or self.root
+        for m in memcg.ancestors():
+            m.stat["zswpwb"] += 1
+        self.vm_events["zswpwb"] += 1
+        self.zswap_entry_free(entry)
+        self.swap_device[entry.offset] = page
+        self._update_pool_size()
+        return 0
+
+    def shrink_memcg(self, memcg: MemCgroup) -> int:
+        """Write back at most one entry of `memcg`'s LRU (one NUMA node)."""
+        if not self.writeback_enabled(memcg):
+            return -ENOENT
+        if not memcg.lru:
+            return -ENOENT
+        offset, referenced = next(iter(memcg.lru.items()))
+        del memcg.lru[offset]
+        if referenced:  # second chance: rotate, nothing written back
+            memcg.lru[offset] = False
+            return -EAGAIN
+        entry = self.tree[offset]
+        if self.zswap_writeback_entry(entry) == 0:
+            self.counters["written_back_pages"] += 1
+            return 0
+        memcg.lru[offset] = False
+        self.counters["reject_reclaim_fail"] += 1
+        return -EAGAIN
+
+    def memcgs_with_entries(self) -> list[MemCgroup]:
+        seen: dict[int, MemCgroup] = {}
+        for entry in self.tree.values():
+            if entry.memcg is not None:
+                seen.setdefault(id(entry.memcg), entry.memcg)
+        return list(seen.values())
+
+    def shrink_worker(self) -> int:
+        """The queued pool shrinker: write back until under the accept threshold."""
+        self.shrink_work_queued = False
+        failures = written = 0
+        thr = self.zswap_accept_thr_pages()
+        while self.zswap_total_pages() > thr and failures < MAX_RECLAIM_RETRIES:
+            progress = False
+            for memcg in self.memcgs_with_entries():
+                if self.shrink_memcg(memcg) == 0:
+                    written += 1
+                    progress = True
+                if self.zswap_total_pages() <= thr:
+                    break
+            if not progress:
+                failures += 1
+        return written
+
+    # -- views ----------------------------------------------------------------
+
+    def debugfs(self) -> dict[str, int]:
+        """The files of /sys/kernel/debug/zswap/."""
+        return dict(self.counters)
