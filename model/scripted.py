@@ -10,7 +10,7 @@ invariant.
 
 from __future__ import annotations
 
-from .cint import EINVAL, u32
+from .cint import EINVAL, s32, u32
 
 __all__ = ["ScriptedSoftware", "ScriptedBatching", "marker_page"]
 
@@ -77,7 +77,8 @@ class ScriptedBatching:
         return _marker_output(src, 1)
 
     def _value(self, src: bytes) -> int:
-        return self.units.get(src[0], self.default)
+        # A unit's result is a C int: a length, or a negative errno.
+        return s32(self.units.get(src[0], self.default))
 
     def compress_unit(self, src: bytes, capacity: int) -> tuple[int, bytes]:
         v = self._value(src)

@@ -101,7 +101,6 @@ def _page(kind: str, rng: random.Random) -> bytes:
     return boundary_page(rng.choice(["lz4", "deflate-iaa"]), PAGE) or bytes(PAGE)
 
 
-@settings(max_examples=60)
 @given(
     kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=24),
     folio_pages=st.sampled_from([1, 2, 4, 8]),
