@@ -106,7 +106,7 @@ def replay(files, variants, compressors, folio_pages, no_writeback, page_size, a
     configs = [RunConfig(v, c, not no_writeback, folio_pages, page_size)
                for c in compressors for v in variants]
     results = []
-    with _progress(len(pages) * 2 * len(configs)) as advance:
+    with _Progress(len(pages) * 2 * len(configs)) as advance:
         for cfg in configs:
             results.append(replay_pages(pages, cfg, progress=advance))
     if as_json:
@@ -139,6 +139,8 @@ def variants() -> None:
 
 
 class _Progress:
+    """A progress bar on stderr for long replays, only when stderr is a terminal."""
+
     def __init__(self, total: int):
         self.total = total
         self.bar = None
@@ -157,10 +159,6 @@ class _Progress:
         if self.bar is not None:
             self.bar.stop()
         return False
-
-
-def _progress(total: int) -> _Progress:
-    return _Progress(total)
 
 
 def _stderr_console():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich import box
 from rich.table import Table
 
 from .model.variants import VARIANTS
@@ -33,26 +34,33 @@ def runs_json(results) -> dict:
 
 def print_runs(results) -> None:
     ref = _mainline_for(results)
-    table = Table(title="replay", show_lines=False)
-    for col in ("variant", "compressor", "writeback", "pages", "zero", "compressed", "raw",
-                "rejected", "≠ mainline", "integrity", "violations", "pool bytes", "seconds"):
-        table.add_column(col, justify="right" if col not in ("variant", "compressor", "violations") else "left")
+    table = Table(title="replay (wb: writeback; ≠main: outcome differs from mainline's; "
+                        "lost: pages not read back intact; broken: invariants broken)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for col in ("variant", "compressor", "wb", "pages", "zero", "compr.", "raw", "rej.",
+                "≠main", "lost", "broken"):
+        left = col in ("variant", "compressor")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for r in results:
         j = r.to_json(mainline=ref(r))
-        viol = ", ".join(f"{k}×{v}" for k, v in j["violations"].items()) or "none"
         table.add_row(
             j["variant"], j["compressor"], "on" if j["writeback"] else "off", str(j["pages"]),
             str(j["zero_filled"]), str(j["stored_compressed"]), str(j["stored_raw"]),
             str(j["rejected"]), str(j.get("differs_from_mainline", "-")),
-            str(j["integrity_violations"]), viol, str(j["pool_bytes"]), f"{j['seconds']:.2f}",
+            str(j["integrity_violations"]), str(len(j["violations"])),
         )
     console.print(table)
-    examples = [(r, v) for r in results for v in r.violations[:3]]
-    if examples:
-        console.print("first violations per run:")
-        for r, v in examples:
-            console.print(f"  {r.config.variant}/{r.config.compressor}: {v.invariant} at slot "
-                          f"{v.offset}: {v.detail}")
+    total = sum(r.seconds for r in results)
+    console.print(f"{len(results)} runs, {sum(r.pages for r in results)} pages, {total:.2f} s; "
+                  f"--json gives counters, memory.stat, pool bytes and timings per run")
+    broken = [r for r in results if r.violations]
+    if not broken:
+        console.print("no invariant broken")
+    for r in broken:
+        counts = ", ".join(f"{k}×{n}" for k, n in r.violation_counts().items())
+        console.print(f"{r.config.variant}/{r.config.compressor} writeback "
+                      f"{'on' if r.config.writeback else 'off'}: {counts}")
+        for v in r.violations[:3]:
+            console.print(f"  {v.invariant} at slot {v.offset}: {v.detail}")
 
 
 def print_variants() -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .cint import EEXIST, EINVAL, EIO, ENOENT, EAGAIN
+from .acomp import ScatterEntry
+from .cint import EAGAIN, EEXIST, EINVAL, EIO, ENOENT
 from .compressors import algorithm
 from .memcg import MemCgroup, mem_cgroup_zswap_writeback_enabled, obj_cgroup_may_zswap
 from .zsmalloc import ZsPool
@@ -117,6 +118,9 @@ class Zswap:
         # Per-CPU destination buffers (one CPU): PAGE_SIZE bytes each,
         # one per unit of a batch; they keep stale bytes between calls.
         self.buffers = [bytearray(page_size) for _ in range(self.compr_batch_size)]
+        # The per-CPU destination SG list of the batching series: one entry
+        # per buffer, whose lengths also persist between calls.
+        self.sg_outputs = [ScatterEntry(buf, page_size) for buf in self.buffers]
 
     # -- limits -------------------------------------------------------------
 

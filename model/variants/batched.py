@@ -32,15 +32,6 @@ class BatchedStore:
         """Batching compressors: their batch; software ones: ZSWAP_MAX_BATCH_SIZE."""
         return compr_batch_size if compr_batch_size > 1 else ZSWAP_MAX_BATCH_SIZE
 
-    def sg_outputs(self, zs):
-        """The per-CPU destination SG list: one entry per buffer, kept across calls."""
-        sgl = getattr(zs, "_sg_outputs", None)
-        if sgl is None:
-            from ..acomp import ScatterEntry
-
-            sgl = zs._sg_outputs = [ScatterEntry(b, zs.page_size) for b in zs.buffers]
-        return sgl
-
     def store_pages(self, zs, folio, memcg, wb_enabled) -> bool:
         nr_pages = folio.nr_pages
         step = zs.store_batch_size
@@ -103,32 +94,41 @@ class BatchedStore:
         return True
 
 
-class V13(BatchedStore):
-    name = "v13"
-    title = "v13 22/22: errp indirection, dlen = sg->length | *errp"
-    source = '"[PATCH v13 22/22] mm: zswap: Batched zswap_compress() ...", 2025-11-04'
+class _PostedBatchedCompress(BatchedStore):
+    """`zswap_compress()` as v13 22/22 and v14 26/26 both write it.
+
+    The two patches differ in two lines only, the two hooks below: what
+    happens to the first entry after the request, and how a unit's `dlen` is
+    read.  Everything else — the early exit to `compress_error` on an error
+    with writeback disabled, the as-is path for a negative `dlen`, the
+    zs_malloc error mapping — is shared text.
+    """
+
+    def after_request(self, sgl, req) -> None:
+        """What the patch does between the request and the per-entry loop."""
+
+    def unit_dlen(self, sg, err: int, use_err: bool) -> int:
+        """The `int dlen` the per-entry loop reads for one unit."""
+        raise NotImplementedError
 
     def zswap_compress(self, zs, folio, start, nr_pages, entries, memcg, wb_enabled) -> bool:
         page_size = zs.page_size
-        err = 0
-        err_sg = 0  # never written
-        use_err = zs.compr_batch_size == 1  # errp = &err for software, else &err_sg
+        use_err = zs.compr_batch_size == 1  # a software compressor
         nr_comps = min(nr_pages, zs.compr_batch_size)
         slen = nr_comps * page_size
-        sgl = self.sg_outputs(zs)
+        sgl = zs.sg_outputs
         for i in range(0, nr_pages, nr_comps):
             src = b"".join(folio.pages[start + i:start + i + nr_comps])
             sgl[0].length = u32(slen)
             req = AcompReq(src, sgl[:nr_comps], dlen=slen, unit_size=page_size)
             err = crypto_acomp_compress(self.crypto_layer, zs.alg, req)
-            sgl[0].length = req.dlen
+            self.after_request(sgl, req)
             if err and not wb_enabled:
                 return self.compress_error(zs, sgl, nr_comps)
-            errp = err if use_err else err_sg
             for k in range(nr_comps):
                 j = k + i
                 dst = zs.buffers[k]
-                dlen = s32(sgl[k].length | u32(errp))  # unsigned | int, into int
+                dlen = self.unit_dlen(sgl[k], err, use_err)
                 if dlen < 0:
                     dlen = page_size
                     dst = folio.pages[start + j]
@@ -137,31 +137,25 @@ class V13(BatchedStore):
         return True
 
 
-class V14(BatchedStore):
+class V13(_PostedBatchedCompress):
+    name = "v13"
+    title = "v13 22/22: errp indirection, dlen = sg->length | *errp"
+    source = '"[PATCH v13 22/22] mm: zswap: Batched zswap_compress() ...", 2025-11-04'
+
+    def after_request(self, sgl, req) -> None:
+        sgl[0].length = req.dlen  # how a software compressor's length reaches the entry
+
+    def unit_dlen(self, sg, err, use_err) -> int:
+        err_sg = 0  # never written
+        errp = err if use_err else err_sg  # errp = &err for software, &err_sg for batching
+        return s32(sg.length | u32(errp))  # unsigned | int is unsigned; assigned to int
+
+
+class V14(_PostedBatchedCompress):
     name = "v14"
     title = "v14 26/26: dlen from each entry, segmentation wrapper for software"
     source = '"[PATCH v14 26/26] mm: zswap: Batched zswap_compress() ...", 2026-01-24'
     crypto_layer = "segmented"
 
-    def zswap_compress(self, zs, folio, start, nr_pages, entries, memcg, wb_enabled) -> bool:
-        page_size = zs.page_size
-        nr_comps = min(nr_pages, zs.compr_batch_size)
-        slen = nr_comps * page_size
-        sgl = self.sg_outputs(zs)
-        for i in range(0, nr_pages, nr_comps):
-            src = b"".join(folio.pages[start + i:start + i + nr_comps])
-            sgl[0].length = u32(slen)
-            req = AcompReq(src, sgl[:nr_comps], dlen=slen, unit_size=page_size)
-            err = crypto_acomp_compress(self.crypto_layer, zs.alg, req)
-            if err and not wb_enabled:
-                return self.compress_error(zs, sgl, nr_comps)
-            for k in range(nr_comps):
-                j = k + i
-                dst = zs.buffers[k]
-                dlen = s32(sgl[k].length)  # unsigned int assigned to int
-                if dlen < 0:
-                    dlen = page_size
-                    dst = folio.pages[start + j]
-                if not self.store_entry(zs, entries, j, dlen, dst):
-                    return False
-        return True
+    def unit_dlen(self, sg, err, use_err) -> int:
+        return s32(sg.length)  # unsigned int assigned to int

@@ -43,7 +43,7 @@ class _PerPageTest(BatchedStore):
 
     def __zswap_compress(self, zs, folio, start, nr_comps, entries, memcg) -> bool:
         page_size = zs.page_size
-        sgl = self.sg_outputs(zs)
+        sgl = zs.sg_outputs
         for sg in sgl[:nr_comps]:
             sg.length = u32(page_size)
         src = b"".join(folio.pages[start:start + nr_comps])
