@@ -5,6 +5,7 @@
 #   ./dev.sh check    the main job: zswap-spec check on the built-in sample
 #   ./dev.sh test     the test suite (pytest)
 #   ./dev.sh bench    replay throughput on 64 MiB of mixed real pages
+#   ./dev.sh kernel-check [options]   a real kernel under qemu against the model
 #   ./dev.sh setup    only the set-up
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,12 +39,31 @@ setup() {
   fi
 }
 
+# The kernel checks boot Debian's kernels under qemu: they need these tools.
+system_packages() {
+  local need=()
+  command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+  dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+  command -v depmod >/dev/null || need+=(kmod)
+  command -v xz >/dev/null || need+=(xz-utils)
+  command -v gcc >/dev/null || need+=(gcc libc6-dev)
+  [ ${#need[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "dev.sh: installing ${need[*]} (for the kernel checks)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "dev.sh: note: the kernel checks need ${need[*]}; install them (as root) or they are skipped" >&2
+  fi
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  setup) setup ;;
+  setup) setup; system_packages ;;
   check) setup; exec "$VENV/bin/zswap-spec" check "$@" ;;
-  test)  setup; exec "$VENV/bin/pytest" "$@" ;;
+  test)  setup; system_packages; exec "$VENV/bin/pytest" "$@" ;;
+  kernel-check) setup; system_packages; exec "$VENV/bin/zswap-spec" kernel-check "$@" ;;
   bench) setup; exec "$VENV/bin/python" bench/replay_speed.py "$@" ;;
-  *) die "usage: ./dev.sh check|test|bench|setup [args...]" ;;
+  *) die "usage: ./dev.sh check|test|bench|kernel-check|setup [args...]" ;;
 esac

@@ -1,8 +1,11 @@
 """zswap's state and the operations every variant shares: store's prologue,
 load, invalidate, writeback and the shrinkers.
 
-Transcribed from mm/zswap.c, damonitor/linux 9321810240ec (late 2025), in the
-model's own words.  What differs between kernel variants (how a folio's pages
+Transcribed, in the model's own words, from mm/zswap.c of Linux 7.3.4
+(Debian's linux-source-7.3, the kernel `zswap-spec kernel-check` boots) and
+damonitor/linux 9321810240ec (late 2025), which agree on everything here but
+the writeback walk (`shrink_memcg`: 7.3 walks up to 32 LRU entries, the late
+2025 tree one).  What differs between kernel variants (how a folio's pages
 are compressed and entered) lives in ``zswap_spec.model.variants``; this
 module calls the variant's `store_pages` for the part in between.
 """
@@ -43,6 +46,7 @@ REJECT_COUNTERS = tuple(c for c in DEBUGFS_COUNTERS if c.startswith("reject_") a
 VM_EVENTS = ("zswpin", "zswpout", "zswpwb")
 SUPPORTED_PAGE_SIZES = (4096, 16384, 65536)
 MAX_RECLAIM_RETRIES = 16
+SWAP_CLUSTER_MAX = 32
 
 
 @dataclass(frozen=True)
@@ -288,23 +292,58 @@ class Zswap:
         return 0
 
     def shrink_memcg(self, memcg: MemCgroup) -> int:
-        """Write back at most one entry of `memcg`'s LRU (one NUMA node)."""
+        """Walk up to SWAP_CLUSTER_MAX entries of `memcg`'s LRU, writing back
+        those without the referenced bit (mm/zswap.c `shrink_memcg` and
+        `shrink_memcg_cb` as of Linux 7.3, Debian linux-source-7.3 7.3.4;
+        late-2025 trees walked one entry)."""
         if not self.writeback_enabled(memcg):
             return -ENOENT
-        if not memcg.lru:
-            return -ENOENT
-        offset, referenced = next(iter(memcg.lru.items()))
-        del memcg.lru[offset]
-        if referenced:  # second chance: rotate, nothing written back
-            memcg.lru[offset] = False
-            return -EAGAIN
-        entry = self.tree[offset]
-        if self.zswap_writeback_entry(entry) == 0:
-            self.counters["written_back_pages"] += 1
-            return 0
-        memcg.lru[offset] = False
-        self.counters["reject_reclaim_fail"] += 1
-        return -EAGAIN
+        lru = memcg.lru
+        if not lru:
+            return -ENOENT  # nothing scanned
+        shrunk = self._list_lru_walk(lru, SWAP_CLUSTER_MAX)
+        return 0 if shrunk else -EAGAIN
+
+    def _list_lru_walk(self, lru: dict[int, bool], nr_to_walk: int) -> int:
+        """`list_lru_walk_one` with `shrink_memcg_cb`: the number of entries removed.
+
+        The walk visits entries from the head, taking each one's successor
+        before visiting it (list_for_each_safe), so an entry rotated to the
+        tail is met again if the walk goes on, but a single entry is not.  A
+        referenced entry loses its bit and is rotated; any other is rotated,
+        then written back: removed on success (`written_back_pages`), counted
+        in `reject_reclaim_fail` on failure; both restart from the head.
+        """
+        order = list(lru)
+        removed = 0
+        pos = 0
+        while nr_to_walk > 0 and pos < len(order):
+            offset = order[pos]
+            successor = order[pos + 1] if pos + 1 < len(order) else None
+            nr_to_walk -= 1
+            order.append(order.pop(pos))  # rotated to the tail either way
+            if lru[offset]:
+                lru[offset] = False
+                restart = False
+            else:
+                entry = self.tree[offset]
+                if self.zswap_writeback_entry(entry) == 0:  # frees the entry, unlinks it
+                    self.counters["written_back_pages"] += 1
+                    order.remove(offset)
+                    removed += 1
+                else:
+                    self.counters["reject_reclaim_fail"] += 1
+                restart = True
+            if restart:
+                pos = 0
+            elif successor is None:
+                break
+            else:
+                pos = order.index(successor)
+        flags = {o: lru[o] for o in order if o in lru}
+        lru.clear()
+        lru.update(flags)
+        return removed
 
     def memcgs_with_entries(self) -> list[MemCgroup]:
         seen: dict[int, MemCgroup] = {}
