@@ -78,9 +78,10 @@ def _text_pages(page_size: int, count: int) -> list[tuple[str, bytes]]:
             for i in range(0, n, step)][:count]
 
 
-def boundary_page(compressor: str, target: int, page_size: int = 4096, seeds: int = 32) -> bytes | None:
-    """A page whose output from `compressor` is exactly `target` bytes, or None."""
-    alg = ALGORITHMS[compressor]
+def boundary_page(compressor, target: int, page_size: int = 4096, seeds: int = 32) -> bytes | None:
+    """A page whose output from `compressor` (a name, or an algorithm object)
+    is exactly `target` bytes, or None."""
+    alg = ALGORITHMS[compressor] if isinstance(compressor, str) else compressor
     for seed in range(seeds):
         noise = random.Random(seed).randbytes(page_size)
 

@@ -21,6 +21,7 @@ def test_wheel_has_one_top_level_package_with_the_spec_inside(tmp_path):
     for inside in ("zswap_spec/spec/zswap-spec.md", "zswap_spec/spec/tables.toml",
                    "zswap_spec/spec/expected-check.toml", "zswap_spec/model/zswap.py",
                    "zswap_spec/model/variants/batched.py", "zswap_spec/proofs/__init__.py",
-                   "zswap_spec/cli.py"):
+                   "zswap_spec/cli.py", "zswap_spec/kernel/probe.c",
+                   "zswap_spec/kernel/csrc/kc_kernel.h", "zswap_spec/kernel/csrc/kc_lz4.c"):
         assert inside in names, inside
     assert not any(n.startswith("zswap_spec/tests") for n in names)

@@ -38,31 +38,10 @@ class Stream:
 def _exact_fit_pages(alg, page_size: int) -> list[bytes]:
     out = []
     for target in (page_size - 1, page_size, page_size + 1):
-        page = _search(alg, target, page_size)
+        page = boundary_page(alg, target, page_size, seeds=16)
         if page is not None:
             out.append(page)
     return out
-
-
-def _search(alg, target: int, page_size: int, seeds: int = 16) -> bytes | None:
-    """A random prefix then zeros, bisected on the prefix length (as the sample does)."""
-    for seed in range(seeds):
-        noise = random.Random(seed).randbytes(page_size)
-
-        def size(n: int) -> int:
-            return len(alg.raw_compress(noise[:n] + bytes(page_size - n)))
-
-        lo, hi = 0, page_size
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if size(mid) < target:
-                lo = mid + 1
-            else:
-                hi = mid
-        for n in range(max(0, lo - 8), min(page_size, lo + 8) + 1):
-            if size(n) == target:
-                return noise[:n] + bytes(page_size - n)
-    return None
 
 
 def builtin_stream(alg, page_size: int = 4096, per_group: int = 16, mixed: int = 64) -> Stream:
