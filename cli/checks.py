@@ -118,6 +118,7 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
         want = expected.get(key, set())
         if got != want:
             mismatches.append((key, sorted(got - want), sorted(want - got)))
+    proof_bad, proof_count, proof_seconds = _proofs()
     seconds = time.perf_counter() - started
     sample = default_sample(page_size)
     if as_json:
@@ -133,6 +134,8 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
                 {"variant": k[0], "compressor": k[1], "writeback": k[2], "folio_pages": k[3],
                  "new": new, "gone": gone} for k, new, gone in mismatches
             ],
+            "proofs": {"results": proof_count, "mismatches": proof_bad,
+                       "seconds": round(proof_seconds, 3)},
             "seconds": round(seconds, 3),
         }, indent=2))
     else:
@@ -145,9 +148,34 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
                               f"new {new or '-'}, gone {gone or '-'}")
         else:
             console.print(f"all {len(findings)} configurations match the manifest "
-                          f"({sum(1 for v in findings.values() if v)} with expected findings); "
-                          f"{seconds:.1f} s")
-    return 1 if mismatches else 0
+                          f"({sum(1 for v in findings.values() if v)} with expected findings)")
+        if proof_bad:
+            console.print(f"[bold red]{len(proof_bad)} proof results differ from proofs/expected.toml "
+                          f"(run 'zswap-spec prove' for details):[/]")
+            for m in proof_bad[:10]:
+                console.print(f"  {m}")
+        else:
+            console.print(f"proofs: all {proof_count} results match proofs/expected.toml "
+                          f"({proof_seconds:.1f} s)")
+        console.print(f"check took {seconds:.1f} s")
+    return 1 if mismatches or proof_bad else 0
+
+
+def _proofs() -> tuple[list[str], int, float]:
+    """Every theorem at every page size, against the proofs' manifest."""
+    import os
+
+    from .model.variants import VARIANTS
+    from .proofs import manifest
+    from .proofs.assumptions import ASSUMPTIONS
+    from .proofs.theorems import PAGE_SIZES, prove_all
+
+    started = time.perf_counter()
+    results = prove_all(list(VARIANTS), list(ASSUMPTIONS), PAGE_SIZES,
+                        jobs=min(2, os.cpu_count() or 1))
+    bad = [f"{r.theorem} / {r.variant} / {r.assumption} / PAGE_SIZE {r.page_size}: {r.status}, "
+           f"expected {want}" for r, want in manifest.mismatches(results, manifest.load())]
+    return bad, len(results), time.perf_counter() - started
 
 
 def _print_summary(findings, results, page_size, sample, batch_details) -> None:

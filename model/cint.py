@@ -39,18 +39,33 @@ ERRNO_NAMES = {
 
 
 def u32(value: int) -> int:
-    """Convert to `unsigned int`: reduce modulo 2**32."""
+    """Convert to `unsigned int`: reduce modulo 2**32.
+
+    post: 0 <= __return__ < 2**32
+    post: (__return__ - value) % 2**32 == 0
+    """
     return value & U32_MASK
 
 
 def s32(value: int) -> int:
-    """Convert to `int`: the 32-bit two's complement reading of the low bits."""
+    """Convert to `int`: the 32-bit two's complement reading of the low bits.
+
+    post: -2**31 <= __return__ < 2**31
+    post: (__return__ - value) % 2**32 == 0
+    """
     value &= U32_MASK
     return value - (1 << 32) if value & 0x8000_0000 else value
 
 
 def c_or(unsigned_value: int, signed_value: int) -> int:
-    """`unsigned int | int`: the int converts to unsigned, the result is unsigned."""
+    """`unsigned int | int`: the int converts to unsigned, the result is unsigned.
+
+    An errno OR-ed into any length reads back as a negative int: v13's
+    `sg->length | *errp` keeps the sign, though not the errno.
+
+    post: 0 <= __return__ < 2**32
+    post: s32(signed_value) >= 0 or s32(__return__) < 0
+    """
     return u32(unsigned_value) | u32(signed_value)
 
 

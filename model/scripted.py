@@ -31,23 +31,28 @@ def _marker_decompress(src: bytes, capacity: int) -> tuple[int, bytes]:
 
 
 class ScriptedSoftware:
-    """A software (scomp) compressor returning `(ret, dlen)` for every page."""
+    """A software (scomp) compressor returning `(ret, dlen)` for every page, or
+    for each page by its tag (`per_tag`)."""
 
     batching = False
     batch_size = 1
     format = "scripted"
 
-    def __init__(self, ret: int, dlen: int, name: str = "scripted"):
+    def __init__(self, ret: int, dlen: int, name: str = "scripted",
+                 per_tag: dict[int, tuple[int, int]] | None = None):
         self.name = name
         self.ret = ret
         self.dlen = u32(dlen)
+        self.per_tag = per_tag or {}
 
     def raw_compress(self, src: bytes) -> bytes:
         return _marker_output(src, 1)
 
     def compress(self, src: bytes, capacity: int) -> tuple[int, int, bytes]:
-        written = _marker_output(src, min(self.dlen, capacity)) if self.ret == 0 else b""
-        return self.ret, self.dlen, written
+        ret, dlen = self.per_tag.get(src[0], (self.ret, self.dlen))
+        dlen = u32(dlen)
+        written = _marker_output(src, min(dlen, capacity)) if ret == 0 else b""
+        return ret, dlen, written
 
     def decompress(self, src: bytes, capacity: int) -> tuple[int, bytes]:
         return _marker_decompress(src, capacity)

@@ -86,7 +86,7 @@ class ZsPool:
         self.page_size = page_size
         self.objects: dict[int, bytes] = {}
         self._next_handle = 1
-        self.fail_next: list[int] = []  # errnos to return from the next calls
+        self.fail_next: list[int] = []  # for the next calls in order: an errno, or 0 to succeed
         self.bad_sizes: list[int] = []  # every size 0 or > PAGE_SIZE requested (INV-ALLOC)
         self.total_bytes = 0  # sum of object sizes
         self.pages = 0  # pages held by zspages
@@ -102,7 +102,8 @@ class ZsPool:
             return -EINVAL if size == 0 else -ENOSPC
         if self.fail_next:
             err = self.fail_next.pop(0)
-            return err if err < 0 else -ENOMEM
+            if err:
+                return err if err < 0 else -ENOMEM
         handle = self._next_handle
         self._next_handle += 1
         self.objects[handle] = b""

@@ -13,10 +13,13 @@ from importlib import resources
 
 from ..model import cint
 
-__all__ = ["TABLES", "INVARIANTS", "SPEC_TEXT", "value", "VALID_LENGTH"]
+__all__ = ["TABLES", "INVARIANTS", "EQUIVALENCES", "ASSUMPTION_SETS", "SPEC_TEXT", "value",
+           "VALID_LENGTH"]
 
 TABLES = tomllib.loads(resources.files(__name__).joinpath("tables.toml").read_text())
 INVARIANTS: dict[str, str] = {row["id"]: row["statement"] for row in TABLES["invariant"]}
+EQUIVALENCES: dict[str, str] = {row["id"]: row["statement"] for row in TABLES["equivalence"]}
+ASSUMPTION_SETS: dict[str, str] = {row["name"]: row["statement"] for row in TABLES["assumption"]}
 SPEC_TEXT = resources.files(__name__).joinpath("zswap-spec.md").read_text()
 
 VALID_LENGTH = 100  # "L" in the tables: any length in (0, P)

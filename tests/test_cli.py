@@ -111,3 +111,34 @@ def test_variants_lists_every_variant_with_its_source():
     assert p.returncode == 0
     for name in ("mainline", "v13", "v14", "explicit", "uniform", "2025-11-04"):
         assert name in p.stdout
+
+
+def test_prove_json_for_one_variant_matches_the_manifest():
+    p = run("prove", "--variant", "v14", "--assume", "batching", "--page-size", "4096", "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["mismatches"] == [] and doc["seconds"] > 0
+    statuses = {r["invariant"]: r["status"] for r in doc["results"]}
+    assert statuses["INV-WB"] == "counterexample" and statuses["INV-LEN"] == "proved"
+    for r in doc["results"]:
+        assert set(r) >= {"theorem", "invariant", "variant", "assumption", "status", "seconds",
+                          "counterexample"}
+        if r["status"] == "counterexample":
+            assert r["counterexample"]["units"] and "expected" in r["counterexample"]
+
+
+def test_prove_table_spells_out_counterexamples():
+    p = run("prove", "--variant", "v13", "--assume", "strict", "--page-size", "16384")
+    assert p.returncode == 0
+    assert "v13 is correct under: no assumption set" in p.stdout
+    assert "ret = -EINVAL" in p.stdout and "PAGE_SIZE 16384" in p.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["prove", "--variant", "v99"], "unknown variant 'v99'"),
+    (["prove", "--assume", "lenient"], "unknown assumption set 'lenient'; choose from: any, kernel-sw"),
+    (["prove", "--page-size", "8192"], "--page-size 8192 is not supported"),
+])
+def test_prove_bad_names_exit_2(args, needle):
+    p = run(*args)
+    assert p.returncode == 2 and needle in p.stderr and p.stderr.count("\n") == 1

@@ -1,0 +1,284 @@
+"""The theorems: one per invariant or equivalence, checked for each variant,
+assumption set and page size; the counterexamples spelled out in C terms.
+
+A theorem is proved when Z3 finds no input, under the assumption set, that
+breaks it (`unsat`); a counterexample is the smallest batch that does, with
+the values a debugger would show; `unknown` (the solver gave up within its
+resource limit) is a failure, never a pass.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..model.cint import describe_u32, errno_name, s32, u32
+from .assumptions import ASSUMPTIONS, domain
+from .cexpr import AND, NOT, OR, bv, ult, z3
+from .encode import COUNTERS, MAX_UNITS, Inputs, Outcome, encode, make_inputs
+
+__all__ = ["THEOREMS", "Result", "prove", "prove_all", "vacuity", "RLIMIT", "PAGE_SIZES"]
+
+RLIMIT = 20_000_000  # z3 resource units per query: bounded effort, machine-independent
+PAGE_SIZES = (4096, 16384, 65536)
+
+
+def _pages(inp: Inputs):
+    return [bv(k) < inp.n for k in range(MAX_UNITS)]
+
+
+def _same_outcome(a: Outcome, b: Outcome, inp: Inputs):
+    per_page = [z3.Implies(AND(in_folio, a.ok), AND(a.raw[k] == b.raw[k], a.length[k] == b.length[k]))
+                for k, in_folio in enumerate(_pages(inp))]
+    return AND(a.ok == b.ok, *per_page)
+
+
+def eqv_outcome(v: Outcome, m: Outcome, inp: Inputs, variant: str):
+    return _same_outcome(v, m, inp)
+
+
+def eqv_counters(v, m, inp, variant):
+    return AND(*[v.counters[c] == m.counters[c] for c in COUNTERS])
+
+
+def inv_len(v, m, inp, variant):
+    P = inp.page_size
+    return AND(*[z3.Implies(AND(p, v.ok), AND(v.length[k] != bv(0), ult(v.length[k], bv(P + 1))))
+                 for k, p in enumerate(_pages(inp))])
+
+
+def inv_raw(v, m, inp, variant):
+    P = inp.page_size
+    return AND(*[z3.Implies(AND(p, v.ok, v.length[k] == bv(P)), v.raw[k])
+                 for k, p in enumerate(_pages(inp))])
+
+
+def inv_wb(v, m, inp, variant):
+    P = inp.page_size
+    return AND(*[z3.Implies(AND(p, v.ok, v.length[k] == bv(P)), inp.wb)
+                 for k, p in enumerate(_pages(inp))])
+
+
+def inv_alloc(v, m, inp, variant):
+    return NOT(v.bad_alloc)
+
+
+def inv_counters(v, m, inp, variant):
+    total = v.counters[COUNTERS[0]] + v.counters[COUNTERS[1]] + v.counters[COUNTERS[2]]
+    return z3.If(v.ok, total == bv(0), total == bv(1))
+
+
+def inv_batch(v, m, inp, variant):
+    return _same_outcome(v, encode(variant, inp, alone=True), inp)
+
+
+@dataclass(frozen=True)
+class Theorem:
+    name: str
+    invariant: str
+    statement: str
+    check: object
+
+
+THEOREMS = {t.name: t for t in (
+    Theorem("same-outcome-as-mainline", "EQV-OUTCOME",
+            "every page is stored, stored as-is or rejected as mainline does, with mainline's length",
+            eqv_outcome),
+    Theorem("same-counters-as-mainline", "EQV-COUNTERS",
+            "the reject counters move as mainline's do", eqv_counters),
+    Theorem("stored-length-in-range", "INV-LEN", "every stored length is in (0, PAGE_SIZE]", inv_len),
+    Theorem("page-size-entry-is-the-page", "INV-RAW",
+            "an entry of length PAGE_SIZE was stored through the as-is path", inv_raw),
+    Theorem("as-is-only-with-writeback", "INV-WB",
+            "an entry of length PAGE_SIZE is created only with writeback enabled", inv_wb),
+    Theorem("zs-malloc-size-in-range", "INV-ALLOC",
+            "zs_malloc is never asked for 0 or more than PAGE_SIZE bytes", inv_alloc),
+    Theorem("one-counter-per-rejected-folio", "INV-COUNTERS",
+            "a rejected folio moves exactly one reject counter; a stored one none", inv_counters),
+    Theorem("batch-size-independent", "INV-BATCH",
+            "each page's outcome is the same when every unit is compressed alone", inv_batch),
+)}
+
+
+@dataclass
+class Result:
+    theorem: str
+    invariant: str
+    variant: str
+    assumption: str
+    page_size: int
+    status: str  # proved | counterexample | unknown
+    seconds: float
+    counterexample: dict | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _solver() -> z3.Solver:
+    s = z3.SolverFor("QF_BV")
+    s.set("rlimit", RLIMIT)  # read at call time: tests lower it to see `unknown`
+    return s
+
+
+class _Encoded:
+    """One variant's terms for one page size, built once, shared by every query."""
+
+    def __init__(self, variant: str, page_size: int):
+        self.variant = variant
+        self.inp = make_inputs(page_size)
+        self.v = encode(variant, self.inp)
+        self.m = encode("mainline", self.inp)
+
+
+def _check(enc: _Encoded, theorem: str, assumption: str) -> Result:
+    t = THEOREMS[theorem]
+    inp = enc.inp
+    started = time.perf_counter()
+    s = _solver()
+    s.add(domain(inp), ASSUMPTIONS[assumption](inp), NOT(t.check(enc.v, enc.m, inp, enc.variant)))
+    r = s.check()
+    cex = None
+    if r == z3.unsat:
+        status = "proved"
+    elif r == z3.sat:
+        # The smallest batch that breaks it: try 1 page, then 2, ...
+        for n in range(1, MAX_UNITS + 1):
+            s.push()
+            s.add(inp.n == bv(n))
+            if s.check() == z3.sat:
+                _canonical(s, inp, n)
+                cex = decode(s.model(), inp, enc.v, enc.m, enc.variant)
+                s.pop()
+                break
+            s.pop()
+        status = "counterexample" if cex is not None else "unknown"
+    else:
+        status = "unknown"
+    return Result(theorem, t.invariant, enc.variant, assumption, inp.page_size, status,
+                  time.perf_counter() - started, cex)
+
+
+def _canonical(s: z3.Solver, inp: Inputs, n: int) -> None:
+    """Pin each input, in a fixed order, to the first plain value that keeps
+    the counterexample: the same answer on every run and every machine, and
+    values a reader recognises (Z3's own models vary)."""
+    P = inp.page_size
+    lengths = [100, 0, P, P + 1, u32(-7), u32(-28), u32(-22), 0x8000_0000, P - 1, 1]
+    rets = [0, -22, -28, -7, -5, 1]
+    order = [(inp.wb, [True, False])]
+    order.append((inp.batching, [False, True]))
+    order.append((inp.bret, [bv(0), bv(-22), bv(-7), bv(-28)]))
+    for k in range(n):
+        order += [(inp.nomem[k], [False, True]), (inp.ret[k], [bv(r) for r in rets]),
+                  (inp.dlen[k], [bv(v) for v in lengths]), (inp.entry[k], [bv(v) for v in lengths])]
+    for var, candidates in order:
+        for c in candidates:
+            s.push()
+            s.add(var == c)
+            if s.check() == z3.sat:
+                s.pop()
+                s.add(var == c)
+                break
+            s.pop()
+    s.check()
+
+
+def prove(theorem: str, variant: str, assumption: str, page_size: int = 4096) -> Result:
+    """One theorem for one variant, assumption set and page size."""
+    return _check(_Encoded(variant, page_size), theorem, assumption)
+
+
+def _val(model, term) -> int:
+    return model.eval(term, model_completion=True).as_long()
+
+
+def _bool(model, term) -> bool:
+    return z3.is_true(model.eval(term, model_completion=True))
+
+
+def _describe_outcome(model, o: Outcome, n: int, page_size: int) -> dict:
+    pages = []
+    for k in range(n):
+        length = _val(model, o.length[k])
+        if _bool(model, o.raw[k]):
+            pages.append("raw")
+        elif length == page_size:
+            pages.append("corrupt")
+        else:
+            pages.append(f"compressed({length})")
+    ok = _bool(model, o.ok)
+    return {
+        "stored": ok,
+        "pages": pages if ok else ["rejected"] * n,
+        "counters": {c: _val(model, o.counters[c]) for c in COUNTERS if _val(model, o.counters[c])},
+        "bad_zs_malloc": _bool(model, o.bad_alloc),
+    }
+
+
+def decode(model, inp: Inputs, v: Outcome, m: Outcome, variant: str) -> dict:
+    """A counterexample in C terms, with what mainline and the variant do."""
+    n = _val(model, inp.n)
+    batching = _bool(model, inp.batching)
+    units = []
+    for k in range(n):
+        unit = {"page": k, "zs_malloc_enomem": _bool(model, inp.nomem[k])}
+        if batching:
+            e = _val(model, inp.entry[k])
+            unit.update({"entry_length": u32(e), "entry_length_as_int": s32(e),
+                         "entry_length_c": describe_u32(e)})
+        else:
+            r, d = s32(_val(model, inp.ret[k])), _val(model, inp.dlen[k])
+            unit.update({"ret": r, "ret_c": errno_name(r), "req_dlen": u32(d),
+                         "req_dlen_c": describe_u32(d)})
+        units.append(unit)
+    out = {
+        "page_size": inp.page_size,
+        "batch_size": n,
+        "compressor": "batching" if batching else "software",
+        "writeback": _bool(model, inp.wb),
+        "units": units,
+        "expected": _describe_outcome(model, m, n, inp.page_size),
+        "actual": _describe_outcome(model, v, n, inp.page_size),
+    }
+    if batching:
+        b = s32(_val(model, inp.bret))
+        out["batch_ret"], out["batch_ret_c"] = b, errno_name(b)
+    if variant != "mainline":
+        alone = encode(variant, inp, alone=True)
+        out["alone"] = _describe_outcome(model, alone, n, inp.page_size)
+    return out
+
+
+def vacuity(assumption: str, page_size: int = 4096) -> dict[str, bool]:
+    """Is the assumption set satisfiable, with folios both stored and rejected?"""
+    inp = make_inputs(page_size)
+    m = encode("mainline", inp)
+    out = {}
+    for name, extra in (("satisfiable", z3.BoolVal(True)), ("a folio can be stored", m.ok),
+                        ("a folio can be rejected", NOT(m.ok)),
+                        ("a page can be stored as-is", AND(m.ok, inp.wb, OR(*m.raw[:1])))):
+        s = _solver()
+        s.add(domain(inp), ASSUMPTIONS[assumption](inp), extra)
+        out[name] = s.check() == z3.sat
+    return out
+
+
+def _group(args) -> list[Result]:
+    page_size, variant, assumptions, theorems = args
+    enc = _Encoded(variant, page_size)
+    return [_check(enc, name, a) for a in assumptions for name in theorems]
+
+
+def prove_all(variants, assumptions, page_sizes, theorems=None, jobs: int = 1) -> list[Result]:
+    """Every combination; groups of (page size, variant) run in `jobs` processes."""
+    theorems = list(theorems or THEOREMS)
+    groups = [(ps, v, list(assumptions), theorems) for ps in page_sizes for v in variants]
+    if jobs > 1 and len(groups) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            batches = list(pool.map(_group, groups))
+    else:
+        batches = [_group(g) for g in groups]
+    return [r for batch in batches for r in batch]
