@@ -39,7 +39,8 @@ setup() {
   fi
 }
 
-# The kernel checks boot Debian's kernels under qemu: they need these tools.
+# The kernel checks boot Debian's kernels under qemu, and the fuzzing tests
+# start a Redis server: they need these tools.
 system_packages() {
   local need=()
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -47,13 +48,14 @@ system_packages() {
   command -v depmod >/dev/null || need+=(kmod)
   command -v xz >/dev/null || need+=(xz-utils)
   command -v gcc >/dev/null || need+=(gcc libc6-dev)
+  command -v redis-server >/dev/null || need+=(redis-server)  # shared fuzzing database tests
   [ ${#need[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "dev.sh: installing ${need[*]} (for the kernel checks)" >&2
+    echo "dev.sh: installing ${need[*]} (for the kernel checks and the Redis tests)" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
       apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "dev.sh: note: the kernel checks need ${need[*]}; install them (as root) or they are skipped" >&2
+    echo "dev.sh: note: the kernel checks and Redis tests need ${need[*]}; install them (as root) or they are skipped" >&2
   fi
 }
 

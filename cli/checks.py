@@ -119,6 +119,9 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
         if got != want:
             mismatches.append((key, sorted(got - want), sorted(want - got)))
     proof_bad, proof_count, proof_seconds = _proofs()
+    fuzz_runs = _short_campaign()
+    fuzz_bad = [f"{r.variant}/{r.compressor}: {f.description} ({f.reproducer})"
+                for r in fuzz_runs for f in r.findings]
     seconds = time.perf_counter() - started
     sample = default_sample(page_size)
     if as_json:
@@ -136,6 +139,7 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
             ],
             "proofs": {"results": proof_count, "mismatches": proof_bad,
                        "seconds": round(proof_seconds, 3)},
+            "fuzz": [r.to_json() for r in fuzz_runs],
             "seconds": round(seconds, 3),
         }, indent=2))
     else:
@@ -157,8 +161,27 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
         else:
             console.print(f"proofs: all {proof_count} results match proofs/expected.toml "
                           f"({proof_seconds:.1f} s)")
+        steps = sum(r.steps for r in fuzz_runs)
+        if fuzz_bad:
+            console.print(f"[bold red]fuzz: {len(fuzz_bad)} findings where none are expected:[/]")
+            for line in fuzz_bad:
+                console.print(f"  {line}")
+        else:
+            console.print(f"fuzz: {steps} state-machine steps over "
+                          f"{', '.join(r.variant for r in fuzz_runs)} with the real lz4, no finding")
         console.print(f"check took {seconds:.1f} s")
-    return 1 if mismatches or proof_bad else 0
+    return 1 if mismatches or proof_bad or fuzz_bad else 0
+
+
+def _short_campaign():
+    """A few seconds of pool fuzzing where the spec expects no finding."""
+    import tempfile
+
+    from .fuzz.campaign import Campaign, run_campaign
+
+    with tempfile.TemporaryDirectory() as d:
+        return [run_campaign(Campaign(v, "lz4", (), budget=1.5, seed=2025, max_folio=64), None, Path(d))
+                for v in ("mainline", "explicit", "uniform")]
 
 
 def _proofs() -> tuple[list[str], int, float]:

@@ -159,6 +159,74 @@ def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec,
                        jobs or min(2, os.cpu_count() or 1), update_manifest, update_spec, as_json))
 
 
+@cli.command()
+@click.option("--variant", "variants", multiple=True,
+              help=f"Variant (repeatable; default all): {_choice_list(VARIANTS)}.")
+@click.option("--compressor", "compressors", multiple=True,
+              help=f"Compressor (repeatable; default lz4): {_choice_list(ALGORITHMS)}.")
+@click.option("--faults", default="none", show_default=True,
+              help="none (real compressors), all (one campaign per fault), or NAME,NAME...")
+@click.option("--budget", type=float, default=30.0, show_default=True,
+              help="Seconds of wall time for the whole run.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--db", "db_spec", help="Example database: a folder or redis://HOST:PORT/N "
+              "(default: a folder in the cache).")
+@click.option("--findings", "findings_dir", type=click.Path(), default="zswap-findings",
+              show_default=True, help="Where findings are saved.")
+@click.option("--seed", type=int, help="Seed, for a reproducible campaign.")
+@click.option("--max-folio", type=int, default=512, show_default=True, help="Largest folio, in pages.")
+@click.option("--replay", "replay_path", type=click.Path(), help="Re-run a saved finding and exit.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, seed, max_folio,
+         replay_path, as_json) -> None:
+    """Fuzz the variants with real and misbehaving compressors; save every finding."""
+    from .fuzz.campaign import DatabaseError, FindingError, open_database, replay_finding
+    from .fuzz.run import plan_campaigns, run_fuzz
+    from .kernel.fetch import cache_dir
+    from .model.faults import FAULTS
+
+    if replay_path:
+        try:
+            broken = replay_finding(Path(replay_path))
+        except FindingError as e:
+            raise InputError(str(e)) from None
+        if broken:
+            click.echo(f"{replay_path}: still reproduces: {broken}")
+            sys.exit(EXIT_FINDINGS)
+        click.echo(f"{replay_path}: no longer reproduces")
+        sys.exit(EXIT_CLEAN)
+    variants = _check_names("variant", variants, VARIANTS) or list(VARIANTS)
+    compressors = _check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
+    if faults not in ("none", "all"):
+        _check_names("fault", [f for f in faults.split(",") if f], FAULTS)
+        if not faults.strip(","):
+            raise InputError("--faults: give none, all, or fault names separated by commas")
+    if not budget > 0:
+        raise InputError(f"--budget {budget}: give a number of seconds above 0")
+    if workers < 1:
+        raise InputError(f"--workers {workers}: give 1 or more")
+    if not 1 <= max_folio <= 512:
+        raise InputError(f"--max-folio {max_folio}: use 1 to 512")
+    db_dir = cache_dir() / "fuzz-db"
+    try:
+        open_database(db_spec, db_dir)  # fail early on a bad URL or folder
+    except DatabaseError as e:
+        raise InputError(str(e)) from None
+    campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio)
+    if not campaigns:
+        raise InputError("no campaign to run: the faults chosen need a batching compressor "
+                         "(--compressor deflate-iaa)")
+    results = run_fuzz(campaigns, db_spec, db_dir, Path(findings_dir), workers,
+                       live=sys.stderr.isatty() and not as_json)
+    from .report import print_fuzz
+
+    if as_json:
+        click.echo(json.dumps({"runs": [r.to_json() for r in results]}, indent=2))
+    else:
+        print_fuzz(results, Path(findings_dir))
+    sys.exit(EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN)
+
+
 @cli.command("kernel-check")
 @click.option("--kernel", "kernel_spec", default="debian:7.3", show_default=True,
               help="debian:VERSION (fetched and cached) or the path of a bzImage.")

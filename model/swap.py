@@ -96,6 +96,14 @@ class SwapSystem:
         del self.expected[offset]
         return got
 
+    def swap_free(self, offset: int) -> None:
+        """The slot is freed (its page is gone): zswap_invalidate() and forget it."""
+        self.zs.zswap_invalidate(offset)
+        self.zs.swap_device.pop(offset, None)
+        self.zeromap.discard(offset)
+        self.kept.pop(offset, None)
+        self.expected.pop(offset, None)
+
     def writeback(self, memcg: MemCgroup | None = None) -> int:
         """One step of the memcg shrinker: `shrink_memcg()`'s return code."""
         return self.zs.shrink_memcg(memcg or self.zs.root)

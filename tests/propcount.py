@@ -5,5 +5,5 @@ from collections import Counter
 CASES: Counter[str] = Counter()
 
 
-def count(name: str) -> None:
-    CASES[name] += 1
+def count(name: str, n: int = 1) -> None:
+    CASES[name] += n
