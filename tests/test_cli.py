@@ -91,19 +91,23 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path, pages_file):
     assert "Traceback" not in p.stderr and p.stdout == ""
 
 
-def test_check_matches_the_manifest_and_exits_0():
-    p = run("check")
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert "match the manifest" in p.stdout
-    assert "mainline" in p.stdout and "deflate-iaa" in p.stdout
-
-
-def test_check_json():
+def test_check_json_runs_replays_proofs_and_fuzzing():
     p = run("check", "--json")
-    assert p.returncode == 0
+    assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["mismatches"] == [] and doc["findings"]
     assert {f["variant"] for f in doc["findings"]} == {"v13", "v14"}
+    assert doc["proofs"]["results"] == 480 and doc["proofs"]["mismatches"] == []
+    assert [r["variant"] for r in doc["fuzz"]] == ["mainline", "explicit", "uniform"]
+    assert all(r["findings"] == [] and r["steps"] > 0 for r in doc["fuzz"])
+
+
+def test_check_prints_the_tables(capsys):
+    from zswap_spec.checks import run_check
+
+    assert run_check(proofs=False, fuzz=False) == 0
+    out = capsys.readouterr().out
+    assert "match the manifest" in out and "mainline" in out and "deflate-iaa" in out
 
 
 def test_variants_lists_every_variant_with_its_source():

@@ -108,3 +108,11 @@ def test_every_id_is_used_by_the_proofs_or_named_by_a_test():
     proofs = _source_text("proofs")
     for eqv in EQUIVALENCES:
         assert eqv in SPEC_TEXT and eqv in proofs
+
+
+def test_fault_catalogue_matches_the_model():
+    from zswap_spec.model.faults import FAULTS
+
+    prose = {r[0]: (r[1], r[2]) for r in prose_table("faults")}
+    assert prose == {f.name: (f.description, "batching" if f.batching_only else "any")
+                     for f in FAULTS.values()}
