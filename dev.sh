@@ -32,7 +32,7 @@ setup() {
   local stamp
   stamp="$VENV/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)"
   if [ ! -e "$stamp" ]; then
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools>=68" wheel
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools>=77" wheel
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
     rm -f "$VENV"/.installed-*
     touch "$stamp"

@@ -176,9 +176,15 @@ def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec,
 @click.option("--seed", type=int, help="Seed, for a reproducible campaign.")
 @click.option("--max-folio", type=int, default=512, show_default=True, help="Largest folio, in pages.")
 @click.option("--replay", "replay_path", type=click.Path(), help="Re-run a saved finding and exit.")
+@click.option("--per-unit", is_flag=True,
+              help="Run the per-unit properties (each variant's page decision against "
+                   "mainline's) instead of the pool state machine.")
+@click.option("--backend", type=click.Choice(["hypothesis", "crosshair"]), default="hypothesis",
+              show_default=True, help="How --per-unit explores: at random, or symbolically "
+                                      "through CrossHair (implies --per-unit).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
 def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, seed, max_folio,
-         replay_path, as_json) -> None:
+         replay_path, per_unit, backend, as_json) -> None:
     """Fuzz the variants with real and misbehaving compressors; save every finding."""
     from .fuzz.campaign import DatabaseError, FindingError, open_database, replay_finding
     from .fuzz.run import plan_campaigns, run_fuzz
@@ -207,6 +213,18 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         raise InputError(f"--workers {workers}: give 1 or more")
     if not 1 <= max_folio <= 512:
         raise InputError(f"--max-folio {max_folio}: use 1 to 512")
+    if per_unit or backend == "crosshair":
+        from .fuzz.units import run_unit_property
+        from .report import print_fuzz
+
+        targets = [v for v in variants if v != "mainline"] or ["mainline"]
+        results = [run_unit_property(v, backend, budget / len(targets), Path(findings_dir), seed)
+                   for v in targets]
+        if as_json:
+            click.echo(json.dumps({"runs": [r.to_json() for r in results]}, indent=2))
+        else:
+            print_fuzz(results, Path(findings_dir))
+        sys.exit(EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN)
     db_dir = cache_dir() / "fuzz-db"
     try:
         open_database(db_spec, db_dir)  # fail early on a bad URL or folder

@@ -128,3 +128,19 @@ def test_campaigns_share_findings_through_redis(redis_url, tmp_path):
     (r,) = json.loads(second.stdout)["runs"]
     assert r["findings"] and r["findings"][0]["invariant"] == "INV-ALLOC"
     assert r["findings"][0]["seconds_to_find"] < 20
+
+
+@pytest.mark.parametrize("backend", ["crosshair", "hypothesis"])
+def test_per_unit_properties_with_either_backend(backend, tmp_path):
+    p = run("fuzz", "--per-unit", "--backend", backend, "--variant", "v13", "--variant", "explicit",
+            "--budget", "8", "--findings", str(tmp_path), "--json")
+    assert p.returncode == 1, p.stderr
+    runs = {r["variant"]: r for r in json.loads(p.stdout)["runs"]}
+    assert runs["explicit"]["findings"] == [] and runs["explicit"]["examples"] > 10
+    (f,) = runs["v13"]["findings"]
+    assert f["invariant"] in ("EQV-OUTCOME", "EQV-COUNTERS")
+    again = run("fuzz", "--replay", f["reproducer"])
+    assert again.returncode == 1 and "still reproduces" in again.stdout
+    t = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        f["reproducer"]], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert t.returncode == 1

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import get_state_machine_test
 
-from .machine import InvariantBroken, make_pool_machine
+from .machine import make_pool_machine
 
 __all__ = ["Campaign", "Finding", "CampaignResult", "run_campaign", "open_database",
            "DatabaseError", "replay_finding", "FindingError"]
@@ -222,8 +222,8 @@ def replay_finding(path: Path) -> str | None:
                            f"re-run the campaign to save it again") from None
     try:
         test()
-    except InvariantBroken as e:
-        return str(e)
+    except AssertionError as e:  # an invariant (InvariantBroken) or a per-unit property
+        return str(e) or type(e).__name__
     return None
 
 
