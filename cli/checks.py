@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from pathlib import Path
 
 from . import spec as spec_pkg
@@ -21,6 +20,7 @@ from .model.variants import VARIANTS
 from .replay import RunConfig, replay_pages
 from .report import console
 from .sample import default_sample, page_kinds
+from .tomlfile import load_toml
 
 __all__ = ["run_check", "collect_findings", "MANIFEST_PATH", "load_manifest"]
 
@@ -59,14 +59,7 @@ def collect_findings(page_size: int = 4096):
 
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[Key, set[str]]:
     """The expected findings; a configuration absent from the file expects none."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SystemExit(f"zswap-spec: error: manifest {path} is missing; "
-                         f"create it with 'zswap-spec check --update-manifest'") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SystemExit(f"zswap-spec: error: manifest {path} is not valid TOML ({e}); "
-                         f"restore it from version control") from None
+    data = load_toml(path, "manifest", "zswap-spec check --update-manifest")
     out: dict[Key, set[str]] = {}
     for item in data.get("finding", []):
         key = (item["variant"], item["compressor"], item["writeback"], item["folio_pages"],

@@ -6,8 +6,9 @@ answer at any page size is a visible diff.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+from ..tomlfile import load_toml
 
 __all__ = ["MANIFEST", "load", "write", "mismatches"]
 
@@ -16,14 +17,7 @@ MANIFEST = Path(__file__).with_name("expected.toml")
 
 def load(path: Path = MANIFEST) -> dict[tuple[str, str, str], str]:
     """(variant, assumption, theorem) -> proved | counterexample."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SystemExit(f"zswap-spec: error: proof manifest {path} is missing; "
-                         f"create it with 'zswap-spec prove --update-manifest'") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SystemExit(f"zswap-spec: error: proof manifest {path} is not valid TOML ({e}); "
-                         f"restore it from version control") from None
+    data = load_toml(path, "proof manifest", "zswap-spec prove --update-manifest")
     out = {}
     for variant, by_assumption in data.items():
         for assumption, by_theorem in by_assumption.items():

@@ -81,3 +81,12 @@ def test_check_exits_1_when_the_manifest_disagrees(tmp_path):
     text = manifest.read_text()
     manifest.write_text(text.replace('invariants = ["INV-RAW", "INV-ROUNDTRIP"]', "invariants = []", 1))
     assert run_check(manifest=manifest, proofs=False, fuzz=False) == 1
+
+
+def test_a_corrupt_or_missing_manifest_is_a_clear_error(tmp_path):
+    bad = tmp_path / "expected.toml"
+    bad.write_text("[[finding]\nvariant = ")
+    with pytest.raises(SystemExit, match="is not valid TOML .*restore it from version control"):
+        load_manifest(bad)
+    with pytest.raises(SystemExit, match="is missing; create it with 'zswap-spec check --update-manifest'"):
+        load_manifest(tmp_path / "none.toml")
