@@ -188,7 +188,7 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
     """Fuzz the variants with real and misbehaving compressors; save every finding."""
     from .fuzz.campaign import DatabaseError, FindingError, open_database, replay_finding
     from .fuzz.run import plan_campaigns, run_fuzz
-    from .kernel.fetch import cache_dir
+    from .cache import cache_dir
     from .model.faults import FAULTS
 
     if replay_path:
@@ -275,13 +275,13 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
                  as_json) -> None:
     """Boot a real kernel under qemu, push pages through its zswap, compare with the model."""
     from .kernel.fetch import resolve_kernel
-    from .kernel.guest import COMPRESSORS
+    from .kernel.kcomp import ALGORITHM_NAMES
     from .kernel.run import RunSpec, default_jobs, run_checks
     from .kernel.tree import KernelError
     from .report import print_kernel_runs
 
-    compressors = _check_names("compressor", compressors,
-                               [c for c in COMPRESSORS if c in ("lz4", "lz4hc", "zstd", "deflate", "lzo", "lzo-rle")]) or ["lz4"]
+    # The compressors the model can predict with a kernel's own code.
+    compressors = _check_names("compressor", compressors, ALGORITHM_NAMES) or ["lz4"]
     _check_names("variant", [variant], VARIANTS)
     if no_writeback:
         writeback = "off"

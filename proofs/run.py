@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from ..model.variants import VARIANTS
 from ..report import console
 from . import manifest
 from .assumptions import ASSUMPTIONS
@@ -21,7 +22,7 @@ def run_prove(variants, assumptions, page_sizes, jobs: int, update_manifest: boo
     results = prove_all(variants, assumptions, page_sizes, jobs=jobs)
     total = time.perf_counter() - started
     if update_manifest:
-        if set(variants) != set(manifest_variants()) or set(assumptions) != set(ASSUMPTIONS):
+        if set(variants) != set(VARIANTS) or set(assumptions) != set(ASSUMPTIONS):
             raise SystemExit("zswap-spec: error: --update-manifest needs every variant and "
                              "assumption set; drop --variant and --assume")
         manifest.write([r for r in results if r.page_size == page_sizes[0]])
@@ -42,12 +43,6 @@ def run_prove(variants, assumptions, page_sizes, jobs: int, update_manifest: boo
     else:
         _print(results, variants, bad, vacuous, total)
     return 1 if bad or vacuous else 0
-
-
-def manifest_variants():
-    from ..model.variants import VARIANTS
-
-    return list(VARIANTS)
 
 
 def _print(results, variants, bad, vacuous, total) -> None:

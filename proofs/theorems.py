@@ -10,7 +10,7 @@ resource limit) is a failure, never a pass.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..model.cint import describe_u32, errno_name, s32, u32
 from .assumptions import ASSUMPTIONS, domain

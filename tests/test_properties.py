@@ -1,6 +1,5 @@
 """Properties over every compressor result and over real page streams."""
 
-import os
 import random
 
 from hypothesis import find, given, settings

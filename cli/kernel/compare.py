@@ -11,7 +11,7 @@ difference is a disagreement, reported with the group of pages that shows it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..model.memcg import MemCgroup
 from ..model.swap import SwapSystem

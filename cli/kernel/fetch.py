@@ -17,25 +17,19 @@ holds `lib/modules/RELEASE/` (or the release folder itself).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+from ..cache import cache_dir
 from .tree import KernelError, KernelTree, read_config
 
-__all__ = ["cache_dir", "resolve_kernel", "fetch_debian", "kernel_from_path", "image_release",
+__all__ = ["resolve_kernel", "fetch_debian", "kernel_from_path", "image_release",
            "fetch_debian_source"]
 
 SUITES = ("bookworm", "trixie", "trixie-backports", "sid")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-
-
-def cache_dir() -> Path:
-    d = Path(os.environ.get("ZSWAP_SPEC_CACHE", Path.home() / ".cache" / "zswap-spec"))
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def _mirror() -> str:

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import cache_dir
 from .tree import KernelError, KernelTree
 
 __all__ = [
@@ -77,10 +78,6 @@ _PROBE_FLAGS = ("-static", "-O2")
 _PANIC = re.compile(r"Kernel panic|\bOops\b|\bBUG: |general protection fault")
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("ZSWAP_SPEC_CACHE") or Path.home() / ".cache" / "zswap-spec")
-
-
 def _tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -114,7 +111,7 @@ def _modules_dep_locked(tree: KernelTree) -> tuple[Path, dict[str, list[str]]]:
     dep = mdir / "modules.dep"
     if not dep.is_file():
         key = hashlib.sha256(str(mdir.resolve()).encode()).hexdigest()[:12]
-        base = _cache_dir() / "depmod" / f"{tree.release}-{key}"
+        base = cache_dir() / "depmod" / f"{tree.release}-{key}"
         dep = base / "lib" / "modules" / tree.release / "modules.dep"
         if not dep.is_file():
             _run_depmod(mdir, base, tree.release)
@@ -246,7 +243,7 @@ def _probe() -> Path:
 def _probe_locked() -> Path:
     src = _PROBE_SRC.read_bytes()
     key = hashlib.sha256(src + " ".join(_PROBE_FLAGS).encode()).hexdigest()[:16]
-    out = _cache_dir() / "probe" / f"probe-{key}"
+    out = cache_dir() / "probe" / f"probe-{key}"
     if out.is_file():
         return out
     gcc = _tool("gcc", "gcc (and libc6-dev for the static C library)")

@@ -52,6 +52,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cache import cache_dir
+
 from ..model.cint import EINVAL, u32
 
 __all__ = [
@@ -61,7 +63,6 @@ __all__ = [
     "build_info",
     "kernel_algorithms",
     "kernel_algorithm",
-    "default_cache_dir",
     "ALGORITHM_NAMES",
 ]
 
@@ -170,12 +171,6 @@ _RECIPE = _recipe()
 
 # ---------------------------------------------------------------------------
 # Cache and extraction.
-
-def default_cache_dir() -> Path:
-    """``$ZSWAP_SPEC_CACHE`` or ``~/.cache/zswap-spec``."""
-    env = os.environ.get("ZSWAP_SPEC_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "zswap-spec"
-
 
 def _safe_name(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "_", s)[:80]
@@ -584,7 +579,7 @@ def build_kernel_compressors(source: Path, cache: Path | None = None) -> Path:
         )
     if not source.is_dir() and not source.is_file():
         raise KernelCompressorError(f"kernel source {source} is neither a tarball nor a folder")
-    root = Path(cache).expanduser() if cache is not None else default_cache_dir()
+    root = Path(cache).expanduser() if cache is not None else cache_dir()
     base = root / "kcomp"
     final = base / _cache_key(source)
     lib = final / LIBRARY_NAME

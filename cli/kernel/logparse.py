@@ -28,6 +28,9 @@ class Stage:
     memcg: dict[str, int] = field(default_factory=dict)  # memory.stat, as printed
     vmstat: dict[str, int] = field(default_factory=dict)
 
+    def to_json(self) -> dict:
+        return {"counters": self.counters, "memcg": self.memcg, "vmstat": self.vmstat}
+
 
 @dataclass
 class GuestLog:
@@ -46,8 +49,7 @@ class GuestLog:
     def to_json(self) -> dict:
         return {
             "release": self.release, "params": self.params, "cgroup": self.cgroup,
-            "stages": {k: {"counters": s.counters, "memcg": s.memcg, "vmstat": s.vmstat}
-                       for k, s in self.stages.items()},
+            "stages": {k: s.to_json() for k, s in self.stages.items()},
             "groups": self.groups, "verify": self.verify, "bad_pages": self.bad_pages,
             "errors": self.errors, "ended": self.ended, "panic": self.panic,
         }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..model.compressors import ALGORITHMS
 from .compare import compare, predict
-from .fetch import cache_dir
+from ..cache import cache_dir
 from .guest import boot, build_initramfs, needed_modules
 from .logparse import LogError, parse_log
 from .streams import Stream, builtin_stream, file_groups
@@ -70,8 +70,7 @@ class RunReport:
 
 
 def _stage_json(stages) -> dict:
-    return {name: {"counters": s.counters, "memcg": s.memcg, "vmstat": s.vmstat}
-            for name, s in stages.items()}
+    return {name: s.to_json() for name, s in stages.items()}
 
 
 def model_algorithms(tree: KernelTree, choice: str, source: Path | None, note) -> tuple[dict, bool]:
