@@ -4,7 +4,7 @@
 #
 #   ./dev.sh check    the main job: zswap-spec check on the built-in sample
 #   ./dev.sh test     the test suite (pytest)
-#   ./dev.sh bench    replay throughput on 64 MiB of mixed real pages
+#   ./dev.sh bench    zswap-spec bench: the optimized core beside a raw C loop and the model
 #   ./dev.sh kernel-check [options]   a real kernel under qemu against the model
 #   ./dev.sh setup    only the set-up
 set -euo pipefail
@@ -29,13 +29,34 @@ setup() {
       fi
     fi
   fi
+  build_prerequisites
   local stamp
-  stamp="$VENV/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)"
+  # Reinstall (and rebuild the compiled parts) when the build or its C sources change.
+  stamp="$VENV/.installed-$(find pyproject.toml cli spec -name pyproject.toml -o -name '*.pyx' \
+    -o -name '*.[ch]' -not -path '*/kernel/*' -not -name '_core.c' | sort | xargs cat | sha1sum | cut -c1-12)"
   if [ ! -e "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools>=77" wheel
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
     rm -f "$VENV"/.installed-*
     touch "$stamp"
+  fi
+}
+
+# The optimized core is compiled at install time: a C compiler and Python's
+# headers.  Without them the package still installs and the model serves.
+build_prerequisites() {
+  local need=()
+  command -v gcc >/dev/null || need+=(gcc libc6-dev)
+  local inc
+  inc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  [ -e "$inc/Python.h" ] || need+=(python3-dev)
+  [ ${#need[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "dev.sh: installing ${need[*]} (to build the optimized core)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "dev.sh: note: building the optimized core needs ${need[*]}; install them (as root) or the model serves alone" >&2
   fi
 }
 
@@ -66,6 +87,6 @@ case "$cmd" in
   check) setup; exec "$VENV/bin/zswap-spec" check "$@" ;;
   test)  setup; system_packages; exec "$VENV/bin/pytest" "$@" ;;
   kernel-check) setup; system_packages; exec "$VENV/bin/zswap-spec" kernel-check "$@" ;;
-  bench) setup; exec "$VENV/bin/python" bench/replay_speed.py "$@" ;;
+  bench) setup; exec "$VENV/bin/zswap-spec" bench "$@" ;;
   *) die "usage: ./dev.sh check|test|bench|kernel-check|setup [args...]" ;;
 esac

@@ -100,7 +100,8 @@ def write_manifest(findings: dict[Key, set[str]], page_size: int, path: Path = M
 
 
 def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: bool = False,
-              manifest: Path = MANIFEST_PATH, proofs: bool = True, fuzz: bool = True) -> int:
+              manifest: Path = MANIFEST_PATH, proofs: bool = True, fuzz: bool = True,
+              drivers: bool = True, core: bool = True) -> int:
     started = time.perf_counter()
     findings, results, batch_details = collect_findings(page_size)
     if update_manifest:
@@ -115,6 +116,8 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
     fuzz_runs = _short_campaign() if fuzz else []
     fuzz_bad = [f"{r.variant}/{r.compressor}: {f.description} ({f.reproducer})"
                 for r in fuzz_runs for f in r.findings]
+    driver_bad, driver_reports, driver_seconds = _drivers() if drivers else ([], [], 0.0)
+    core_bad, core_note, core_seconds = _core_agrees(results) if core else ([], "", 0.0)
     seconds = time.perf_counter() - started
     sample = default_sample(page_size)
     if as_json:
@@ -133,6 +136,10 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
             "proofs": {"results": proof_count, "mismatches": proof_bad,
                        "seconds": round(proof_seconds, 3)},
             "fuzz": [r.to_json() for r in fuzz_runs],
+            "drivers": {"reports": [r.to_json() for r in driver_reports],
+                        "mismatches": driver_bad, "seconds": round(driver_seconds, 3)},
+            "core": {"runs": len(results) if core else 0, "mismatches": core_bad,
+                     "note": core_note, "seconds": round(core_seconds, 3)},
             "seconds": round(seconds, 3),
         }, indent=2))
     else:
@@ -166,8 +173,67 @@ def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: boo
         else:
             console.print(f"fuzz: {steps} state-machine steps over "
                           f"{', '.join(r.variant for r in fuzz_runs)} with the real lz4, no finding")
+        if driver_bad:
+            console.print(f"[bold red]drivers: {len(driver_bad)} differ from "
+                          f"spec/expected-drivers.toml:[/]")
+            for line in driver_bad:
+                console.print(f"  {line}")
+        elif drivers:
+            seeded = sum(r.seeded_bug for r in driver_reports)
+            console.print(f"drivers: {len(driver_reports) - seeded} built-in drivers conform, "
+                          f"{seeded} seeded-bug drivers rejected with their clauses "
+                          f"({driver_seconds:.1f} s)")
+        if core_bad:
+            console.print(f"[bold red]core: {len(core_bad)} replay runs differ from the model's:[/]")
+            for line in core_bad[:10]:
+                console.print(f"  {line}")
+        elif core_note:
+            console.print(f"core: {core_note}")
+        elif core:
+            console.print(f"core: the optimized core gives the model's run on all {len(results)} "
+                          f"replay configurations ({core_seconds:.1f} s)")
         console.print(f"check took {seconds:.1f} s")
-    return 1 if mismatches or proof_bad or fuzz_bad else 0
+    return 1 if mismatches or proof_bad or fuzz_bad or driver_bad or core_bad else 0
+
+
+def _core_agrees(results):
+    """Every replay run again on the optimized core: (differences, note, seconds).
+
+    Equal means field for field: outcomes, counters, memory.stat, pool bytes,
+    and the broken invariants with their slots."""
+    from .core import core_available
+    from .replay_core import replay_pages_core
+
+    ok, why = core_available()
+    if not ok:
+        return [], f"not built, so not compared ({why})", 0.0
+    started = time.perf_counter()
+    pages = [p.data for p in default_sample(results[0].config.page_size)] if results else []
+    bad = []
+    for r in results:
+        got = replay_pages_core(pages, r.config)
+        a, b = _comparable(r), _comparable(got)
+        if a != b:
+            c = r.config
+            fields = sorted(k for k in a if a[k] != b.get(k))
+            bad.append(f"{c.variant}/{c.compressor} wb={'on' if c.writeback else 'off'} "
+                       f"folio={c.folio_pages}: {', '.join(fields)}")
+    return bad, "", time.perf_counter() - started
+
+
+def _comparable(run) -> dict:
+    out = run.to_json(examples=10 ** 9)
+    out.pop("seconds")
+    out["violation_examples"] = sorted((v["invariant"], v["offset"] if v["offset"] is not None else -1)
+                                       for v in out["violation_examples"])
+    return out
+
+
+def _drivers():
+    """The driver kit on its built-in and seeded-bug drivers, against spec/expected-drivers.toml."""
+    from .driverkit.selfcheck import check_catalogue
+
+    return check_catalogue()
 
 
 def _short_campaign():

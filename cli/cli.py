@@ -89,11 +89,21 @@ def cli() -> None:
               help="Pages per folio, 1 to 512.")
 @click.option("--no-writeback", is_flag=True, help="Run with memory.zswap.writeback = 0.")
 @_page_size_option
+@click.option("--impl", type=click.Choice(["auto", "core", "model"]), default="auto",
+              show_default=True,
+              help="Implementation: the optimized core, the model, or auto (ZSWAP_SPEC_IMPL if set, "
+                   "else the core when it is built).")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"runs\": [...]} as JSON.")
-def replay(files, variants, compressors, folio_pages, no_writeback, page_size, as_json) -> None:
+def replay(files, variants, compressors, folio_pages, no_writeback, page_size, impl, as_json) -> None:
     """Swap FILE... out through each variant and compressor, read it back, check."""
+    from .core import CoreUnavailable, PoolInputError, resolve_impl
     from .replay import RunConfig, replay_pages
     from .report import print_runs, runs_json
+
+    try:
+        impl = resolve_impl(None if impl == "auto" else impl)
+    except (CoreUnavailable, PoolInputError) as e:
+        raise InputError(f"--impl: {e}") from None
 
     variants = _check_names("variant", variants, VARIANTS) or list(VARIANTS)
     compressors = _check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
@@ -108,7 +118,7 @@ def replay(files, variants, compressors, folio_pages, no_writeback, page_size, a
     results = []
     with _Progress(len(pages) * 2 * len(configs)) as advance:
         for cfg in configs:
-            results.append(replay_pages(pages, cfg, progress=advance))
+            results.append(replay_pages(pages, cfg, progress=advance, impl=impl))
     if as_json:
         click.echo(json.dumps(runs_json(results), indent=2))
     else:
@@ -182,9 +192,13 @@ def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec,
 @click.option("--backend", type=click.Choice(["hypothesis", "crosshair"]), default="hypothesis",
               show_default=True, help="How --per-unit explores: at random, or symbolically "
                                       "through CrossHair (implies --per-unit).")
+@click.option("--impl", type=click.Choice(["core", "model"]), default=None,
+              help="Run the campaigns on the optimized core or on the model (default: "
+                   "ZSWAP_SPEC_IMPL if set, else model; the model's machine also drives "
+                   "memory.zswap.max and the shrinker's LRU walk, which the core does not implement).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
 def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, seed, max_folio,
-         replay_path, per_unit, backend, as_json) -> None:
+         replay_path, per_unit, backend, impl, as_json) -> None:
     """Fuzz the variants with real and misbehaving compressors; save every finding."""
     from .fuzz.campaign import DatabaseError, FindingError, open_database, replay_finding
     from .fuzz.run import plan_campaigns, run_fuzz
@@ -207,6 +221,7 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         _check_names("fault", [f for f in faults.split(",") if f], FAULTS)
         if not faults.strip(","):
             raise InputError("--faults: give none, all, or fault names separated by commas")
+    impl = _fuzz_impl(impl, faults)
     if not budget > 0:
         raise InputError(f"--budget {budget}: give a number of seconds above 0")
     if workers < 1:
@@ -230,7 +245,7 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         open_database(db_spec, db_dir)  # fail early on a bad URL or folder
     except DatabaseError as e:
         raise InputError(str(e)) from None
-    campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio)
+    campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio, impl)
     if not campaigns:
         raise InputError("no campaign to run: the faults chosen need a batching compressor "
                          "(--compressor deflate-iaa)")
@@ -243,6 +258,26 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
     else:
         print_fuzz(results, Path(findings_dir))
     sys.exit(EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN)
+
+
+def _fuzz_impl(impl, faults: str) -> str:
+    """fuzz's implementation: --impl, else ZSWAP_SPEC_IMPL, else the model."""
+    from .core import CORE_FAULTS, CoreUnavailable, PoolInputError, resolve_impl
+
+    if impl is None:
+        env = os.environ.get("ZSWAP_SPEC_IMPL", "").strip().lower()
+        impl = env if env in ("core", "model") else "model"
+    try:
+        impl = resolve_impl(impl)
+    except (CoreUnavailable, PoolInputError) as e:
+        raise InputError(f"--impl: {e}") from None
+    if impl == "core" and faults not in ("none", "all"):
+        missing = [f for f in faults.split(",") if f and f not in CORE_FAULTS]
+        if missing:
+            raise InputError(f"--faults {','.join(missing)}: the core does not implement "
+                             f"{'this fault' if len(missing) == 1 else 'these faults'}; "
+                             f"use --impl model")
+    return impl
 
 
 @cli.command("kernel-check")
@@ -347,6 +382,49 @@ class _Progress:
         if self.bar is not None:
             self.bar.stop()
         return False
+
+
+@cli.command()
+@click.option("--compressor", "compressors", multiple=True,
+              help="Compressor to measure (repeatable; default: lz4, zstd and deflate).")
+@click.option("--pages", type=int, default=4096, show_default=True,
+              help="Pages in the fixed mix (the built-in sample, then text, zero and random pages).")
+@click.option("--variant", default="uniform", show_default=True,
+              help="Variant the model and the core run (uniform gives every compressor batches "
+                   "of 8 units, which the second thread can share).")
+@click.option("--repeat", type=int, default=5, show_default=True,
+              help="Repetitions; the best of them is reported.")
+@click.option("--folio-pages", type=int, default=8, show_default=True, help="Pages per folio.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print the figures and {"ratios": {COMPRESSOR: {...}}} as JSON.')
+def bench(compressors, pages, variant, repeat, folio_pages, as_json) -> None:
+    """Measure the optimized core beside a raw C loop, a Python loop and the model."""
+    from .core import CoreUnavailable
+    from .core.bench import BENCH_COMPRESSORS, run_bench
+    from .report import print_bench
+
+    compressors = _check_names("compressor", compressors, BENCH_COMPRESSORS) or ["lz4", "zstd", "deflate"]
+    _check_names("variant", [variant], VARIANTS)
+    if not 1 <= pages <= 1 << 20:
+        raise InputError(f"--pages {pages} is out of range; use 1 to {1 << 20}")
+    if not 1 <= repeat <= 100:
+        raise InputError(f"--repeat {repeat} is out of range; use 1 to 100")
+    if not 1 <= folio_pages <= 512:
+        raise InputError(f"--folio-pages {folio_pages} is out of range; use 1 to 512")
+    say = None if as_json else (lambda c: click.echo(f"measuring {c} ...", err=True))
+    try:
+        result = run_bench(compressors, pages, variant, repeat, folio_pages, progress=say)
+    except CoreUnavailable as e:
+        raise InputError(f"{e}") from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        print_bench(result)
+
+
+from .driverkit.command import check_driver  # noqa: E402
+
+cli.add_command(check_driver)
 
 
 def _stderr_console():

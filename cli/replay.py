@@ -85,8 +85,18 @@ class RunResult:
         return out
 
 
-def replay_pages(pages, config: RunConfig, progress=None) -> RunResult:
-    """Swap `pages` out through one configuration, then back in; check all the way."""
+def replay_pages(pages, config: RunConfig, progress=None, impl: str | None = "model") -> RunResult:
+    """Swap `pages` out through one configuration, then back in; check all the way.
+
+    `impl` picks the implementation: "model" (default), "core", or None for
+    the environment's choice (`zswap_spec.core.resolve_impl`)."""
+    if impl != "model":
+        from .core import resolve_impl
+
+        if resolve_impl(impl) == "core":
+            from .replay_core import replay_pages_core
+
+            return replay_pages_core(pages, config, progress)
     start = time.perf_counter()
     zs = Zswap(config.variant, config.compressor, page_size=config.page_size,
                total_ram_pages=config.total_ram_pages, max_batch_size=config.max_batch_size)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .model.variants import VARIANTS
 
-__all__ = ["print_runs", "runs_json", "print_variants", "console"]
+__all__ = ["print_runs", "runs_json", "print_variants", "print_bench", "console"]
 
 # Piped output is not wrapped to 80 columns: a table must stay one row a run.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -116,3 +116,48 @@ def print_fuzz(results, findings_dir) -> None:
         if r.error:
             console.print(f"[red]{r.variant}/{r.compressor}: {r.error}[/]")
     console.print(f"findings and campaigns.json in {findings_dir}")
+
+
+_BENCH_ROWS = (("raw_c", "raw C loop (compressor only)"), ("python_loop", "Python loop"),
+               ("model", "model"), ("core_1_thread", "core, 1 thread"),
+               ("core_2_threads", "core, 2 threads"))
+
+
+def print_bench(result: dict) -> None:
+    """`zswap-spec bench`: one table of throughputs, one of ratios against the targets."""
+    cfg = result["config"]
+    table = Table(title=f"bench: {cfg['pages']} pages of {cfg['page_size']} bytes, variant "
+                        f"{cfg['variant']}, folios of {cfg['folio_pages']}, best of {cfg['repeat']} "
+                        f"(MiB/s)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table.add_column("row")
+    comps = list(result["compressors"])
+    for c in comps:
+        table.add_column(c, justify="right")
+    for key, label in _BENCH_ROWS:
+        table.add_row(label, *(f"{result['compressors'][c][key]['mib_per_second']:.1f}" for c in comps))
+    console.print(table)
+    targets, met = result["targets"], result["met"]
+    ratios = Table(title="ratios (target in brackets)", box=box.SIMPLE_HEAD, padding=(0, 1),
+                   pad_edge=False)
+    ratios.add_column("ratio")
+    for c in comps:
+        ratios.add_column(c, justify="right")
+
+    def mark(c, key):
+        return "" if key not in met[c] else (" ok" if met[c][key] else " MISSED")
+
+    for key, label in (("core_vs_raw", f"core / raw C loop [>= {targets['core_vs_raw']}]"),
+                       ("threads_speedup", f"2 threads / 1 thread [>= {targets['threads_speedup']}]"),
+                       ("core_vs_model", "core / model"),
+                       ("core_vs_python_loop", "core / Python loop"),
+                       ("bookkeeping_ratio",
+                        f"model / core bookkeeping per page [>= {targets['bookkeeping_ratio']:.0f}]"),
+                       ("overhead_us_core", "core bookkeeping, µs per page"),
+                       ("overhead_us_model", "model bookkeeping, µs per page"),
+                       ("overhead_bytes_per_entry",
+                        f"core bytes per entry [<= {targets['overhead_bytes_per_entry']:.0f}]"),
+                       ("zsmalloc_bytes_per_entry", "zsmalloc's own bytes per entry (as the kernel's)")):
+        ratios.add_row(label, *(f"{result['ratios'][c][key]}{mark(c, key)}" for c in comps))
+    console.print(ratios)
+    libs = cfg["libraries"]
+    console.print(f"libraries: lz4 {libs['lz4']}, zstd {libs['zstd']}, zlib {libs['zlib']} ({libs['source']})")

@@ -25,3 +25,6 @@ def test_wheel_has_one_top_level_package_with_the_spec_inside(tmp_path):
                    "zswap_spec/kernel/csrc/kc_kernel.h", "zswap_spec/kernel/csrc/kc_lz4.c"):
         assert inside in names, inside
     assert not any(n.startswith("zswap_spec/tests") for n in names)
+    # the optimized core: the built extension and its typed stub
+    assert any(n.startswith("zswap_spec/core/_core.") and n.endswith(".so") for n in names)
+    assert "zswap_spec/core/_core.pyi" in names

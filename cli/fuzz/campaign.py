@@ -48,6 +48,7 @@ class Campaign:
     max_folio: int = 512
     page_size: int = 4096
     kinds: tuple[str, ...] | None = None  # None: every page kind
+    impl: str = "model"  # "core": the pool machine over the optimized core
 
 
 @dataclass
@@ -71,6 +72,7 @@ class CampaignResult:
     seconds: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    impl: str = "model"
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -124,6 +126,32 @@ def _steps_from(error: BaseException, reported: list[str]) -> list[str]:
     return [re.sub(r"\s*# or any other generated value", "", s) for s in statements]
 
 
+def _machine_source(c: Campaign, machine_config: dict) -> str:
+    """The reproducer's lines that rebuild the campaign's machine."""
+    if c.impl == "core":
+        return f"""from zswap_spec.fuzz.lockstep import make_impl_machine
+
+PoolMachine = make_impl_machine({c.variant!r}, {c.compressor!r}, {tuple(c.faults)!r},
+                                page_size={machine_config["page_size"]}, max_folio={c.max_folio},
+                                kinds={tuple(machine_config["kinds"])!r}, impls=("core",))"""
+    return f"""from zswap_spec.fuzz.machine import make_pool_machine
+
+PoolMachine = make_pool_machine({c.variant!r}, {c.compressor!r}, {tuple(c.faults)!r},
+                                page_size={machine_config["page_size"]}, max_folio={c.max_folio},
+                                kinds={tuple(machine_config["kinds"])!r})"""
+
+
+def _make_machine(c: Campaign):
+    kinds = {"kinds": c.kinds} if c.kinds else {}
+    if c.impl == "core":
+        from .lockstep import make_impl_machine
+
+        return make_impl_machine(c.variant, c.compressor, c.faults, page_size=c.page_size,
+                                 max_folio=c.max_folio, impls=("core",), **kinds)
+    return make_pool_machine(c.variant, c.compressor, c.faults, page_size=c.page_size,
+                             max_folio=c.max_folio, **kinds)
+
+
 def _reproducer(c: Campaign, machine_config: dict, error: BaseException, steps: list[str],
                 folder: Path, stamp: str) -> Path:
     m = re.match(r"(INV-[A-Z]+)", str(error))
@@ -131,18 +159,14 @@ def _reproducer(c: Campaign, machine_config: dict, error: BaseException, steps: 
     name = f"test_{inv.lower().replace('-', '_')}_{c.variant}_{c.compressor.replace('-', '_')}_{stamp}.py"
     body = "\n".join("    " + s.replace("\n", "\n    ") for s in steps) if steps else \
         "    raise AssertionError('no steps were printed')"
-    text = f'''"""zswap-spec finding: {inv} under {c.variant} with {c.compressor}, faults {list(c.faults) or 'none'}.
+    text = f'''"""zswap-spec finding: {inv} under {c.variant} with {c.compressor}, faults {list(c.faults) or 'none'}, on the {c.impl}.
 
 {str(error).splitlines()[0]}
 
 Re-run with `zswap-spec fuzz --replay {name}` or `pytest {name}`.
 """
 
-from zswap_spec.fuzz.machine import make_pool_machine
-
-PoolMachine = make_pool_machine({c.variant!r}, {c.compressor!r}, {tuple(c.faults)!r},
-                                page_size={machine_config["page_size"]}, max_folio={c.max_folio},
-                                kinds={tuple(machine_config["kinds"])!r})
+{_machine_source(c, machine_config)}
 
 
 def test_finding():
@@ -158,9 +182,8 @@ def test_finding():
 
 def run_campaign(c: Campaign, database, findings_dir: Path, progress=None) -> CampaignResult:
     """Run until the budget is spent or an invariant breaks; save what is found."""
-    machine = make_pool_machine(c.variant, c.compressor, c.faults, page_size=c.page_size,
-                                max_folio=c.max_folio, **({"kinds": c.kinds} if c.kinds else {}))
-    result = CampaignResult(c.variant, c.compressor, list(c.faults))
+    machine = _make_machine(c)
+    result = CampaignResult(c.variant, c.compressor, list(c.faults), impl=c.impl)
     started = time.perf_counter()
     chunk = 0
     key = hashlib.sha256(repr(sorted(machine.configuration.items())).encode()).digest()

@@ -3,8 +3,9 @@ clause by clause against the acomp batch contract (spec/zswap-spec.md §2), as
 the uniform API presents it — every unit's result in its destination entry.
 
 Clauses:
-- C-ENCODING: each entry is a length in (0, capacity] or a negative errno
-  (-4095..-1) wrapped in the unsigned field.
+- C-ENCODING: each entry is a length or a negative errno (-4095..-1)
+  wrapped in the unsigned field.
+- C-LENGTH: a successful entry's length is in (0, capacity].
 - C-RET: the call returns an error exactly when a unit failed.
 - C-DLEN: `req->dlen` is the first entry's value.
 - C-ROUNDTRIP: a successful unit decompresses to its page.
@@ -24,7 +25,7 @@ from .pages import KINDS, folio_pages, page_specs
 
 __all__ = ["make_contract_machine", "ContractBroken", "CLAUSES"]
 
-CLAUSES = ("C-ENCODING", "C-RET", "C-DLEN", "C-ROUNDTRIP", "C-INDEPENDENT")
+CLAUSES = ("C-ENCODING", "C-LENGTH", "C-RET", "C-DLEN", "C-ROUNDTRIP", "C-INDEPENDENT")
 
 
 class ContractBroken(AssertionError):
@@ -67,7 +68,7 @@ def make_contract_machine(compressor: str, faults: tuple[str, ...] = (), page_si
                     failed = True
                     continue
                 if not 0 < v <= page_size:
-                    raise ContractBroken(f"C-ENCODING unit {k}: success with length {v}, outside "
+                    raise ContractBroken(f"C-LENGTH unit {k}: success with length {v}, outside "
                                          f"(0, {page_size}]")
                 rc, out = self.comp.decompress(bytes(sg.buf[:v]), page_size)
                 if rc != 0 or out != page:

@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..model.compressors import ALGORITHMS
+from ..core.pools import CORE_FAULTS
 from ..model.faults import FAULTS
 from .campaign import Campaign, open_database, run_campaign, save_summary
 
@@ -17,12 +18,14 @@ __all__ = ["plan_campaigns", "run_fuzz"]
 
 
 def plan_campaigns(variants, compressors, faults: str, budget: float, workers: int, seed,
-                   max_folio: int) -> list[Campaign]:
-    """One campaign per variant x compressor x fault (`none`: the real compressors)."""
+                   max_folio: int, impl: str = "model") -> list[Campaign]:
+    """One campaign per variant x compressor x fault (`none`: the real compressors).
+
+    On the core (`impl="core"`), `all` means the faults the core implements."""
     if faults == "none":
         fault_sets = [()]
     elif faults == "all":
-        fault_sets = [(f,) for f in FAULTS]
+        fault_sets = [(f,) for f in (CORE_FAULTS if impl == "core" else FAULTS)]
     else:
         fault_sets = [(f,) for f in faults.split(",")]
     plan = []
@@ -34,7 +37,8 @@ def plan_campaigns(variants, compressors, faults: str, budget: float, workers: i
                     continue
                 plan.append((v, c, fs))
     per = budget * max(1, workers) / max(1, len(plan))
-    return [Campaign(v, c, fs, budget=per, seed=seed, max_folio=max_folio) for v, c, fs in plan]
+    return [Campaign(v, c, fs, budget=per, seed=seed, max_folio=max_folio, impl=impl)
+            for v, c, fs in plan]
 
 
 def _work(args):

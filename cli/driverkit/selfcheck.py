@@ -1,0 +1,35 @@
+"""The kit's check of itself, for `zswap-spec check`: every built-in driver
+must conform and every seeded-bug driver must be rejected with the clause
+spec/expected-drivers.toml names, on the fixed vectors alone (no search, a
+short time limit per call, so it takes a few seconds)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .abi import TargetError
+from .conformance import DriverReport, KitOptions, check_targets
+from .targets import builtin_targets
+
+__all__ = ["check_catalogue"]
+
+
+def _expected_text(r: DriverReport) -> str:
+    return ", ".join(r.expected) if r.seeded_bug else "nothing"
+
+
+def check_catalogue(call_timeout: float = 0.5, jobs: int | None = None
+                    ) -> tuple[list[str], list[DriverReport], float]:
+    """(mismatches with the catalogue, the reports, seconds)."""
+    started = time.perf_counter()
+    try:
+        targets = builtin_targets()
+    except TargetError as e:
+        return [str(e)], [], time.perf_counter() - started
+    options = KitOptions(budget=0, call_timeout=call_timeout, reproducers=None)
+    reports = check_targets(targets, options, jobs or min(2, os.cpu_count() or 1))
+    bad = [f"{r.name}: found {', '.join(r.clauses) or 'nothing'}, expected {_expected_text(r)}"
+           + (f" ({r.error})" if r.error else "")
+           for r in reports if not r.as_expected]
+    return bad, reports, time.perf_counter() - started

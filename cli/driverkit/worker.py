@@ -1,0 +1,256 @@
+"""The process that runs a driver for the kit: it loads one C or Python driver,
+then answers compress and decompress requests on a pipe, each unit's source
+and destination in memory fenced by guard pages and canaries.
+
+Run as `python -m zswap_spec.driverkit.worker KIND LOCATION [NAME]`.  The
+parent (`zswap_spec.driverkit.sandbox`) speaks to it in frames: one type byte,
+a 4-byte little-endian length, the payload; 'P' frames carry pickled dicts.
+A fatal signal inside the driver makes the fault reporter (guard.c) write an
+'F' frame with the signal and the faulting address before the process dies.
+What the driver prints goes to stderr, never into the pipe.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import pickle
+import struct
+import sys
+import time
+import traceback
+
+from .abi import (COMPRESS, DECOMPRESS, DETERMINISTIC, FORMATS, INIT, DriverInfo, TargetError,
+                  Unit, compiled_object, load_c_driver)
+from .clauses import UNWRITTEN
+
+PAGE = mmap.PAGESIZE
+CANARY_TAIL = 64  # bytes of canary between a destination and its guard page ("canary" layout)
+MAX_UNITS = 8  # zswap's ZSWAP_MAX_BATCH_SIZE: the kit never sends more units in one call
+
+
+def _pattern(n: int) -> bytes:
+    return bytes((i * 7 + 0x3B) & 0xFF for i in range(n))
+
+
+class _Region:
+    """An anonymous mapping: a guard page, `data` bytes, a guard page."""
+
+    def __init__(self, data: int, libc):
+        self.data = -(-data // PAGE) * PAGE
+        self.mm = mmap.mmap(-1, self.data + 2 * PAGE)
+        self.base = ctypes.addressof(ctypes.c_char.from_buffer(self.mm))
+        for off in (0, PAGE + self.data):
+            if libc.mprotect(ctypes.c_void_p(self.base + off), PAGE, 0) != 0:
+                raise OSError(ctypes.get_errno(), "mprotect failed")
+        self.start = PAGE  # first data byte, as an offset into mm
+        self.end = PAGE + self.data  # one past the last data byte: the trailing guard page
+
+    def guard(self) -> tuple[int, int]:
+        """Address range of the trailing guard page."""
+        return self.base + self.end, self.base + self.end + PAGE
+
+    def lead_guard(self) -> tuple[int, int]:
+        return self.base, self.base + PAGE
+
+
+class Worker:
+    def __init__(self, kind: str, location: str, name: str | None, max_bytes: int, out):
+        self.out = out
+        self.kind = kind
+        self.names: list[str] = []
+        if kind == "c":
+            drv, self.names = load_c_driver(location, name)
+            if drv.init:
+                rc = INIT(drv.init)()
+                if rc != 0:
+                    raise TargetError(f"{location} driver {drv.name.decode()}: init() returned "
+                                      f"{rc}; the driver cannot start on this machine")
+            fmt = (drv.format or b"none").decode(errors="replace")
+            self.info = DriverInfo(drv.name.decode(errors="replace"), fmt, drv.batch_size,
+                                   bool(drv.flags & DETERMINISTIC), bool(drv.decompress), "C")
+            self._compress = COMPRESS(drv.compress)
+            self._decompress = DECOMPRESS(drv.decompress) if drv.decompress else None
+        else:
+            from .pydriver import load_python_driver
+
+            self.obj = load_python_driver(location)
+            self.names = [str(self.obj.name)]
+            self.info = DriverInfo(str(self.obj.name), str(getattr(self.obj, "format", "none")),
+                                   int(self.obj.batch_size),
+                                   bool(getattr(self.obj, "deterministic", False)),
+                                   callable(getattr(self.obj, "decompress", None)), "Python")
+        if self.info.format not in FORMATS:
+            self.info = DriverInfo(self.info.name, "none", self.info.batch_size,
+                                   self.info.deterministic, self.info.has_decompress,
+                                   self.info.language)
+        libc = ctypes.CDLL(None, use_errno=True)
+        units = min(self.info.batch_size, MAX_UNITS)
+        self.src = [_Region(max_bytes, libc) for _ in range(units)]
+        self.dst = [_Region(max_bytes + CANARY_TAIL, libc) for _ in range(units)]
+        self.canary = _pattern(self.dst[0].data)
+
+    def hello(self) -> dict:
+        guards = []
+        for kind, regions in (("source", self.src), ("destination", self.dst)):
+            for k, r in enumerate(regions):
+                guards.append((kind, k, "past", *r.guard()))
+                guards.append((kind, k, "before", *r.lead_guard()))
+        return {"ok": True, "info": self.info, "names": self.names, "guards": guards}
+
+    # -- compress ---------------------------------------------------------
+
+    def _place(self, k: int, src: bytes, capacity: int, layout: str):
+        s, d = self.src[k], self.dst[k]
+        s_off = s.end - len(src)
+        s.mm[s_off:s.end] = src
+        d.mm[d.start:d.end] = self.canary
+        tail = CANARY_TAIL if layout == "canary" else 0
+        d_off = d.end - tail - capacity
+        return s_off, d_off
+
+    def compress(self, srcs: list[bytes], caps: list[int], layout: str) -> dict:
+        n = len(srcs)
+        if not 1 <= n <= len(self.dst):
+            raise ValueError(f"batch of {n} units; this worker has {len(self.dst)}")
+        places = [self._place(k, srcs[k], caps[k], layout) for k in range(n)]
+        lengths: list = []
+        started = time.perf_counter()
+        if self.kind == "c":
+            units = (Unit * n)()
+            for k, (s_off, d_off) in enumerate(places):
+                units[k].src = self.src[k].base + s_off
+                units[k].slen = len(srcs[k])
+                units[k].dst = self.dst[k].base + d_off
+                units[k].capacity = caps[k]
+                units[k].length = UNWRITTEN
+            ret = self._compress(units, n)
+            lengths = [units[k].length for k in range(n)]
+        else:
+            from .pydriver import PyUnit
+
+            views = [PyUnit(memoryview(self.src[k].mm)[s_off:s_off + len(srcs[k])],
+                            memoryview(self.dst[k].mm)[d_off:d_off + caps[k]], UNWRITTEN)
+                     for k, (s_off, d_off) in enumerate(places)]
+            try:
+                ret = self.obj.compress(views)
+            except Exception as e:
+                return {"exception": _exception_line(e)}
+            finally:
+                for v in views:
+                    v.src.release()
+                    v.dst.release()
+            ret = ret if isinstance(ret, int) and not isinstance(ret, bool) else repr(ret)
+            for v in views:
+                x = v.length
+                ok = isinstance(x, int) and not isinstance(x, bool) and -(1 << 31) <= x < (1 << 32)
+                lengths.append(x & 0xFFFFFFFF if ok else repr(x))
+        seconds = time.perf_counter() - started
+        outputs, before, after, src_changed = [], [], [], []
+        for k, (s_off, d_off) in enumerate(places):
+            s, d = self.src[k], self.dst[k]
+            end = d_off + caps[k]
+            outputs.append(bytes(d.mm[d_off:end]))
+            before.append(_changed(d.mm[d.start:d_off], self.canary[:d_off - d.start], d_off - d.start))
+            after.append(_changed(d.mm[end:d.end], self.canary[end - d.start:], 0, forward=True))
+            src_changed.append(bytes(s.mm[s_off:s.end]) != srcs[k])
+        return {"ret": ret, "lengths": lengths, "outputs": outputs, "canary_before": before,
+                "canary_after": after, "source_changed": src_changed, "seconds": seconds}
+
+    # -- decompress -------------------------------------------------------
+
+    def decompress(self, items: list[tuple[bytes, int]]) -> dict:
+        results = []
+        for data, capacity in items:
+            if self.kind == "c":
+                if self._decompress is None:
+                    results.append((None, b""))
+                    continue
+                s_off, d_off = self._place(0, data, capacity, "guard")
+                dlen = ctypes.c_uint(capacity)
+                rc = self._decompress(self.src[0].base + s_off, len(data),
+                                      self.dst[0].base + d_off, ctypes.byref(dlen))
+                n = dlen.value
+                out = bytes(self.dst[0].mm[d_off:d_off + min(n, capacity)]) if rc == 0 else b""
+                results.append((rc, out if n <= capacity else None))
+            else:
+                fn = getattr(self.obj, "decompress", None)
+                if fn is None:
+                    results.append((None, b""))
+                    continue
+                try:
+                    out = bytes(fn(bytes(data), capacity))
+                except Exception:
+                    results.append((-22, b""))
+                    continue
+                results.append((0, out if len(out) <= capacity else None))
+        return {"results": results}
+
+
+def _changed(actual, expected: bytes, base: int, forward: bool = False):
+    """(first changed offset, count) in a canary area, None when intact.  Offsets
+    are relative to the buffer: negative before it, from 0 past its end."""
+    a = bytes(actual)
+    if a == expected:
+        return None
+    diffs = [i for i, (x, y) in enumerate(zip(a, expected)) if x != y]
+    if forward:
+        return diffs[0], len(diffs)
+    return diffs[0] - base, len(diffs)
+
+
+def _exception_line(e: BaseException) -> str:
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" at {tb[-1].filename}:{tb[-1].lineno}" if tb else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+def _send(out, msg: dict) -> None:
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(b"P" + struct.pack("<I", len(data)) + data)
+    out.flush()
+
+
+def _recv(inp):
+    head = inp.read(4)
+    if len(head) < 4:
+        return None
+    (n,) = struct.unpack("<I", head)
+    return pickle.loads(inp.read(n))
+
+
+def main(argv: list[str]) -> int:
+    proto = os.dup(1)
+    os.dup2(2, 1)  # the driver's printf goes to stderr, not into the pipe
+    out = os.fdopen(proto, "wb", buffering=0)
+    inp = os.fdopen(0, "rb", buffering=0)
+    kind, location = argv[0], argv[1]
+    name = argv[2] if len(argv) > 2 and argv[2] else None
+    max_bytes = int(argv[3]) if len(argv) > 3 else 2 * 65536
+    try:
+        guard = ctypes.CDLL(str(compiled_object("_guard")))
+        if guard.zdk_guard_install(proto) != 0:
+            raise TargetError("cannot install the fault reporter")
+        worker = Worker(kind, location, name, max_bytes, out)
+    except TargetError as e:
+        _send(out, {"ok": False, "error": str(e)})
+        return 0
+    except BaseException as e:
+        _send(out, {"ok": False, "error": f"{location}: loading failed: {_exception_line(e)}"})
+        return 0
+    _send(out, worker.hello())
+    while True:
+        req = _recv(inp)
+        if req is None or req["op"] == "exit":
+            return 0
+        if req["op"] == "compress":
+            _send(out, worker.compress(req["srcs"], req["caps"], req["layout"]))
+        elif req["op"] == "decompress":
+            _send(out, worker.decompress(req["items"]))
+        else:
+            _send(out, {"exception": f"unknown request {req['op']!r}"})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,3 @@
+"""A Python driver module that fails to import (tests/test_driverkit.py)."""
+
+raise RuntimeError("this driver needs a device that is not here")

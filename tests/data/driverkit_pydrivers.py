@@ -1,0 +1,82 @@
+"""Python drivers for tests/test_driverkit*.py: one that keeps the batch
+contract and several that break one clause each."""
+
+import lz4.block
+
+from zswap_spec.driverkit import PythonDriver
+
+EINVAL, E2BIG = 22, 7
+
+
+class Lz4Batch(PythonDriver):
+    """lz4 blocks, batches of 4, -E2BIG per unit that does not fit."""
+
+    name = "py-lz4-batch"
+    format = "lz4"
+    batch_size = 4
+    deterministic = True
+
+    def compress(self, units):
+        ret = 0
+        for u in units:
+            out = lz4.block.compress(bytes(u.src), store_size=False)
+            if len(out) > u.capacity:
+                u.length = -E2BIG
+                ret = -EINVAL
+            else:
+                u.dst[:len(out)] = out
+                u.length = len(out)
+        return ret
+
+    def decompress(self, src, capacity):
+        return lz4.block.decompress(src, uncompressed_size=capacity)
+
+
+class ForgetsFailures(Lz4Batch):
+    name = "py-forgets-failures"
+
+    def compress(self, units):
+        super().compress(units)
+        return 0
+
+
+class RaisesOnZeroPage(Lz4Batch):
+    name = "py-raises"
+
+    def compress(self, units):
+        if not any(units[0].src):
+            raise ZeroDivisionError("no bytes to compress")
+        return super().compress(units)
+
+
+class StringLength(Lz4Batch):
+    name = "py-string-length"
+
+    def compress(self, units):
+        ret = super().compress(units)
+        for u in units:
+            u.length = str(u.length)
+        return ret
+
+
+class Stored(PythonDriver):
+    """Its own format: the page as is when it fits; no decompressor."""
+
+    name = "py-stored"
+    batch_size = 1
+
+    def compress(self, units):
+        u = units[0]
+        if u.slen > u.capacity:
+            u.length = -E2BIG
+            return -E2BIG
+        u.dst[:u.slen] = u.src
+        u.length = u.slen
+        return 0
+
+
+class WrongAbi(Lz4Batch):
+    abi_version = 2
+
+
+DRIVER = Lz4Batch()
