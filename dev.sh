@@ -42,6 +42,21 @@ setup() {
   fi
 }
 
+# install_packages WHY WITHOUT PACKAGE...: apt-get them as root, else say
+# which are missing and what happens without them.
+install_packages() {
+  local why=$1 without=$2
+  shift 2
+  [ $# -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "dev.sh: installing $* ($why)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  else
+    echo "dev.sh: note: $* needed ($why); install them (as root) $without" >&2
+  fi
+}
+
 # The optimized core is compiled at install time: a C compiler and Python's
 # headers.  Without them the package still installs and the model serves.
 build_prerequisites() {
@@ -50,14 +65,7 @@ build_prerequisites() {
   local inc
   inc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
   [ -e "$inc/Python.h" ] || need+=(python3-dev)
-  [ ${#need[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "dev.sh: installing ${need[*]} (to build the optimized core)" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  else
-    echo "dev.sh: note: building the optimized core needs ${need[*]}; install them (as root) or the model serves alone" >&2
-  fi
+  install_packages "to build the optimized core" "or the model serves alone" "${need[@]}"
 }
 
 # The kernel checks boot Debian's kernels under qemu, and the fuzzing tests
@@ -70,14 +78,7 @@ system_packages() {
   command -v xz >/dev/null || need+=(xz-utils)
   command -v gcc >/dev/null || need+=(gcc libc6-dev)
   command -v redis-server >/dev/null || need+=(redis-server)  # shared fuzzing database tests
-  [ ${#need[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "dev.sh: installing ${need[*]} (for the kernel checks and the Redis tests)" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  else
-    echo "dev.sh: note: the kernel checks and Redis tests need ${need[*]}; install them (as root) or they are skipped" >&2
-  fi
+  install_packages "for the kernel checks and the Redis tests" "or they are skipped" "${need[@]}"
 }
 
 cmd=${1:-}

@@ -19,8 +19,8 @@ __all__ = ["replay_pages_core"]
 CHUNK_PAGES = 4096  # pages per call between progress reports
 
 
-def _violations_after_swap_out(pool: CorePool, buf: bytes, outcomes: bytes, moved: bytes, config,
-                               counters: dict) -> list[Violation]:
+def _violations_after_swap_out(pool: CorePool, buf: bytes, outcomes: bytes, moved: bytes,
+                               config) -> list[Violation]:
     out = []
     ps = config.page_size
     for size in pool.bad_alloc_sizes:
@@ -43,23 +43,7 @@ def _violations_after_swap_out(pool: CorePool, buf: bytes, outcomes: bytes, move
         if delta != 0xFF and delta != 1:
             out.append(Violation("INV-COUNTERS", first,
                                  f"rejected folio moved the reject_* counters by {delta}, not 1"))
-    out.extend(_global(pool, counters, audit["entries"], audit["raw"], audit["objects"]))
-    return out
-
-
-def _global(pool: CorePool, counters: dict, entries: int, raw: int, objects: int) -> list[Violation]:
-    out = []
-    if counters["stored_pages"] != entries:
-        out.append(Violation("INV-COUNTERS", None,
-                             f"stored_pages {counters['stored_pages']} but {entries} entries"))
-    if counters["stored_incompressible_pages"] != raw:
-        out.append(Violation("INV-COUNTERS", None,
-                             f"stored_incompressible_pages {counters['stored_incompressible_pages']} "
-                             f"but {raw} entries stored as-is"))
-    if counters["pool_total_size"] != pool.pool_pages * pool.page_size:
-        out.append(Violation("INV-COUNTERS", None, "pool_total_size disagrees with the pool"))
-    if objects != entries:
-        out.append(Violation("INV-NOLEAK", None, f"{objects} zsmalloc objects for {entries} entries"))
+    out.extend(pool.counter_violations())
     return out
 
 
@@ -87,7 +71,7 @@ def replay_pages_core(pages, config, progress=None):
     outcomes = bytes(outcomes)
     both = pool.counters()
     counters = {k: both[k] for k in DEBUGFS_COUNTERS}
-    violations = _violations_after_swap_out(pool, buf, outcomes, bytes(moved), config, counters) if n else []
+    violations = _violations_after_swap_out(pool, buf, outcomes, bytes(moved), config) if n else []
     violations.sort(key=lambda v: -1 if v.offset is None else v.offset)
     stat = pool.memcg_stat(cg)
     memory_stat = dict(stat, zswapped=stat["zswapped"] * ps, zswap_incomp=stat["zswap_incomp"] * ps)
@@ -102,7 +86,7 @@ def replay_pages_core(pages, config, progress=None):
         if progress is not None:
             progress(last - first)
     after = pool.counters()
-    violations.extend(_global(pool, after, len(pool.offsets()), 0, pool.live_objects))
+    violations.extend(pool.counter_violations())
     return RunResult(
         config=config,
         pages=n,

@@ -279,6 +279,12 @@ cdef void unit_task(void *arg, int k, int thread) noexcept nogil:
         u.result = n
 
 
+cdef inline bint own_result(int fault) noexcept nogil:
+    """No fault, or one the batch path applies: the unit keeps its real output."""
+    return (fault == F_NONE or fault == F_ALL_VALID or fault == F_NEG_RET0 or fault == F_PARTIAL
+            or fault == F_UNWRITTEN)
+
+
 cdef inline int32_t s32(uint32_t v) noexcept nogil:
     return <int32_t>v
 
@@ -918,22 +924,15 @@ cdef class Core:
         """After phase 1: the software wrapper's (ret, dlen) for unit k, faults applied."""
         cdef Unit *u = &self.batch.units[k]
         cdef long n = u.result
-        cdef int fits
+        cdef int fits = n >= 0 and (n < <long>u.cap or (n == <long>u.cap and self.exact_ok))
         cdef int32_t value
-        cdef uint32_t real_dlen
-        cdef int32_t real_ret
+        cdef int32_t real_ret = 0 if fits else self.fail_ret
+        cdef uint32_t real_dlen = <uint32_t>n if fits else (u.cap if self.fail_dlen_cap else 0)
         if fault == F_NONE:
-            if n >= 0 and (n < <long>u.cap or (n == <long>u.cap and self.exact_ok)):
-                ret[0] = 0
-                dlen[0] = <uint32_t>n
-            else:
-                ret[0] = self.fail_ret
-                dlen[0] = u.cap if self.fail_dlen_cap else 0
+            ret[0] = real_ret
+            dlen[0] = real_dlen
             return 0
-        # unlimited output in scratch: the real result by the capacity test
-        fits = n >= 0 and (n < <long>u.cap or (n == <long>u.cap and self.exact_ok))
-        real_ret = 0 if fits else self.fail_ret
-        real_dlen = <uint32_t>n if fits else (u.cap if self.fail_dlen_cap else 0)
+        # a fault: the unlimited output is in scratch, the real result as above
         value = self.fault_unit(fault, u, real_ret if real_ret else <int32_t>real_dlen, 0)
         if value < 0:
             ret[0] = value
@@ -949,8 +948,7 @@ cdef class Core:
         cdef long n = u.result
         cdef int fits = n >= 0 and n <= <long>u.cap
         cdef int32_t value = <int32_t>n if fits else -E2BIG
-        if fault == F_NONE or fault == F_ALL_VALID or fault == F_NEG_RET0 or fault == F_PARTIAL \
-                or fault == F_UNWRITTEN:
+        if own_result(fault):
             return value
         return self.fault_unit(fault, u, value, fits)
 
@@ -980,8 +978,7 @@ cdef class Core:
         self.prepare(0, src, slen, self.buffers, cap, fault)
         self.run(1)
         value = self.batching_result(0, fault)
-        if value >= 0 and (fault == F_NONE or fault == F_ALL_VALID or fault == F_NEG_RET0
-                           or fault == F_PARTIAL or fault == F_UNWRITTEN):
+        if value >= 0 and own_result(fault):
             memcpy(self.buffers, self.batch.units[0].scratch, value)
         sg_len[0] = <uint32_t>value
         req_dlen[0] = <uint32_t>value
@@ -1390,9 +1387,7 @@ cdef class Core:
 
     cdef void enter(self) except *:
         # Called with the GIL held, so the test and the set are one step.
-        if self.busy:
-            raise RuntimeError("this pool is in use by another thread; give each thread its own "
-                               "pool or serialize the calls")
+        self.idle()
         self.busy = 1
 
     cdef void flush_bad(self):
@@ -1433,7 +1428,9 @@ cdef class Core:
                 n = folio_pages if folio_pages < npages - first else npages - first
                 p = &buf[first * self.page_size]
                 zero = 0
-                if zeromap:
+                if zeromap and self.ah.on:
+                    zero = self.ah.pos[first] < 0  # compress-ahead has looked already
+                elif zeromap:
                     zero = p[0] == 0 and memcmp(p, p + 1, n * self.page_size - 1) == 0
                 if zero:
                     for j in range(n):

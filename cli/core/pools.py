@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from ..model.cint import EINVAL, ENOENT
 from ..model.compressors import ALGORITHMS, SoftwareAlgorithm, _Conventions, algorithm
 from ..model.faults import FAULTS, FaultyCompressor
+from ..model.invariants import Violation
 from ..model.memcg import MEMCG_STATS, MemCgroup
 from ..model.variants import VARIANTS
 from ..model.zsmalloc import size_classes
@@ -177,6 +178,34 @@ class Pool:
                                  f"(0 is the root)")
         return cgroup
 
+    def _run(self, view: memoryview, folio_pages, moved) -> int:
+        """store_run's arguments: the number of pages."""
+        n = len(view) // self.page_size
+        if not isinstance(folio_pages, int) or not 1 <= folio_pages <= MAX_FOLIO_PAGES:
+            raise PoolInputError(f"folio_pages must be 1 to {MAX_FOLIO_PAGES}, not {folio_pages!r}")
+        if moved is not None and len(moved) != n:
+            raise PoolInputError("moved needs one byte per page")
+        return n
+
+    def _outcomes(self, view: memoryview, outcomes: bytes) -> None:
+        if len(outcomes) != len(view) // self.page_size:
+            raise PoolInputError("one outcome per page of `expected` is needed")
+
+    def _percent(self, percent) -> int:
+        if not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise PoolInputError(f"max_pool_percent must be 0 to 100, not {percent!r}")
+        return percent
+
+    def _errnos(self, errnos: Sequence[int]) -> list[int]:
+        if any(not isinstance(e, int) or not -4095 <= e <= 4095 for e in errnos):
+            raise PoolInputError("fail_malloc takes errno values (0 to succeed), like [0, -12]")
+        return list(errnos)
+
+    def _new_cgroup(self) -> None:
+        if self.ncgroups >= MAX_CGROUPS:
+            raise PoolInputError(f"at most {MAX_CGROUPS} cgroups (the root included)")
+        self.ncgroups += 1
+
     def _fault(self, name: str, calls: int) -> None:
         if not self.faults:
             raise PoolInputError("this pool was made without faults=True; make it with faults=True "
@@ -187,6 +216,31 @@ class Pool:
             raise PoolInputError(f"calls must be a non-negative integer, not {calls!r}")
 
     # -- what both compare ------------------------------------------------------------
+
+    def counter_violations(self) -> list[Violation]:
+        """INV-COUNTERS and INV-NOLEAK: the counters and cgroup stats against the tree."""
+        out = []
+        c = self.counters()
+        entries, raw, per_cgroup = self.totals()
+        if c["stored_pages"] != entries:
+            out.append(Violation("INV-COUNTERS", None,
+                                 f"stored_pages {c['stored_pages']} but {entries} entries"))
+        if c["stored_incompressible_pages"] != raw:
+            out.append(Violation("INV-COUNTERS", None,
+                                 f"stored_incompressible_pages {c['stored_incompressible_pages']} "
+                                 f"but {raw} entries stored as-is"))
+        if c["pool_total_size"] != self.pool_pages * self.page_size:
+            out.append(Violation("INV-COUNTERS", None, "pool_total_size disagrees with the pool"))
+        for cg, want in enumerate(per_cgroup):
+            stat = self.memcg_stat(cg)
+            got = [stat["zswap"], stat["zswapped"], stat["zswap_incomp"]]
+            if got != want:
+                out.append(Violation("INV-COUNTERS", None, f"cgroup {cg} zswap/zswapped/zswap_incomp "
+                                                           f"{got}, entries say {want}"))
+        if self.live_objects != entries:
+            out.append(Violation("INV-NOLEAK", None,
+                                 f"{self.live_objects} zsmalloc objects for {entries} entries"))
+        return out
 
     def snapshot(self) -> dict:
         """Everything observable: counters, cgroup stats, entries and their bytes, the pool."""
@@ -242,17 +296,12 @@ class CorePool(Pool):
         `moved` (a bytearray, one byte per page), a folio rejected past the
         limit checks gets there how far the reject_* counters moved."""
         view = self._pages(data)
-        n = len(view) // self.page_size
-        if not isinstance(folio_pages, int) or not 1 <= folio_pages <= MAX_FOLIO_PAGES:
-            raise PoolInputError(f"folio_pages must be 1 to {MAX_FOLIO_PAGES}, not {folio_pages!r}")
-        if moved is not None and len(moved) != n:
-            raise PoolInputError("moved needs one byte per page")
+        n = self._run(view, folio_pages, moved)
         outcomes = bytearray(n)
         sink = moved if moved is not None else bytearray(n)
-        mv = memoryview(sink).cast("b")
-        mv[:] = memoryview(bytes([0xFF]) * n).cast("b")
+        sink[:] = b"\xff" * n  # -1: no rejection past the limit checks
         self._c.store_run(view, self._offset(first_offset, n), folio_pages, self._cgroup(cgroup),
-                          bool(zeromap), outcomes, mv)
+                          bool(zeromap), outcomes, memoryview(sink).cast("b"))
         return bytes(outcomes)
 
     def load_run(self, first_offset: int, expected, outcomes: bytes) -> list[tuple[int, int, int]]:
@@ -260,14 +309,12 @@ class CorePool(Pool):
         differing byte) for a page read back wrong, (offset, -errno, -1) for
         one that does not load."""
         view = self._pages(expected)
-        if len(outcomes) != len(view) // self.page_size:
-            raise PoolInputError("one outcome per page of `expected` is needed")
+        self._outcomes(view, outcomes)
         return self._c.load_run(self._offset(first_offset, len(outcomes)), view, bytes(outcomes))
 
     def audit(self, first_offset: int, expected, outcomes: bytes) -> dict:
         view = self._pages(expected)
-        if len(outcomes) != len(view) // self.page_size:
-            raise PoolInputError("one outcome per page of `expected` is needed")
+        self._outcomes(view, outcomes)
         return self._c.audit(self._offset(first_offset, len(outcomes)), view, bytes(outcomes))
 
     def load(self, offset: int):
@@ -282,19 +329,14 @@ class CorePool(Pool):
         self._c.invalidate(self._offset(offset))
 
     def add_cgroup(self, writeback: bool = True) -> int:
-        if self.ncgroups >= MAX_CGROUPS:
-            raise PoolInputError(f"at most {MAX_CGROUPS} cgroups (the root included)")
-        cg = self._c.add_cgroup(bool(writeback))
-        self.ncgroups += 1
-        return cg
+        self._new_cgroup()
+        return self._c.add_cgroup(bool(writeback))
 
     def set_writeback(self, cgroup: int, writeback: bool) -> None:
         self._c.set_writeback(self._cgroup(cgroup), bool(writeback))
 
     def set_max_pool_percent(self, percent: int) -> None:
-        if not isinstance(percent, int) or not 0 <= percent <= 100:
-            raise PoolInputError(f"max_pool_percent must be 0 to 100, not {percent!r}")
-        self._c.set_max_pool_percent(percent)
+        self._c.set_max_pool_percent(self._percent(percent))
 
     def set_enabled(self, enabled: bool) -> None:
         self._c.set_enabled(bool(enabled))
@@ -318,9 +360,7 @@ class CorePool(Pool):
         return self._c.totals()
 
     def fail_malloc(self, errnos: Sequence[int]) -> None:
-        if any(not isinstance(e, int) or not -4095 <= e <= 4095 for e in errnos):
-            raise PoolInputError("fail_malloc takes errno values (0 to succeed), like [0, -12]")
-        self._c.fail_malloc(list(errnos))
+        self._c.fail_malloc(self._errnos(errnos))
 
     def fail_entry_alloc(self, n: int = 1) -> None:
         self._c.fail_entry_alloc(int(n))
@@ -399,13 +439,9 @@ class ModelPool(Pool):
     def store_run(self, data, first_offset: int = 0, folio_pages: int = 1, cgroup: int = 0,
                   zeromap: bool = True, moved: bytearray | None = None) -> bytes:
         view = self._pages(data)
+        self._offset(first_offset, self._run(view, folio_pages, moved))
         pages = self._split(view)
-        self._offset(first_offset, len(pages))
-        if not isinstance(folio_pages, int) or not 1 <= folio_pages <= MAX_FOLIO_PAGES:
-            raise PoolInputError(f"folio_pages must be 1 to {MAX_FOLIO_PAGES}, not {folio_pages!r}")
         if moved is not None:
-            if len(moved) != len(pages):
-                raise PoolInputError("moved needs one byte per page")
             moved[:] = b"\xff" * len(pages)
         memcg = self.cgroups[self._cgroup(cgroup)]
         zero = bytes(self.page_size)
@@ -484,19 +520,15 @@ class ModelPool(Pool):
         self.zs.zswap_invalidate(self._offset(offset))
 
     def add_cgroup(self, writeback: bool = True) -> int:
-        if self.ncgroups >= MAX_CGROUPS:
-            raise PoolInputError(f"at most {MAX_CGROUPS} cgroups (the root included)")
+        self._new_cgroup()
         self.cgroups.append(self.zs.root.child(f"cg{len(self.cgroups)}", zswap_writeback=bool(writeback)))
-        self.ncgroups += 1
         return len(self.cgroups) - 1
 
     def set_writeback(self, cgroup: int, writeback: bool) -> None:
         self.cgroups[self._cgroup(cgroup)].zswap_writeback = bool(writeback)
 
     def set_max_pool_percent(self, percent: int) -> None:
-        if not isinstance(percent, int) or not 0 <= percent <= 100:
-            raise PoolInputError(f"max_pool_percent must be 0 to 100, not {percent!r}")
-        self.zs.max_pool_percent = percent
+        self.zs.max_pool_percent = self._percent(percent)
 
     def set_enabled(self, enabled: bool) -> None:
         self.zs.enabled = bool(enabled)
@@ -532,9 +564,7 @@ class ModelPool(Pool):
         return len(self.zs.tree), raw, sums
 
     def fail_malloc(self, errnos: Sequence[int]) -> None:
-        if any(not isinstance(e, int) or not -4095 <= e <= 4095 for e in errnos):
-            raise PoolInputError("fail_malloc takes errno values (0 to succeed), like [0, -12]")
-        self.zs.zpool.fail_next = list(errnos)
+        self.zs.zpool.fail_next = self._errnos(errnos)
 
     def fail_entry_alloc(self, n: int = 1) -> None:
         self.zs.kmemcache_fail_next = int(n)

@@ -387,46 +387,41 @@ static void backoff_until_done(zc_workers *w, int nunits)
 	}
 }
 
+/* Hand the workers a new batch of nunits calls of fn: its generation. */
+static uint32_t publish(zc_workers *w, int nunits, zc_task_fn fn, void *arg)
+{
+	uint32_t gen;
+
+	w->fn = fn;
+	w->arg = arg;
+	__atomic_store_n(&w->done, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->nunits, nunits, __ATOMIC_RELEASE);
+	gen = (uint32_t)(__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) >> 32) + 1;
+	__atomic_store_n(&w->state, (uint64_t)gen << 32, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->sleepers, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&w->lock);
+		pthread_cond_broadcast(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+	}
+	return gen;
+}
+
 void zc_workers_run(zc_workers *w, int nunits, zc_task_fn fn, void *arg)
 {
 	int i;
-	uint32_t gen;
 
 	if (w->nthreads == 1 || nunits <= 1) {
 		for (i = 0; i < nunits; i++)
 			fn(arg, i, 0);
 		return;
 	}
-	w->fn = fn;
-	w->arg = arg;
-	__atomic_store_n(&w->done, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&w->nunits, nunits, __ATOMIC_RELEASE);
-	gen = (uint32_t)(__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) >> 32) + 1;
-	__atomic_store_n(&w->state, (uint64_t)gen << 32, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&w->sleepers, __ATOMIC_SEQ_CST)) {
-		pthread_mutex_lock(&w->lock);
-		pthread_cond_broadcast(&w->wake);
-		pthread_mutex_unlock(&w->lock);
-	}
-	claim_units(w, gen, 0);
+	claim_units(w, publish(w, nunits, fn, arg), 0);
 	backoff_until_done(w, nunits);
 }
 
 void zc_workers_start(zc_workers *w, int nunits, zc_task_fn fn, void *arg)
 {
-	uint32_t gen;
-
-	w->fn = fn;
-	w->arg = arg;
-	__atomic_store_n(&w->done, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&w->nunits, nunits, __ATOMIC_RELEASE);
-	gen = (uint32_t)(__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) >> 32) + 1;
-	__atomic_store_n(&w->state, (uint64_t)gen << 32, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&w->sleepers, __ATOMIC_SEQ_CST)) {
-		pthread_mutex_lock(&w->lock);
-		pthread_cond_broadcast(&w->wake);
-		pthread_mutex_unlock(&w->lock);
-	}
+	publish(w, nunits, fn, arg);
 }
 
 void zc_workers_wait(zc_workers *w, int nunits)
