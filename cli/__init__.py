@@ -1,33 +1,49 @@
-"""zswap-spec: an executable specification of Linux zswap's batched
-compression path and of the crypto acomp batch contract.
-
-Public API: build a `Zswap` for a variant and compressor, wrap it in a
-`SwapSystem` to check the spec's invariants while folios go out and pages
-come back, or call `replay_pages` for a whole run.  `make_pool` gives the
-same pool behind one API from the optimized core or the model
-(`zswap_spec.core`).
+"""The `zswap-spec` command: the users' jobs, one subcommand each, one module
+per subcommand in this package.  Exit codes: `errors`.
 """
 
-from .core import make_pool
-from .model.compressors import ALGORITHMS
-from .model.invariants import Violation
-from .model.memcg import MemCgroup
-from .model.swap import SwapSystem
-from .model.variants import VARIANTS, get_variant
-from .model.zswap import Folio, Zswap
-from .replay import RunConfig, RunResult, replay_pages
+from __future__ import annotations
 
-__all__ = [
-    "ALGORITHMS",
-    "VARIANTS",
-    "Folio",
-    "MemCgroup",
-    "RunConfig",
-    "RunResult",
-    "SwapSystem",
-    "Violation",
-    "Zswap",
-    "get_variant",
-    "make_pool",
-    "replay_pages",
-]
+import sys
+
+import click
+
+from .bench import bench
+from .check import check
+from .check_driver import check_driver
+from .errors import EXIT_CLEAN, EXIT_USAGE
+from .fuzz import fuzz
+from .kernel_check import kernel_check
+from .prove import prove
+from .replay import replay
+from .variants import variants
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="zswap-spec")
+def cli() -> None:
+    """Executable specification of Linux zswap's (batched) compression path."""
+
+
+for _command in (bench, check, check_driver, fuzz, kernel_check, prove, replay, variants):
+    cli.add_command(_command)
+
+
+def main(argv=None) -> None:
+    """Entry point: click's errors become one line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="zswap-spec", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("zswap-spec: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        msg = e.format_message().replace("\n", " ")
+        if isinstance(e, click.UsageError) and e.ctx is not None:
+            msg += f" (see '{e.ctx.command_path} --help')"
+        click.echo(f"zswap-spec: error: {msg}", err=True)
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_CLEAN)

@@ -11,7 +11,7 @@ table "Software compressors behind acomp" of the kernel notes, checked against
 A capacity is emulated by compressing without a limit and comparing the
 length: LZ4, zstd and zlib produce the same bytes in limited-output mode when
 the result fits.  The emulation is checked against the C libraries called with
-a real capacity in ``tests/test_compressors.py``.
+a real capacity in ``tests/model/test_compressors.py``.
 
 These are the user-space libraries, not the kernel's own copies of the
 algorithms: compressed sizes differ from a given kernel's by a few bytes,

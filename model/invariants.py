@@ -25,7 +25,7 @@ class Violation:
     detail: str
 
     def __post_init__(self):
-        from ..spec import INVARIANTS
+        from zswap_spec.spec import INVARIANTS
 
         if self.invariant not in INVARIANTS:
             raise ValueError(f"{self.invariant!r} is not an invariant of the spec")

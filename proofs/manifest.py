@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..tomlfile import load_toml
+from zswap_spec.support.tomlfile import load_toml
 
 __all__ = ["MANIFEST", "load", "write", "mismatches"]
 

@@ -10,10 +10,10 @@ mainline; otherwise the Z3 encoding and the model have drifted apart.
 
 from __future__ import annotations
 
-from ..model.cint import ENOMEM
-from ..model.memcg import MemCgroup
-from ..model.scripted import ScriptedBatching, ScriptedSoftware, marker_page
-from ..model.zswap import REJECT_COUNTERS, Folio, Zswap
+from zswap_spec.model.cint import ENOMEM
+from zswap_spec.model.memcg import MemCgroup
+from zswap_spec.model.scripted import ScriptedBatching, ScriptedSoftware, marker_page
+from zswap_spec.model.zswap import REJECT_COUNTERS, Folio, Zswap
 
 __all__ = ["run_on_model", "replay_mismatches"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from ..model.variants import VARIANTS
-from ..report import console
+from zswap_spec.model.variants import VARIANTS
+from zswap_spec.support.console import console
 from . import manifest
 from .assumptions import ASSUMPTIONS
 from .catalogue import correct_under, counterexample_text, update_spec as write_spec

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..model.cint import describe_u32, errno_name, s32, u32
+from zswap_spec.model.cint import describe_u32, errno_name, s32, u32
 from .assumptions import ASSUMPTIONS, domain
 from .cexpr import AND, NOT, OR, bv, ult, z3
 from .encode import COUNTERS, MAX_UNITS, Inputs, Outcome, encode, make_inputs

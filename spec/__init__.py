@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
-from ..model import cint
+from zswap_spec.model import cint
 
 __all__ = ["TABLES", "INVARIANTS", "EQUIVALENCES", "ASSUMPTION_SETS", "SPEC_TEXT", "value",
            "VALID_LENGTH"]

@@ -21,7 +21,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 @pytest.fixture(scope="session")
 def sample_4k():
-    from zswap_spec.sample import default_sample
+    from zswap_spec.replay.sample import default_sample
 
     return default_sample(4096)
 

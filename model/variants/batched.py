@@ -10,8 +10,8 @@ Batched zswap_compress() with compress batching of large folios"
 
 from __future__ import annotations
 
-from ..acomp import AcompReq, crypto_acomp_compress
-from ..cint import ENOSPC, s32, u32
+from zswap_spec.model.acomp import AcompReq, crypto_acomp_compress
+from zswap_spec.model.cint import ENOSPC, s32, u32
 from .common import ZSWAP_MAX_BATCH_SIZE, store_bytes
 
 

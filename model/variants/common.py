@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cint import ENOSPC
+from zswap_spec.model.cint import ENOSPC
 
 ZSWAP_MAX_BATCH_SIZE = 8
 

@@ -9,8 +9,8 @@ size of the compression buffer to a single page", Nhat Pham, 2025-08-20).
 
 from __future__ import annotations
 
-from ..acomp import AcompReq, ScatterEntry, crypto_acomp_compress
-from ..cint import EINVAL
+from zswap_spec.model.acomp import AcompReq, ScatterEntry, crypto_acomp_compress
+from zswap_spec.model.cint import EINVAL
 from .common import count_compress_result, store_bytes
 
 

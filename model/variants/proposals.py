@@ -20,8 +20,8 @@ spec/zswap-spec.md states the reading.
 
 from __future__ import annotations
 
-from ..acomp import AcompReq, crypto_acomp_compress
-from ..cint import EINVAL, s32, u32
+from zswap_spec.model.acomp import AcompReq, crypto_acomp_compress
+from zswap_spec.model.cint import EINVAL, s32, u32
 from .batched import BatchedStore
 from .common import count_compress_result, store_bytes
 

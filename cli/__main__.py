@@ -1,5 +1,0 @@
-"""`python -m zswap_spec` is the `zswap-spec` command."""
-
-from .cli import main
-
-main()

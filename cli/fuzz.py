@@ -1,0 +1,127 @@
+"""`zswap-spec fuzz`: Fuzz the variants with real and misbehaving compressors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from zswap_spec.model.compressors import ALGORITHMS
+from zswap_spec.model.variants import VARIANTS
+
+from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
+from .options import check_names, choice_list
+
+
+@click.command()
+@click.option("--variant", "variants", multiple=True,
+              help=f"Variant (repeatable; default all): {choice_list(VARIANTS)}.")
+@click.option("--compressor", "compressors", multiple=True,
+              help=f"Compressor (repeatable; default lz4): {choice_list(ALGORITHMS)}.")
+@click.option("--faults", default="none", show_default=True,
+              help="none (real compressors), all (one campaign per fault), or NAME,NAME...")
+@click.option("--budget", type=float, default=30.0, show_default=True,
+              help="Seconds of wall time for the whole run.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--db", "db_spec", help="Example database: a folder or redis://HOST:PORT/N "
+              "(default: a folder in the cache).")
+@click.option("--findings", "findings_dir", type=click.Path(), default="zswap-findings",
+              show_default=True, help="Where findings are saved.")
+@click.option("--seed", type=int, help="Seed, for a reproducible campaign.")
+@click.option("--max-folio", type=int, default=512, show_default=True, help="Largest folio, in pages.")
+@click.option("--replay", "replay_path", type=click.Path(), help="Re-run a saved finding and exit.")
+@click.option("--per-unit", is_flag=True,
+              help="Run the per-unit properties (each variant's page decision against "
+                   "mainline's) instead of the pool state machine.")
+@click.option("--backend", type=click.Choice(["hypothesis", "crosshair"]), default="hypothesis",
+              show_default=True, help="How --per-unit explores: at random, or symbolically "
+                                      "through CrossHair (implies --per-unit).")
+@click.option("--impl", type=click.Choice(["core", "model"]), default=None,
+              help="Run the campaigns on the optimized core or on the model (default: "
+                   "ZSWAP_SPEC_IMPL if set, else model; the model's machine also drives "
+                   "memory.zswap.max and the shrinker's LRU walk, which the core does not implement).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, seed, max_folio,
+         replay_path, per_unit, backend, impl, as_json) -> None:
+    """Fuzz the variants with real and misbehaving compressors; save every finding."""
+    from zswap_spec.fuzz.campaign import DatabaseError, FindingError, open_database, replay_finding
+    from zswap_spec.fuzz.run import plan_campaigns, run_fuzz
+    from zswap_spec.support.cache import cache_dir
+    from zswap_spec.model.faults import FAULTS
+
+    if replay_path:
+        try:
+            broken = replay_finding(Path(replay_path))
+        except FindingError as e:
+            raise InputError(str(e)) from None
+        if broken:
+            click.echo(f"{replay_path}: still reproduces: {broken}")
+            sys.exit(EXIT_FINDINGS)
+        click.echo(f"{replay_path}: no longer reproduces")
+        sys.exit(EXIT_CLEAN)
+    variants = check_names("variant", variants, VARIANTS) or list(VARIANTS)
+    compressors = check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
+    if faults not in ("none", "all"):
+        check_names("fault", [f for f in faults.split(",") if f], FAULTS)
+        if not faults.strip(","):
+            raise InputError("--faults: give none, all, or fault names separated by commas")
+    impl = _fuzz_impl(impl, faults)
+    if not budget > 0:
+        raise InputError(f"--budget {budget}: give a number of seconds above 0")
+    if workers < 1:
+        raise InputError(f"--workers {workers}: give 1 or more")
+    if not 1 <= max_folio <= 512:
+        raise InputError(f"--max-folio {max_folio}: use 1 to 512")
+    if per_unit or backend == "crosshair":
+        from zswap_spec.fuzz.units import run_unit_property
+        from zswap_spec.fuzz.report import print_fuzz
+
+        targets = [v for v in variants if v != "mainline"] or ["mainline"]
+        results = [run_unit_property(v, backend, budget / len(targets), Path(findings_dir), seed)
+                   for v in targets]
+        if as_json:
+            click.echo(json.dumps({"runs": [r.to_json() for r in results]}, indent=2))
+        else:
+            print_fuzz(results, Path(findings_dir))
+        sys.exit(EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN)
+    db_dir = cache_dir() / "fuzz-db"
+    try:
+        open_database(db_spec, db_dir)  # fail early on a bad URL or folder
+    except DatabaseError as e:
+        raise InputError(str(e)) from None
+    campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio, impl)
+    if not campaigns:
+        raise InputError("no campaign to run: the faults chosen need a batching compressor "
+                         "(--compressor deflate-iaa)")
+    results = run_fuzz(campaigns, db_spec, db_dir, Path(findings_dir), workers,
+                       live=sys.stderr.isatty() and not as_json)
+    from zswap_spec.fuzz.report import print_fuzz
+
+    if as_json:
+        click.echo(json.dumps({"runs": [r.to_json() for r in results]}, indent=2))
+    else:
+        print_fuzz(results, Path(findings_dir))
+    sys.exit(EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN)
+
+
+def _fuzz_impl(impl, faults: str) -> str:
+    """fuzz's implementation: --impl, else ZSWAP_SPEC_IMPL, else the model."""
+    from zswap_spec.pool import CORE_FAULTS, CoreUnavailable, PoolInputError, resolve_impl
+
+    if impl is None:
+        env = os.environ.get("ZSWAP_SPEC_IMPL", "").strip().lower()
+        impl = env if env in ("core", "model") else "model"
+    try:
+        impl = resolve_impl(impl)
+    except (CoreUnavailable, PoolInputError) as e:
+        raise InputError(f"--impl: {e}") from None
+    if impl == "core" and faults not in ("none", "all"):
+        missing = [f for f in faults.split(",") if f and f not in CORE_FAULTS]
+        if missing:
+            raise InputError(f"--faults {','.join(missing)}: the core does not implement "
+                             f"{'this fault' if len(missing) == 1 else 'these faults'}; "
+                             f"use --impl model")
+    return impl

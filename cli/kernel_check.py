@@ -1,0 +1,87 @@
+"""`zswap-spec kernel-check`: A real kernel under qemu against the model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from zswap_spec.model.variants import VARIANTS
+
+from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
+from .options import check_names
+
+
+@click.command("kernel-check")
+@click.option("--kernel", "kernel_spec", default="debian:7.3", show_default=True,
+              help="debian:VERSION (fetched and cached) or the path of a bzImage.")
+@click.option("--modules", type=click.Path(), help="With a bzImage: its modules folder.")
+@click.option("--compressor", "compressors", multiple=True,
+              help="zswap compressor (repeatable; default lz4): lz4 lz4hc zstd deflate.")
+@click.option("--writeback", type=click.Choice(["on", "off", "both"]), default="on",
+              show_default=True, help="memory.zswap.writeback of the test cgroup.")
+@click.option("--no-writeback", is_flag=True, help="Same as --writeback off.")
+@click.option("--zswap-max", type=int, help="memory.zswap.max of the test cgroup, in bytes.")
+@click.option("--pages", "page_files", multiple=True, type=click.Path(),
+              help="A file of pages to add as one more group (repeatable).")
+@click.option("--variant", default="mainline", show_default=True,
+              help="The model variant that predicts the kernel.")
+@click.option("--model-compressor", type=click.Choice(["auto", "kernel", "library"]),
+              default="auto", show_default=True,
+              help="The model's compressors: the kernel's own code built from its source "
+                   "(exact sizes), or the user-space libraries.")
+@click.option("--kernel-source", type=click.Path(),
+              help="Kernel source tarball or tree for the kernel's compressors.")
+@click.option("--timeout", type=float, default=180.0, show_default=True,
+              help="Seconds before a guest counts as hung.")
+@click.option("--jobs", type=int, default=None, help="Guests booted at once (default: cores).")
+@click.option("--keep", type=click.Path(), help="Folder for the serial logs (default: the cache).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zswap_max,
+                 page_files, variant, model_compressor, kernel_source, timeout, jobs, keep,
+                 as_json) -> None:
+    """Boot a real kernel under qemu, push pages through its zswap, compare with the model."""
+    from zswap_spec.kernel.fetch import resolve_kernel
+    from zswap_spec.kernel.kcomp import ALGORITHM_NAMES
+    from zswap_spec.kernel.run import RunSpec, default_jobs, run_checks
+    from zswap_spec.kernel.tree import KernelError
+    from zswap_spec.kernel.report import print_kernel_runs
+
+    # The compressors the model can predict with a kernel's own code.
+    compressors = check_names("compressor", compressors, ALGORITHM_NAMES) or ["lz4"]
+    check_names("variant", [variant], VARIANTS)
+    if no_writeback:
+        writeback = "off"
+    if zswap_max is not None and zswap_max < 0:
+        raise InputError(f"--zswap-max {zswap_max}: give a size in bytes, 0 or more")
+    files = []
+    for f in page_files:
+        path = Path(f)
+        if not path.is_file() or path.stat().st_size == 0:
+            raise InputError(f"--pages {f}: not a non-empty file of pages")
+        files.append(path)
+    if jobs is not None and jobs < 1:
+        raise InputError(f"--jobs {jobs}: give 1 or more")
+    note = lambda msg: click.echo(f"note: {msg}", err=True)  # noqa: E731
+    try:
+        tree = resolve_kernel(kernel_spec, modules, progress=note)
+        if tree.release.startswith(("5.", "6.")) and variant == "mainline":
+            raise KernelError(
+                f"{kernel_spec} is Linux {tree.release}: its zswap (zpool, same-filled pages, "
+                f"no as-is storage) is not the mainline the model transcribes; check a 7.x kernel")
+        wbs = {"on": [True], "off": [False], "both": [True, False]}[writeback]
+        specs = [RunSpec(c, wb, zswap_max) for c in compressors for wb in wbs]
+        reports = run_checks(tree, specs, variant=variant, page_size=4096, files=files,
+                             timeout=timeout, jobs=jobs or default_jobs(),
+                             model_compressor=model_compressor,
+                             kernel_source=Path(kernel_source) if kernel_source else None,
+                             folder=Path(keep) if keep else None, note=note)
+    except KernelError as e:
+        raise InputError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps({"runs": [r.to_json() for r in reports]}, indent=2))
+    else:
+        print_kernel_runs(reports)
+    sys.exit(EXIT_CLEAN if all(r.agree for r in reports) else EXIT_FINDINGS)

@@ -1,0 +1,42 @@
+"""`zswap-spec prove`: Prove or refute the theorems with Z3."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from zswap_spec.model.variants import VARIANTS
+
+from .errors import InputError
+from .options import check_names, check_page_size, choice_list
+
+
+@click.command()
+@click.option("--variant", "variants", multiple=True,
+              help=f"Variant (repeatable; default all): {choice_list(VARIANTS)}.")
+@click.option("--assume", "assumptions", multiple=True,
+              help="Assumption set about the compressor (repeatable; default all): "
+                   "any, kernel-sw, batching, strict.")
+@click.option("--page-size", "page_sizes", multiple=True, type=int,
+              help="PAGE_SIZE (repeatable; default 4096, 16384 and 65536).")
+@click.option("--jobs", type=int, default=None, help="Processes (default: cores, at most 2).")
+@click.option("--update-manifest", is_flag=True, help="Write the results as proofs/expected.toml.")
+@click.option("--update-spec", is_flag=True,
+              help="Rewrite the generated proof results section of spec/zswap-spec.md.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"results": [...]} as JSON.')
+def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec, as_json) -> None:
+    """Prove or refute every theorem for each variant with Z3, against the manifest."""
+    from zswap_spec.proofs.assumptions import ASSUMPTIONS
+    from zswap_spec.proofs.run import run_prove
+    from zswap_spec.proofs.theorems import PAGE_SIZES
+
+    variants = check_names("variant", variants, VARIANTS) or list(VARIANTS)
+    assumptions = check_names("assumption set", assumptions, ASSUMPTIONS) or list(ASSUMPTIONS)
+    for ps in page_sizes:
+        check_page_size(ps)
+    if jobs is not None and jobs < 1:
+        raise InputError(f"--jobs {jobs}: give 1 or more")
+    sys.exit(run_prove(variants, assumptions, list(page_sizes) or list(PAGE_SIZES),
+                       jobs or min(2, os.cpu_count() or 1), update_manifest, update_spec, as_json))

@@ -1,0 +1,122 @@
+"""What the kit feeds a driver: fixed vectors first (every page kind, pages at
+the declared format's exact-fit boundary, incompressible pages, capacities
+that the unit's own output fills exactly or misses by one byte, mixed and
+partly failing batches), then Hypothesis search over batches of the same
+ingredients, shrunk to the smallest batch that still breaks a clause.
+
+A unit is `UnitSpec(label, page, capacity)` where the capacity is a number
+or `("exact", delta)`: the unit's own compressed length plus `delta`, found
+by compressing it alone first.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+
+from hypothesis import strategies as st
+
+from zswap_spec.fuzz.pages import KINDS, make_page
+from zswap_spec.model.compressors import ALGORITHMS
+from zswap_spec.replay.sample import boundary_page, default_sample
+
+__all__ = ["UnitSpec", "Case", "fixed_vectors", "cases", "page_kinds"]
+
+LAYOUTS = ("guard", "canary")
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    label: str  # where the page comes from, for reports
+    page: bytes
+    capacity: int | tuple[str, int]
+
+    def __repr__(self) -> str:  # the page is in `label`; 4 KiB of bytes help no one
+        return f"UnitSpec({self.label!r}, capacity={self.capacity!r})"
+
+
+@dataclass(frozen=True)
+class Case:
+    units: tuple[UnitSpec, ...]
+    layout: str = "guard"  # "guard": guard page right after each destination; "canary": 64 canary bytes first
+
+    def describe(self) -> str:
+        caps = ", ".join(f"{u.label} cap {_cap_text(u.capacity)}" for u in self.units)
+        return f"batch of {len(self.units)} ({caps}), {self.layout} layout"
+
+
+def _cap_text(cap) -> str:
+    if isinstance(cap, tuple):
+        return f"own length{cap[1]:+d}" if cap[1] else "own length"
+    return str(cap)
+
+
+@lru_cache(maxsize=8)
+def page_kinds(page_size: int, fmt: str) -> dict[str, bytes]:
+    """One page of each kind; boundary pages for the format when it has one."""
+    by_kind: dict[str, bytes] = {}
+    for p in default_sample(page_size):
+        if p.kind in ("text", "code", "mixed", "partly-zero") and p.kind not in by_kind:
+            by_kind[p.kind] = p.data
+    by_kind["zero"] = bytes(page_size)
+    by_kind["random"] = random.Random(0x2A).randbytes(page_size)
+    by_kind["repetitive"] = b"zswap-spec " * (page_size // 11) + bytes(page_size % 11)
+    if fmt in ALGORITHMS:
+        for delta in (-1, 0, 1):
+            page = boundary_page(fmt, page_size + delta, page_size)
+            if page is not None:
+                by_kind[f"{fmt}-boundary{delta:+d}"] = page
+    return by_kind
+
+
+def fixed_vectors(page_size: int, fmt: str, batch: int) -> list[Case]:
+    """The deterministic first round: every clause gets its typical trigger."""
+    kinds = page_kinds(page_size, fmt)
+    P = page_size
+    out: list[Case] = []
+    for label, page in kinds.items():  # every kind alone, full page capacity
+        out.append(Case((UnitSpec(label, page, P),)))
+    compressible = [k for k in ("text", "code", "repetitive", "partly-zero", "zero") if k in kinds]
+    for i, label in enumerate(compressible):  # outputs that fill the capacity exactly, or miss it by one
+        for delta in (0, -1):
+            out.append(Case((UnitSpec(label, kinds[label], ("exact", delta)),), LAYOUTS[i % 2]))
+    for cap in (1, 16, 64, P // 2):  # small destinations
+        out.append(Case((UnitSpec("text", kinds["text"], cap),), "canary"))
+    for label in ("random", "mixed", "text"):
+        out.append(Case((UnitSpec(label, kinds[label], P),), "canary"))
+    if batch > 1:
+        order = ["text", "random", "zero", "code", "mixed", "repetitive", "partly-zero", "text"]
+        mixed = tuple(UnitSpec(k, kinds[k], P) for k in order[:batch])
+        out.append(Case(mixed))  # some units fail, the others succeed
+        out.append(Case(mixed[::-1], "canary"))
+        out.append(Case(tuple(UnitSpec("text", kinds["text"], P) for _ in range(batch))))
+        out.append(Case(tuple(UnitSpec("code", kinds["code"], P) for _ in range(batch)), "canary"))
+        out.append(Case(tuple(UnitSpec("random", kinds["random"], P) for _ in range(batch))))
+        out.append(Case(tuple(UnitSpec(k, kinds[k], ("exact", 0)) for k in order[:batch]
+                              if k != "random")))
+        if batch > 2:
+            out.append(Case(mixed[:2]))
+    return out
+
+
+def _page(page_size: int):
+    kind_page = st.tuples(st.sampled_from(KINDS), st.integers(0, 2**16)).map(
+        lambda ks: (f"{ks[0]}#{ks[1]}", make_page(ks[0], ks[1], page_size)))
+    raw = st.tuples(st.binary(max_size=page_size), st.integers(0, 255)).map(
+        lambda bf: (f"bytes({len(bf[0])})+fill {bf[1]}",
+                    bf[0] + bytes([bf[1]]) * (page_size - len(bf[0]))))
+    return st.one_of(kind_page, raw)
+
+
+def _capacity(page_size: int):
+    return st.one_of(st.just(page_size), st.tuples(st.just("exact"), st.sampled_from([0, -1, 1])),
+                     st.integers(1, page_size))
+
+
+def cases(page_size: int, batch: int):
+    """Hypothesis strategy: batches of 1..batch units, shrinking toward one zero page."""
+    unit = st.tuples(_page(page_size), _capacity(page_size)).map(
+        lambda pc: UnitSpec(pc[0][0], pc[0][1], pc[1]))
+    return st.builds(Case, st.lists(unit, min_size=1, max_size=batch).map(tuple),
+                     st.sampled_from(LAYOUTS))

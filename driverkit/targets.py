@@ -1,0 +1,102 @@
+"""What `check-driver` is asked to check: a shared object (every driver it
+exports, or `PATH@NAME` for one), a Python driver `module:attr`, or a
+built-in `builtin:NAME` from the catalogue of spec/expected-drivers.toml
+(the built-in drivers and the seeded-bug drivers, with the clause the kit
+must find in each).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from zswap_spec import spec as spec_pkg
+from zswap_spec.support.tomlfile import load_toml
+from .abi import TargetError, compiled_object
+
+__all__ = ["Target", "CatalogueEntry", "catalogue", "parse_target", "builtin_targets",
+           "CATALOGUE_PATH"]
+
+CATALOGUE_PATH = Path(spec_pkg.__file__).with_name("expected-drivers.toml")
+_OBJECTS = {"builtin": "_builtin", "seeded": "_seeded"}
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    object: str  # "builtin" or "seeded"
+    description: str
+    clause: str = ""  # the clause the kit must find ("" for a conforming driver)
+    also: tuple[str, ...] = ()  # clauses it may find as well
+
+    @property
+    def seeded_bug(self) -> bool:
+        return self.object == "seeded"
+
+    def as_expected(self, clauses: set[str]) -> bool:
+        """Did the kit find what this entry says it must (and nothing else)?"""
+        if not self.seeded_bug:
+            return not clauses
+        return self.clause in clauses and clauses <= {self.clause, *self.also}
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, CatalogueEntry]:
+    data = load_toml(CATALOGUE_PATH, "driver catalogue", "restore spec/expected-drivers.toml")
+    return {d["name"]: CatalogueEntry(d["name"], d["object"], d["description"], d.get("clause", ""),
+                                      tuple(d.get("also", ()))) for d in data["driver"]}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One driver to check."""
+
+    kind: str  # "c" or "python"
+    location: str  # the shared object's path, or module:attr
+    name: str | None  # the driver's name in a shared object (None: the first, or all)
+    label: str  # as the user wrote it
+    entry: CatalogueEntry | None = field(default=None, compare=False)
+
+    @property
+    def seeded_bug(self) -> bool:
+        return bool(self.entry and self.entry.seeded_bug)
+
+
+def _builtin(name: str, label: str) -> Target:
+    entry = catalogue().get(name)
+    if entry is None:
+        raise TargetError(f"{label}: no built-in driver {name!r}; 'zswap-spec check-driver --list' "
+                          f"shows them")
+    path = compiled_object(_OBJECTS[entry.object])
+    return Target("c", str(path), name, label, entry)
+
+
+def builtin_targets() -> list[Target]:
+    return [_builtin(name, f"builtin:{name}") for name in catalogue()]
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or text.endswith(".so") or ".so." in text or os.path.exists(text)
+
+
+def parse_target(text: str) -> Target:
+    """A target as written on the command line; TargetError naming the problem."""
+    if text.startswith("builtin:"):
+        return _builtin(text.removeprefix("builtin:"), text)
+    head = text.split(":", 1)[0]
+    if ":" in text and (head.endswith(".py") or not _looks_like_path(text)):
+        module, _, attr = text.rpartition(":")
+        if module and attr:
+            return Target("python", text, None, text)
+    path, _, name = text.partition("@")
+    if not _looks_like_path(path):
+        raise TargetError(f"{text}: not a shared object path, module:attr or builtin:NAME "
+                          f"(see 'zswap-spec check-driver --list')")
+    p = Path(path)
+    if not p.exists():
+        raise TargetError(f"{text}: no such file; give the path of a driver's shared object")
+    if p.is_dir():
+        raise TargetError(f"{text}: is a directory; give the path of a driver's shared object")
+    return Target("c", str(p.resolve()), name or None, text)

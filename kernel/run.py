@@ -1,0 +1,175 @@
+"""`zswap-spec kernel-check`: boot a kernel once per configuration, run the
+page stream, predict the same run with the model, compare.
+
+Configurations (compressor x writeback x zswap.max) boot in parallel, up to
+the number of cores.  Every serial log is kept in the run folder, so a
+panic or a hang leaves what the guest printed, and the parsed records are
+reported with the error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zswap_spec.model.compressors import ALGORITHMS
+from .compare import compare, predict
+from zswap_spec.support.cache import cache_dir
+from .guest import boot, build_initramfs, needed_modules
+from .logparse import LogError, parse_log
+from .streams import Stream, builtin_stream, file_groups
+from .tree import KernelError, KernelTree
+
+__all__ = ["RunSpec", "RunReport", "run_checks", "model_algorithms"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    compressor: str
+    writeback: bool
+    zswap_max: int | None = None
+
+
+@dataclass
+class RunReport:
+    spec: RunSpec
+    kernel: str
+    release: str
+    pages: int = 0
+    boot_seconds: float = 0.0
+    log_path: str = ""
+    integrity_violations: int = 0
+    kernel_stages: dict = field(default_factory=dict)
+    model_stages: dict = field(default_factory=dict)
+    disagreements: list = field(default_factory=list)
+    not_compared: list = field(default_factory=list)
+    error: str | None = None
+    model_compressor: str = ""
+
+    @property
+    def agree(self) -> bool:
+        return self.error is None and not self.disagreements and self.integrity_violations == 0
+
+    def to_json(self) -> dict:
+        return {
+            "kernel": self.kernel, "release": self.release,
+            "compressor": self.spec.compressor, "writeback": self.spec.writeback,
+            "zswap_max": self.spec.zswap_max, "pages": self.pages,
+            "model_compressor": self.model_compressor,
+            "integrity_violations": self.integrity_violations,
+            "kernel_counters": self.kernel_stages, "model_counters": self.model_stages,
+            "agree": self.agree,
+            "disagreements": [d.to_json() for d in self.disagreements],
+            "not_compared": self.not_compared, "error": self.error,
+            "boot_seconds": round(self.boot_seconds, 2), "log": self.log_path,
+        }
+
+
+def _stage_json(stages) -> dict:
+    return {name: s.to_json() for name, s in stages.items()}
+
+
+def model_algorithms(tree: KernelTree, choice: str, source: Path | None, note) -> tuple[dict, bool]:
+    """The compressors the model uses: (by name, are they the kernel's own?)."""
+    if choice == "library":
+        return dict(ALGORITHMS), False
+    try:
+        from .kcomp import kernel_algorithms
+        from .fetch import fetch_debian_source
+
+        if source is None:
+            if not tree.name.startswith("debian:"):
+                raise KernelError("no kernel source given (--kernel-source PATH)")
+            series = ".".join(tree.release.split(".")[:2])
+            note(f"fetching Debian's linux-source-{series} for the kernel's own compressors")
+            source = fetch_debian_source(series)
+        algs = kernel_algorithms(source)
+        merged = dict(ALGORITHMS)
+        merged.update(algs)
+        return merged, True
+    except Exception as e:  # any failure: fall back, and say so
+        if choice == "kernel":
+            raise KernelError(f"cannot build the kernel's compressors: {e}") from None
+        note(f"using the library compressors ({e}); pool_total_size and memcg zswap "
+             f"are not compared")
+        return dict(ALGORITHMS), False
+
+
+def _one(tree: KernelTree, spec: RunSpec, stream: Stream, alg, exact: bool, variant: str,
+         page_size: int, timeout: float, folder: Path, append: str = "") -> RunReport:
+    tag = f"{spec.compressor}-wb{'on' if spec.writeback else 'off'}" + (
+        f"-max{spec.zswap_max}" if spec.zswap_max is not None else "")
+    report = RunReport(spec, tree.name, tree.release, pages=len(stream.pages),
+                       model_compressor=("kernel " if exact else "library ") + spec.compressor)
+    work = folder / tag
+    work.mkdir(parents=True, exist_ok=True)
+    log_path = work / "serial.log"
+    report.log_path = str(log_path)
+    prediction = predict(stream, alg, variant=variant, writeback=spec.writeback,
+                         zswap_max=spec.zswap_max, page_size=page_size)
+    report.model_stages = _stage_json(prediction.stages)
+    try:
+        initrd = build_initramfs(tree, compressor=spec.compressor, pages=stream.data(),
+                                 groups=stream.groups, writeback=spec.writeback,
+                                 zswap_max=spec.zswap_max, page_size=page_size, workdir=work)
+        result = boot(tree, initrd, timeout=timeout, log_path=log_path, append=append)
+    except KernelError as e:
+        report.error = str(e)
+        return report
+    report.boot_seconds = result.seconds
+    try:
+        log = parse_log(result.log)
+    except LogError as e:
+        report.error = f"{e}; serial log kept at {log_path}"
+        return report
+    (work / "parsed.json").write_text(json.dumps(log.to_json(), indent=1))
+    report.kernel_stages = _stage_json(log.stages)
+    report.integrity_violations = len(log.bad_pages)
+    problems = []
+    if result.timed_out:
+        problems.append(f"the guest hung: no power-off within {timeout:.0f} s")
+    if result.panicked or log.panic:
+        problems.append("the kernel panicked: " + " / ".join(log.panic[:3]))
+    if log.errors:
+        problems.append("the guest reported: " + "; ".join(log.errors[:3]))
+    if not log.ended and not problems:
+        problems.append("the guest stopped before its last record")
+    if problems:
+        seen = ", ".join(log.stages) or "none"
+        report.error = (f"{'; '.join(problems)} (stages collected: {seen}; "
+                        f"serial log kept at {log_path})")
+    report.disagreements, report.not_compared = compare(log, prediction, stream, exact_sizes=exact)
+    return report
+
+
+def run_checks(tree: KernelTree, specs: list[RunSpec], *, variant: str, page_size: int,
+               files: list[Path], timeout: float, jobs: int, model_compressor: str,
+               kernel_source: Path | None, folder: Path | None, note,
+               append: str = "") -> list[RunReport]:
+    for spec in specs:
+        needed_modules(tree, spec.compressor)  # fail early on a kernel that lacks something
+    algs, exact = model_algorithms(tree, model_compressor, kernel_source, note)
+    missing = sorted({s.compressor for s in specs} - set(algs))
+    if missing:
+        raise KernelError(f"the model has no compressor {', '.join(missing)}; "
+                          f"choose from {', '.join(sorted(algs))}")
+    folder = folder or cache_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    streams = {}
+    for c in sorted({s.compressor for s in specs}):
+        stream = builtin_stream(algs[c], page_size)
+        file_groups(stream, files, page_size)
+        streams[c] = stream
+    note(f"{len(specs)} boots of {tree.release}, up to {jobs} at a time; logs in {folder}")
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(_one, tree, s, streams[s.compressor], algs[s.compressor], exact,
+                               variant, page_size, timeout, folder, append) for s in specs]
+        return [f.result() for f in futures]
+
+
+def default_jobs() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))

@@ -1,0 +1,198 @@
+"""The pool API over two implementations: `Pool`, the calls both backends
+answer with the same results (`core_backend.CorePool`, the Cython core;
+`model_backend.ModelPool`, the model and oracle).  Every argument is checked
+here, before the extension is entered, so no input reachable from Python can
+crash the interpreter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zswap_spec.model.cint import EINVAL
+from zswap_spec.model.compressors import ALGORITHMS, SoftwareAlgorithm, _Conventions, algorithm
+from zswap_spec.model.faults import FAULTS
+from zswap_spec.model.invariants import Violation
+from zswap_spec.model.variants import VARIANTS
+from zswap_spec.model.zswap import SUPPORTED_PAGE_SIZES
+
+from .errors import PoolInputError
+
+__all__ = ["Pool", "TRIVIAL", "CORE_COMPRESSORS", "CORE_FAULTS", "check_pool_args", "algorithm_of"]
+
+# The core implements the catalogue's deterministic faults; `wrong-output`
+# and `nondeterministic` need the model's marker-aware decompressor.
+CORE_FAULTS = ("zero-length", "oversize-report", "oversize-write", "exact-page",
+               "fail-stale-length", "fail-all-valid", "negative-entry-ret0", "partial-batch",
+               "enospc", "einval", "e2big", "eio", "bad-output", "unwritten-entry")
+MAX_FOLIO_PAGES = 1 << 16
+MAX_OFFSET = 1 << 32
+MAX_CGROUPS = 64  # the core's table; the model keeps the same limit
+VARIANT_IDS = {"mainline": 0, "v13": 1, "v14": 2, "explicit": 3, "uniform": 4}
+LAYER_IDS = {"legacy": 0, "segmented": 1, "uniform": 2}
+
+
+def _trivial_decompress(src: bytes, capacity: int) -> bytes:
+    raise ValueError("the trivial compressor's output does not decompress")
+
+
+# A compressor whose output is a fixed 16 bytes: with it only zswap's own
+# work is timed (`zswap-spec bench`).  Its pages do not load back.
+TRIVIAL = SoftwareAlgorithm(
+    "trivial", _Conventions(fail_ret=-EINVAL, fail_dlen_is_capacity=True, exact_fit_ok=True),
+    lambda src: b"\x5a" * 16, _trivial_decompress, "none")
+CORE_COMPRESSORS = tuple(ALGORITHMS) + ("trivial",)
+
+
+def algorithm_of(name: str):
+    return TRIVIAL if name == "trivial" else algorithm(name)
+
+
+def check_pool_args(variant, compressor, page_size, *, threads=1, faults=False,
+                    total_ram_pages=1 << 20, max_pool_percent=20, accept_threshold_percent=90,
+                    max_batch_size=None) -> None:
+    """Refuse what neither implementation can run, naming the fix."""
+    if variant not in VARIANTS:
+        raise PoolInputError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+    if compressor not in CORE_COMPRESSORS:
+        raise PoolInputError(f"unknown compressor {compressor!r}; choose one of: "
+                             f"{', '.join(CORE_COMPRESSORS)}")
+    if not isinstance(page_size, int) or page_size not in SUPPORTED_PAGE_SIZES:
+        raise PoolInputError(f"page size {page_size!r} is not supported; use one of "
+                             f"{', '.join(map(str, SUPPORTED_PAGE_SIZES))}")
+    if not isinstance(threads, int) or not 1 <= threads <= 8:
+        raise PoolInputError(f"threads must be 1 to 8, not {threads!r}")
+    if not isinstance(total_ram_pages, int) or not 1 <= total_ram_pages < 1 << 40:
+        raise PoolInputError(f"total_ram_pages must be a positive integer, not {total_ram_pages!r}")
+    for name, value in (("max_pool_percent", max_pool_percent),
+                        ("accept_threshold_percent", accept_threshold_percent)):
+        if not isinstance(value, int) or not 0 <= value <= 100:
+            raise PoolInputError(f"{name} must be 0 to 100, not {value!r}")
+    if max_batch_size is not None and (not isinstance(max_batch_size, int)
+                                       or not 1 <= max_batch_size <= 8):
+        raise PoolInputError(f"max_batch_size must be 1 to 8 or None, not {max_batch_size!r}")
+
+
+class Pool:
+    """A zswap pool: folios stored, pages loaded, invalidated, written back.
+
+    Options: `threads` (units of a batch compressed in parallel; the core
+    only), `faults` (wrap the compressor so `arm()` can make it misbehave),
+    `total_ram_pages`, `max_pool_percent`, `accept_threshold_percent`,
+    `max_batch_size`.  Cgroup 0 is the root; `add_cgroup()` adds children.
+    """
+
+    impl = "?"
+
+    def __init__(self, variant, compressor, page_size=4096, *, threads=1, faults=False,
+                 total_ram_pages=1 << 20, max_pool_percent=20, accept_threshold_percent=90,
+                 max_batch_size=None):
+        check_pool_args(variant, compressor, page_size, threads=threads, faults=faults,
+                        total_ram_pages=total_ram_pages, max_pool_percent=max_pool_percent,
+                        accept_threshold_percent=accept_threshold_percent,
+                        max_batch_size=max_batch_size)
+        self.variant = variant
+        self.compressor = compressor
+        self.page_size = page_size
+        self.threads = threads
+        self.faults = bool(faults)
+        self.ncgroups = 1
+
+    # -- argument checks shared by both -------------------------------------------
+
+    def _pages(self, data) -> memoryview:
+        try:
+            view = memoryview(data).cast("B")
+        except TypeError:
+            raise PoolInputError(f"pages must be a bytes-like object, not {type(data).__name__}") from None
+        if len(view) == 0 or len(view) % self.page_size:
+            raise PoolInputError(f"{len(view)} bytes are not a whole number of {self.page_size}-byte "
+                                 f"pages; pad or cut the buffer to a multiple of the page size")
+        return view
+
+    def _offset(self, offset, nr_pages: int = 1) -> int:
+        if not isinstance(offset, int) or offset < 0 or offset + nr_pages > MAX_OFFSET:
+            raise PoolInputError(f"swap offset {offset!r} (for {nr_pages} pages) is outside "
+                                 f"0..{MAX_OFFSET - 1}")
+        return offset
+
+    def _cgroup(self, cgroup) -> int:
+        if not isinstance(cgroup, int) or not 0 <= cgroup < self.ncgroups:
+            raise PoolInputError(f"cgroup {cgroup!r} does not exist; add it with add_cgroup() "
+                                 f"(0 is the root)")
+        return cgroup
+
+    def _run(self, view: memoryview, folio_pages, moved) -> int:
+        """store_run's arguments: the number of pages."""
+        n = len(view) // self.page_size
+        if not isinstance(folio_pages, int) or not 1 <= folio_pages <= MAX_FOLIO_PAGES:
+            raise PoolInputError(f"folio_pages must be 1 to {MAX_FOLIO_PAGES}, not {folio_pages!r}")
+        if moved is not None and len(moved) != n:
+            raise PoolInputError("moved needs one byte per page")
+        return n
+
+    def _outcomes(self, view: memoryview, outcomes: bytes) -> None:
+        if len(outcomes) != len(view) // self.page_size:
+            raise PoolInputError("one outcome per page of `expected` is needed")
+
+    def _percent(self, percent) -> int:
+        if not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise PoolInputError(f"max_pool_percent must be 0 to 100, not {percent!r}")
+        return percent
+
+    def _errnos(self, errnos: Sequence[int]) -> list[int]:
+        if any(not isinstance(e, int) or not -4095 <= e <= 4095 for e in errnos):
+            raise PoolInputError("fail_malloc takes errno values (0 to succeed), like [0, -12]")
+        return list(errnos)
+
+    def _new_cgroup(self) -> None:
+        if self.ncgroups >= MAX_CGROUPS:
+            raise PoolInputError(f"at most {MAX_CGROUPS} cgroups (the root included)")
+        self.ncgroups += 1
+
+    def _fault(self, name: str, calls: int) -> None:
+        if not self.faults:
+            raise PoolInputError("this pool was made without faults=True; make it with faults=True "
+                                 "to arm compressor faults")
+        if name not in FAULTS:
+            raise PoolInputError(f"unknown fault {name!r}; choose from: {', '.join(FAULTS)}")
+        if not isinstance(calls, int) or calls < 0:
+            raise PoolInputError(f"calls must be a non-negative integer, not {calls!r}")
+
+    # -- what both compare ------------------------------------------------------------
+
+    def counter_violations(self) -> list[Violation]:
+        """INV-COUNTERS and INV-NOLEAK: the counters and cgroup stats against the tree."""
+        out = []
+        c = self.counters()
+        entries, raw, per_cgroup = self.totals()
+        if c["stored_pages"] != entries:
+            out.append(Violation("INV-COUNTERS", None,
+                                 f"stored_pages {c['stored_pages']} but {entries} entries"))
+        if c["stored_incompressible_pages"] != raw:
+            out.append(Violation("INV-COUNTERS", None,
+                                 f"stored_incompressible_pages {c['stored_incompressible_pages']} "
+                                 f"but {raw} entries stored as-is"))
+        if c["pool_total_size"] != self.pool_pages * self.page_size:
+            out.append(Violation("INV-COUNTERS", None, "pool_total_size disagrees with the pool"))
+        for cg, want in enumerate(per_cgroup):
+            stat = self.memcg_stat(cg)
+            got = [stat["zswap"], stat["zswapped"], stat["zswap_incomp"]]
+            if got != want:
+                out.append(Violation("INV-COUNTERS", None, f"cgroup {cg} zswap/zswapped/zswap_incomp "
+                                                           f"{got}, entries say {want}"))
+        if self.live_objects != entries:
+            out.append(Violation("INV-NOLEAK", None,
+                                 f"{self.live_objects} zsmalloc objects for {entries} entries"))
+        return out
+
+    def snapshot(self) -> dict:
+        """Everything observable: counters, cgroup stats, entries and their bytes, the pool."""
+        return {
+            "counters": self.counters(),
+            "memcg": [self.memcg_stat(i) for i in range(self.ncgroups)],
+            "entries": {o: self.entry(o) for o in self.offsets()},
+            "pool_pages": self.pool_pages,
+            "pool_bytes": self.pool_bytes,
+            "bad_alloc_sizes": list(self.bad_alloc_sizes),
+        }

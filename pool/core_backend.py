@@ -1,0 +1,175 @@
+"""The pool API on the optimized core (`zswap_spec.core._core`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zswap_spec.core import load_core
+from zswap_spec.model.cint import EINVAL
+from zswap_spec.model.memcg import MEMCG_STATS
+from zswap_spec.model.variants import VARIANTS
+from zswap_spec.model.zsmalloc import size_classes
+from zswap_spec.model.zswap import DEBUGFS_COUNTERS, VM_EVENTS
+
+from .api import (CORE_FAULTS, LAYER_IDS, MAX_FOLIO_PAGES, VARIANT_IDS, Pool, algorithm_of)
+from .errors import PoolInputError
+
+__all__ = ["CorePool"]
+
+
+class CorePool(Pool):
+    impl = "core"
+
+    def __init__(self, variant, compressor, page_size=4096, **options):
+        super().__init__(variant, compressor, page_size, **options)
+        core = load_core().module
+        alg = algorithm_of(compressor)
+        var = VARIANTS[variant]
+        compr = var.compr_batch_size(alg, options.get("max_batch_size"))
+        store = var.store_batch_size(alg, compr)
+        classes = size_classes(page_size)
+        unique: list = []
+        ids: dict[int, int] = {}
+        index = []
+        for cls in classes:
+            if id(cls) not in ids:
+                ids[id(cls)] = len(unique)
+                unique.append((cls.size, cls.pages_per_zspage, cls.objs_per_zspage))
+            index.append(ids[id(cls)])
+        conv = getattr(alg, "_conv", None)
+        self._c = core.Core(
+            VARIANT_IDS[variant], LAYER_IDS[var.crypto_layer], compressor, int(alg.batching),
+            alg.batch_size, page_size, compr, store, (unique, index), int(self.faults),
+            self.threads, conv.fail_ret if conv else -EINVAL,
+            int(conv.fail_dlen_is_capacity) if conv else 1, int(conv.exact_fit_ok) if conv else 1,
+            options.get("total_ram_pages", 1 << 20), options.get("max_pool_percent", 20),
+            options.get("accept_threshold_percent", 90))
+
+    def store(self, offset: int, pages, cgroup: int = 0) -> bool:
+        view = self._pages(pages)
+        n = len(view) // self.page_size
+        if n > MAX_FOLIO_PAGES:
+            raise PoolInputError(f"a folio of {n} pages is too large; split it (at most {MAX_FOLIO_PAGES})")
+        return self._c.store(view, self._offset(offset, n), self._cgroup(cgroup))
+
+    def store_run(self, data, first_offset: int = 0, folio_pages: int = 1, cgroup: int = 0,
+                  zeromap: bool = True, moved: bytearray | None = None) -> bytes:
+        """Swap a buffer out folio by folio: one outcome code per page ('0'
+        zero-filled, 'c' compressed, 'r' stored as-is, 'x' rejected).  With
+        `moved` (a bytearray, one byte per page), a folio rejected past the
+        limit checks gets there how far the reject_* counters moved."""
+        view = self._pages(data)
+        n = self._run(view, folio_pages, moved)
+        outcomes = bytearray(n)
+        sink = moved if moved is not None else bytearray(n)
+        sink[:] = b"\xff" * n  # -1: no rejection past the limit checks
+        self._c.store_run(view, self._offset(first_offset, n), folio_pages, self._cgroup(cgroup),
+                          bool(zeromap), outcomes, memoryview(sink).cast("b"))
+        return bytes(outcomes)
+
+    def load_run(self, first_offset: int, expected, outcomes: bytes) -> list[tuple[int, int, int]]:
+        """Swap in every page the outcomes say zswap holds: (offset, 1, first
+        differing byte) for a page read back wrong, (offset, -errno, -1) for
+        one that does not load."""
+        view = self._pages(expected)
+        self._outcomes(view, outcomes)
+        return self._c.load_run(self._offset(first_offset, len(outcomes)), view, bytes(outcomes))
+
+    def audit(self, first_offset: int, expected, outcomes: bytes) -> dict:
+        view = self._pages(expected)
+        self._outcomes(view, outcomes)
+        return self._c.audit(self._offset(first_offset, len(outcomes)), view, bytes(outcomes))
+
+    def load(self, offset: int):
+        rc, page = self._c.load(self._offset(offset))
+        return rc, (bytes(page) if page is not None else None)
+
+    def writeback(self, offset: int):
+        rc, page = self._c.writeback(self._offset(offset))
+        return rc, (bytes(page) if page is not None else None)
+
+    def invalidate(self, offset: int) -> None:
+        self._c.invalidate(self._offset(offset))
+
+    def add_cgroup(self, writeback: bool = True) -> int:
+        self._new_cgroup()
+        return self._c.add_cgroup(bool(writeback))
+
+    def set_writeback(self, cgroup: int, writeback: bool) -> None:
+        self._c.set_writeback(self._cgroup(cgroup), bool(writeback))
+
+    def set_max_pool_percent(self, percent: int) -> None:
+        self._c.set_max_pool_percent(self._percent(percent))
+
+    def set_enabled(self, enabled: bool) -> None:
+        self._c.set_enabled(bool(enabled))
+
+    def counters(self) -> dict[str, int]:
+        debugfs, vm = self._c.counters()
+        return dict(zip(DEBUGFS_COUNTERS, debugfs)) | dict(zip(VM_EVENTS, vm))
+
+    def memcg_stat(self, cgroup: int) -> dict[str, int]:
+        return dict(zip(MEMCG_STATS, self._c.memcg_stat(self._cgroup(cgroup))))
+
+    def entry(self, offset: int):
+        e = self._c.entry(self._offset(offset))
+        return None if e is None else (e[0], bytes(e[1]), e[2])
+
+    def offsets(self) -> list[int]:
+        return self._c.offsets()
+
+    def totals(self):
+        """(entries, entries stored as-is, per cgroup [bytes, entries, as-is]), from the tree."""
+        return self._c.totals()
+
+    def fail_malloc(self, errnos: Sequence[int]) -> None:
+        self._c.fail_malloc(self._errnos(errnos))
+
+    def fail_entry_alloc(self, n: int = 1) -> None:
+        self._c.fail_entry_alloc(int(n))
+
+    def fail_xa_store(self, n: int = 1) -> None:
+        self._c.fail_xa_store(int(n))
+
+    def arm(self, fault: str, calls: int = 1) -> None:
+        self._fault(fault, calls)
+        if fault not in CORE_FAULTS:
+            raise PoolInputError(f"the core does not implement the fault {fault!r} (it needs the "
+                                 f"model's marker-aware decompressor); use the model (impl='model')")
+        self._c.arm(CORE_FAULTS.index(fault), calls)
+
+    @property
+    def bad_alloc_sizes(self) -> list[int]:
+        return self._c.bad_alloc_sizes
+
+    @property
+    def pool_pages(self) -> int:
+        return self._c.pool_pages
+
+    @property
+    def pool_bytes(self) -> int:
+        return self._c.pool_bytes
+
+    @property
+    def live_objects(self) -> int:
+        return self._c.live_objects
+
+    @property
+    def shrink_work_queued(self) -> bool:
+        return self._c.shrink_work_queued
+
+    def overhead(self) -> dict[str, float]:
+        """Bytes the core keeps per stored entry beyond its compressed bytes:
+        the entry records (with the array's growth slack) and the tree, and,
+        apart, zsmalloc's own cost (the handle, class rounding, zspage tails),
+        which the kernel pays too and `pool_total_size` already counts."""
+        usage = self._c.memory_usage()
+        live = max(1, self._c.live_entries)
+        records = usage["entries_allocated"] * usage["entry_record"]
+        return {
+            "entry_record": usage["entry_record"],
+            "records_per_entry": records / live,
+            "tree_per_entry": usage["tree_bytes"] / live,
+            "per_entry": (records + usage["tree_bytes"]) / live,
+            "zsmalloc_per_entry": (usage["zspage_bytes"] - self.pool_bytes) / live,
+        }

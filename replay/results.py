@@ -1,0 +1,77 @@
+"""What one replay run is and what it gives: the configuration (variant x
+compressor x writeback setting x folio and page size) and the result, the
+same from the model and the optimized core.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+__all__ = ["RunConfig", "RunResult", "OUTCOME_CODES"]
+
+OUTCOME_CODES = {"zero": "0", "compressed": "c", "raw": "r", "rejected": "x"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    variant: str
+    compressor: str
+    writeback: bool = True
+    folio_pages: int = 1
+    page_size: int = 4096
+    max_batch_size: int | None = None  # None: the variant's own batch size
+    total_ram_pages: int = 1 << 22
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    pages: int
+    outcomes: str  # one code per page, OUTCOME_CODES
+    counters: dict[str, int]  # debugfs after the swap-out
+    counters_after_load: dict[str, int]
+    memory_stat: dict[str, int]  # the replay cgroup's, after the swap-out
+    vm_events: dict[str, int]
+    pool_bytes: int
+    violations: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, outcome: str) -> int:
+        return self.outcomes.count(OUTCOME_CODES[outcome])
+
+    @property
+    def integrity_violations(self) -> int:
+        return len({v.offset for v in self.violations if v.invariant == "INV-ROUNDTRIP"})
+
+    def violation_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(v.invariant for v in self.violations).items()))
+
+    def to_json(self, mainline: "RunResult | None" = None, examples: int = 5) -> dict:
+        c = self.config
+        out = {
+            "variant": c.variant,
+            "compressor": c.compressor,
+            "writeback": c.writeback,
+            "page_size": c.page_size,
+            "folio_pages": c.folio_pages,
+            "pages": self.pages,
+            "zero_filled": self.count("zero"),
+            "stored_compressed": self.count("compressed"),
+            "stored_raw": self.count("raw"),
+            "rejected": self.count("rejected"),
+            "integrity_violations": self.integrity_violations,
+            "violations": self.violation_counts(),
+            "violation_examples": [v.to_json() for v in self.violations[:examples]],
+            "counters": self.counters,
+            "counters_after_load": self.counters_after_load,
+            "memory_stat": self.memory_stat,
+            "vm_events": self.vm_events,
+            "pool_bytes": self.pool_bytes,
+            "seconds": round(self.seconds, 4),
+        }
+        if mainline is not None and mainline is not self:
+            out["differs_from_mainline"] = sum(
+                a != b for a, b in zip(self.outcomes, mainline.outcomes))
+        return out

@@ -1,0 +1,1 @@
+"""What several components share: the cache folder, manifest files, the console."""

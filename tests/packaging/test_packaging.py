@@ -1,0 +1,30 @@
+"""The built wheel installs exactly one top-level import package."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_wheel_has_one_top_level_package_with_the_spec_inside(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (wheel,) = tmp_path.glob("zswap_spec-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"zswap_spec"}
+    for inside in ("zswap_spec/spec/zswap-spec.md", "zswap_spec/spec/tables.toml",
+                   "zswap_spec/spec/expected-check.toml", "zswap_spec/model/zswap.py",
+                   "zswap_spec/model/variants/batched.py", "zswap_spec/proofs/__init__.py",
+                   "zswap_spec/cli.py", "zswap_spec/kernel/probe.c",
+                   "zswap_spec/kernel/csrc/kc_kernel.h", "zswap_spec/kernel/csrc/kc_lz4.c"):
+        assert inside in names, inside
+    assert not any(n.startswith("zswap_spec/tests") for n in names)
+    # the optimized core: the built extension and its typed stub
+    assert any(n.startswith("zswap_spec/core/_core.") and n.endswith(".so") for n in names)
+    assert "zswap_spec/core/_core.pyi" in names
