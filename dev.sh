@@ -32,7 +32,7 @@ setup() {
   build_prerequisites
   local stamp
   # Reinstall (and rebuild the compiled parts) when the build or its C sources change.
-  stamp="$VENV/.installed-$(find pyproject.toml core driverkit spec -name pyproject.toml -o -name '*.pyx' \
+  stamp="$VENV/.installed-$(find pyproject.toml optimized_core driverkit spec -name pyproject.toml -o -name '*.pyx' \
     -o -name '*.[ch]' -not -path '*/kernel/*' -not -name '_core.c' | sort | xargs cat | sha1sum | cut -c1-12)"
   if [ ! -e "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools>=77" wheel

@@ -2,7 +2,7 @@
 serves.
 
 `make_pool()` builds a zswap pool for a variant and compressor from either
-implementation: ``"core"`` (the Cython extension ``zswap_spec.core._core``)
+implementation: ``"core"`` (the Cython extension ``zswap_spec.optimized_core._core``)
 or ``"model"`` (``zswap_spec.model``, the oracle).  Both answer the same
 calls with the same results, counters and stored bytes; the test suite runs
 one conformance suite against each and a lockstep state machine against
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
-from zswap_spec.core import core_available, core_libraries
+from zswap_spec.optimized_core import core_available, core_libraries
 
 from .api import CORE_COMPRESSORS, CORE_FAULTS, TRIVIAL, Pool, check_pool_args
 from .core_backend import CorePool

@@ -20,7 +20,7 @@ import zstandard
 
 from zswap_spec.model.compressors import DEFLATE_DEF_MEMLEVEL, DEFLATE_DEF_WINBITS, LZ4HC_DEFAULT_CLEVEL, ZSTD_DEF_LEVEL
 from zswap_spec.replay.sample import _text_pages, default_sample
-from zswap_spec.core import load_core
+from zswap_spec.optimized_core import load_core
 
 from .errors import PoolInputError
 from .core_backend import CorePool

@@ -1,10 +1,10 @@
-"""The pool API on the optimized core (`zswap_spec.core._core`)."""
+"""The pool API on the optimized core (`zswap_spec.optimized_core._core`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zswap_spec.core import load_core
+from zswap_spec.optimized_core import load_core
 from zswap_spec.model.cint import EINVAL
 from zswap_spec.model.memcg import MEMCG_STATS
 from zswap_spec.model.variants import VARIANTS

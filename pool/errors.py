@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zswap_spec.core import CoreUnavailable
+from zswap_spec.optimized_core import CoreUnavailable
 
 __all__ = ["PoolInputError", "CoreUnavailable"]
 

@@ -10,7 +10,7 @@ import sys
 import lz4.block
 
 from zswap_spec.pool.bench import TARGETS, bench_pages
-from zswap_spec.core import load_core
+from zswap_spec.optimized_core import load_core
 
 
 def test_bench_json_has_every_row_and_the_ratios_follow_from_them():

@@ -1,7 +1,7 @@
 """One conformance suite, run against both implementations of the pool API:
 the model and the optimized core.  Each test states what the spec says a
 pool does and checks it from outside; neither implementation is the other's
-oracle here (tests/core/test_core_lockstep.py compares them step by step).
+oracle here (tests/optimized_core/test_core_lockstep.py compares them step by step).
 """
 
 from __future__ import annotations

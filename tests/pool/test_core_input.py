@@ -78,10 +78,10 @@ def test_the_environment_chooses_the_implementation(monkeypatch):
 
 
 def test_without_the_extension_the_model_serves_and_says_so_once(monkeypatch, capsys):
-    import zswap_spec.core as extension
+    import zswap_spec.optimized_core as extension
 
     def missing():
-        raise core.CoreUnavailable("the extension zswap_spec.core._core is not built")
+        raise core.CoreUnavailable("the extension zswap_spec.optimized_core._core is not built")
 
     monkeypatch.setattr(extension, "load_core", missing)
     monkeypatch.setattr(core, "_said_model", False)

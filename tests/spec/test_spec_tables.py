@@ -69,7 +69,7 @@ def test_a_changed_prose_cell_is_caught():
     assert _pair("raw / raw") != TABLES["software"][2]["v13"]
 
 
-COMPONENTS = ("zswap_spec", "cli", "model", "proofs", "replay", "pool", "core", "fuzz", "kernel",
+COMPONENTS = ("zswap_spec", "cli", "model", "proofs", "replay", "pool", "optimized_core", "fuzz", "kernel",
               "driverkit", "support")
 
 

@@ -5,7 +5,7 @@ its pool accounting and counters, in C types and without the GIL.
 It implements the spec's semantics as the model does (``zswap_spec.model``:
 the variants, the crypto layers, zsmalloc's size classes and zspages, the
 fault catalogue's deterministic faults), and is cross-checked against it step
-by step (tests/core/test_core_lockstep.py).  Private: use ``zswap_spec.pool``,
+by step (tests/optimized_core/test_core_lockstep.py).  Private: use ``zswap_spec.pool``,
 which checks every argument before it reaches this module.
 """
 

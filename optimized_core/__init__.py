@@ -48,7 +48,7 @@ def load_core() -> _Loaded:
     try:
         from . import _core
     except ImportError as e:
-        _LOAD_ERROR = (f"the extension zswap_spec.core._core is not built ({e}); "
+        _LOAD_ERROR = (f"the extension zswap_spec.optimized_core._core is not built ({e}); "
                        f"build it with `pip install -e .` (needs gcc and Cython)")
         raise CoreUnavailable(_LOAD_ERROR) from None
     lz4_path, zstd_path = _binding_paths()

@@ -1,4 +1,4 @@
-"""Typed stub of the optimized core's extension module (private: use zswap_spec.core)."""
+"""Typed stub of the optimized core's extension module (private: use zswap_spec.optimized_core)."""
 
 from collections.abc import Sequence
 
