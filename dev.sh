@@ -19,10 +19,12 @@ setup() {
   "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || die "$PY is $("$PY" -V 2>&1); zswap-spec needs Python 3.11 or newer (set PYTHON=...)"
   if [ ! -x "$VENV/bin/python" ]; then
+    echo "dev.sh: creating the virtual environment $VENV" >&2
     if ! "$PY" -m venv "$VENV" >/dev/null 2>&1; then
       rm -rf "$VENV"
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        echo "dev.sh: installing python3-venv" >&2
+        apt-get update -qq >/dev/null && apt-get install -y -qq python3-venv >/dev/null 2>&1
         "$PY" -m venv "$VENV"
       else
         die "cannot create a virtual environment; install python3-venv (as root: apt-get install python3-venv)"
@@ -32,11 +34,15 @@ setup() {
   build_prerequisites
   local stamp
   # Reinstall (and rebuild the compiled parts) when the build or its C sources change.
-  stamp="$VENV/.installed-$(find pyproject.toml optimized_core driverkit spec -name pyproject.toml -o -name '*.pyx' \
+  stamp="$VENV/.installed-$(find pyproject.toml optimized_core driverkit spec -name pyproject.toml -o -name '*.pyx' -o -name '*.pxi' \
     -o -name '*.[ch]' -not -path '*/kernel/*' -not -name '_core.c' | sort | xargs cat | sha1sum | cut -c1-12)"
   if [ ! -e "$stamp" ]; then
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip "setuptools>=77" wheel
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    # -qq: progress is ours to print; pip's errors still show (a failed build
+    # prints its log).  Build warnings (setuptools' notes on experimental
+    # ext-modules, data folders) say nothing a user can act on.
+    echo "dev.sh: installing zswap-spec and its test tools into $VENV (builds the optimized core; about a minute)" >&2
+    "$VENV/bin/python" -m pip install -qq --disable-pip-version-check --upgrade pip "setuptools>=77" wheel
+    "$VENV/bin/python" -m pip install -qq --disable-pip-version-check -e '.[test]'
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi
@@ -50,8 +56,9 @@ install_packages() {
   [ $# -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "dev.sh: installing $* ($why)" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "$@"; } >/dev/null 2>"$VENV/.apt.log" \
+      || { cat "$VENV/.apt.log" >&2; die "installing $* failed (log above)"; }
   else
     echo "dev.sh: note: $* needed ($why); install them (as root) $without" >&2
   fi

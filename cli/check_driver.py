@@ -20,7 +20,7 @@ import sys
 
 import click
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
+from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNCHECKED, InputError
 
 _HELP_EPILOG = """\b
 TARGET is the path of a shared object (every driver it exports; PATH@NAME
@@ -57,7 +57,6 @@ not be checked at all (the others were); 3 wins over 1.
 def check_driver(targets, fmt, variants, budget, call_timeout, seed, jobs, reproducers, as_json,
                  junit, list_, all_builtin, header_dir) -> None:
     """Check compression drivers against the acomp batch contract, clause by clause."""
-    from . import InputError
     from zswap_spec.model.variants import VARIANTS
     from zswap_spec.driverkit.abi import TargetError, header_path
 

@@ -1,4 +1,4 @@
-"""The swap core around zswap, with the spec's checks after every operation.
+"""The swap layer around zswap, with the spec's checks after every operation.
 
 `SwapSystem` plays the kernel's callers: `swap_writeout()` keeps zero-filled
 folios in the zeromap and never hands them to zswap, stores the rest with
@@ -25,7 +25,7 @@ OUTCOMES = ("zero", "compressed", "raw", "rejected")
 
 
 class SwapSystem:
-    """zswap plus the swap core, the slots' expected contents and the checks."""
+    """zswap plus the swap layer, the slots' expected contents and the checks."""
 
     def __init__(self, zswap: Zswap):
         self.zs = zswap

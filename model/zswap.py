@@ -18,6 +18,7 @@ from .acomp import ScatterEntry
 from .cint import EAGAIN, EEXIST, EINVAL, EIO, ENOENT
 from .compressors import algorithm
 from .memcg import MemCgroup, mem_cgroup_zswap_writeback_enabled, obj_cgroup_may_zswap
+from .variants import get_variant
 from .zsmalloc import ZsPool
 
 __all__ = [
@@ -93,8 +94,6 @@ class Zswap:
                  total_ram_pages: int = 1 << 20, max_pool_percent: int = 20,
                  accept_threshold_percent: int = 90, enabled: bool = True,
                  max_batch_size: int | None = None):
-        from .variants import get_variant  # variants import this module
-
         if page_size not in SUPPORTED_PAGE_SIZES:
             raise ValueError(
                 f"page size {page_size} is not supported; use one of {SUPPORTED_PAGE_SIZES}"

@@ -1,4 +1,5 @@
-"""The theorems: one per invariant or equivalence, checked for each variant,
+"""The theorems: one per invariant or equivalence of the spec, keyed by its
+ID (`INV-...`, `EQV-...`), checked for each variant,
 assumption set and page size; the counterexamples spelled out in C terms.
 
 A theorem is proved when Z3 finds no input, under the assumption set, that
@@ -17,7 +18,7 @@ from .assumptions import ASSUMPTIONS, domain
 from .cexpr import AND, NOT, OR, bv, ult, z3
 from .encode import COUNTERS, MAX_UNITS, Inputs, Outcome, encode, make_inputs
 
-__all__ = ["THEOREMS", "Result", "prove", "prove_all", "vacuity", "RLIMIT", "PAGE_SIZES"]
+__all__ = ["THEOREMS", "Theorem", "Result", "spec_statement", "prove", "prove_all", "vacuity", "RLIMIT", "PAGE_SIZES"]
 
 RLIMIT = 20_000_000  # z3 resource units per query: bounded effort, machine-independent
 PAGE_SIZES = (4096, 16384, 65536)
@@ -34,76 +35,101 @@ def _same_outcome(a: Outcome, b: Outcome, inp: Inputs):
 
 
 def eqv_outcome(v: Outcome, m: Outcome, inp: Inputs, variant: str):
+    """Each page of the folio: stored or not as mainline, as-is or not, with mainline's length."""
     return _same_outcome(v, m, inp)
 
 
 def eqv_counters(v, m, inp, variant):
+    """Every reject counter moves by mainline's amount."""
     return AND(*[v.counters[c] == m.counters[c] for c in COUNTERS])
 
 
 def inv_len(v, m, inp, variant):
+    """A stored page's length is in (0, P]."""
     P = inp.page_size
     return AND(*[z3.Implies(AND(p, v.ok), AND(v.length[k] != bv(0), ult(v.length[k], bv(P + 1))))
                  for k, p in enumerate(_pages(inp))])
 
 
 def inv_raw(v, m, inp, variant):
+    """A stored page of length P went through the as-is path (so it holds the page)."""
     P = inp.page_size
     return AND(*[z3.Implies(AND(p, v.ok, v.length[k] == bv(P)), v.raw[k])
                  for k, p in enumerate(_pages(inp))])
 
 
 def inv_wb(v, m, inp, variant):
+    """A stored page of length P only with writeback enabled."""
     P = inp.page_size
     return AND(*[z3.Implies(AND(p, v.ok, v.length[k] == bv(P)), inp.wb)
                  for k, p in enumerate(_pages(inp))])
 
 
 def inv_alloc(v, m, inp, variant):
+    """No zs_malloc call asks for 0 or more than P bytes."""
     return NOT(v.bad_alloc)
 
 
 def inv_counters(v, m, inp, variant):
+    """The reject-counter half of INV-COUNTERS: a rejected folio moves exactly one, a stored
+    one none (the stored-page counters are the model's and the fuzzers' to check)."""
     total = v.counters[COUNTERS[0]] + v.counters[COUNTERS[1]] + v.counters[COUNTERS[2]]
     return z3.If(v.ok, total == bv(0), total == bv(1))
 
 
 def inv_batch(v, m, inp, variant):
+    """Each page's outcome equals the one with every unit compressed alone (batch size 1)."""
     return _same_outcome(v, encode(variant, inp, alone=True), inp)
+
+
+def spec_statement(prop: str) -> str:
+    """The spec's wording of a property ID (spec/zswap-spec.md §5 and §6)."""
+    from zswap_spec import spec
+
+    statement = spec.INVARIANTS.get(prop) or spec.EQUIVALENCES.get(prop)
+    if statement is None:
+        raise KeyError(f"{prop} is neither an invariant nor an equivalence of spec/zswap-spec.md")
+    return statement
 
 
 @dataclass(frozen=True)
 class Theorem:
-    name: str
-    invariant: str
-    statement: str
-    check: object
+    """One property of the spec, as a Z3 claim over a variant's outcome `v`, mainline's `m`."""
+
+    id: str  # the property's ID in the spec: INV-... or EQV-...
+    check: object  # (v, m, inp, variant) -> Z3 Boolean
+
+    @property
+    def statement(self) -> str:
+        return spec_statement(self.id)
 
 
-THEOREMS = {t.name: t for t in (
-    Theorem("same-outcome-as-mainline", "EQV-OUTCOME",
-            "every page is stored, stored as-is or rejected as mainline does, with mainline's length",
-            eqv_outcome),
-    Theorem("same-counters-as-mainline", "EQV-COUNTERS",
-            "the reject counters move as mainline's do", eqv_counters),
-    Theorem("stored-length-in-range", "INV-LEN", "every stored length is in (0, PAGE_SIZE]", inv_len),
-    Theorem("page-size-entry-is-the-page", "INV-RAW",
-            "an entry of length PAGE_SIZE was stored through the as-is path", inv_raw),
-    Theorem("as-is-only-with-writeback", "INV-WB",
-            "an entry of length PAGE_SIZE is created only with writeback enabled", inv_wb),
-    Theorem("zs-malloc-size-in-range", "INV-ALLOC",
-            "zs_malloc is never asked for 0 or more than PAGE_SIZE bytes", inv_alloc),
-    Theorem("one-counter-per-rejected-folio", "INV-COUNTERS",
-            "a rejected folio moves exactly one reject counter; a stored one none", inv_counters),
-    Theorem("batch-size-independent", "INV-BATCH",
-            "each page's outcome is the same when every unit is compressed alone", inv_batch),
-)}
+def _catalogue(*theorems: Theorem) -> dict[str, Theorem]:
+    out: dict[str, Theorem] = {}
+    for t in theorems:
+        if t.id in out:
+            raise ValueError(f"two theorems claim {t.id}: one theorem per property")
+        out[t.id] = t
+    return out
+
+
+# One theorem per property, keyed by the spec's ID.
+THEOREMS = _catalogue(
+    Theorem("EQV-OUTCOME", eqv_outcome),
+    Theorem("EQV-COUNTERS", eqv_counters),
+    Theorem("INV-LEN", inv_len),
+    Theorem("INV-RAW", inv_raw),
+    Theorem("INV-WB", inv_wb),
+    Theorem("INV-ALLOC", inv_alloc),
+    Theorem("INV-COUNTERS", inv_counters),
+    Theorem("INV-BATCH", inv_batch),
+)
 
 
 @dataclass
 class Result:
-    theorem: str
-    invariant: str
+    theorem: str  # the property's ID
+    invariant: str  # the same ID (kept: the JSON has always had both fields)
     variant: str
     assumption: str
     page_size: int
@@ -155,7 +181,7 @@ def _check(enc: _Encoded, theorem: str, assumption: str) -> Result:
         status = "counterexample" if cex is not None else "unknown"
     else:
         status = "unknown"
-    return Result(theorem, t.invariant, enc.variant, assumption, inp.page_size, status,
+    return Result(t.id, t.id, enc.variant, assumption, inp.page_size, status,
                   time.perf_counter() - started, cex)
 
 
