@@ -8,15 +8,8 @@ import sys
 
 import click
 
-from .bench import bench
-from .check import check
-from .check_driver import check_driver
+from . import bench, check, check_driver, fuzz, kernel_check, prove, replay, variants
 from .errors import EXIT_CLEAN, EXIT_USAGE
-from .fuzz import fuzz
-from .kernel_check import kernel_check
-from .prove import prove
-from .replay import replay
-from .variants import variants
 
 __all__ = ["cli", "main"]
 
@@ -27,8 +20,9 @@ def cli() -> None:
     """Executable specification of Linux zswap's (batched) compression path."""
 
 
-for _command in (bench, check, check_driver, fuzz, kernel_check, prove, replay, variants):
-    cli.add_command(_command)
+# Each subcommand's module defines a click command of the module's name.
+for _module in (bench, check, check_driver, fuzz, kernel_check, prove, replay, variants):
+    cli.add_command(getattr(_module, _module.__name__.rsplit(".", 1)[1]))
 
 
 def main(argv=None) -> None:

@@ -23,7 +23,7 @@ from zswap_spec.model.variants import VARIANTS
 from zswap_spec.replay import RunConfig, replay_pages
 from zswap_spec.support.console import console
 from zswap_spec.replay.sample import default_sample, page_kinds
-from zswap_spec.support.tomlfile import load_toml
+from zswap_spec.support import manifest as manifests
 
 from .options import check_page_size, page_size_option
 
@@ -62,46 +62,50 @@ def collect_findings(page_size: int = 4096):
     return findings, results, batch_details
 
 
+MANIFEST_SCHEMA = manifests.register(manifests.Schema(
+    kind="check",
+    doc="The invariants `zswap-spec check` finds broken on the built-in sample, one entry per "
+        "configuration that breaks any; a configuration not listed must break none.",
+    fields={
+        "variant": manifests.Field("str", choices=tuple(VARIANTS), doc="the variant (spec §6)"),
+        "compressor": manifests.Field("str", choices=tuple(ALGORITHMS), doc="the compressor"),
+        "writeback": manifests.Field("bool", doc="writeback enabled for the cgroup"),
+        "folio_pages": manifests.Field("int", doc="pages per folio"),
+        "page_size": manifests.Field("int", doc="PAGE_SIZE in bytes"),
+        "invariants": manifests.Field("list[str]", choices=tuple(spec_pkg.INVARIANTS),
+                                      doc="the invariant IDs broken (spec §5)"),
+    },
+    key=("variant", "compressor", "writeback", "folio_pages", "page_size"),
+    fix="create it with 'zswap-spec check --update-manifest' (or restore it from version control)",
+))
+
+MANIFEST_HEADER = [
+    "Expected findings of `zswap-spec check` on the built-in sample.",
+    "One entry per configuration that breaks an invariant; any configuration",
+    "not listed must break none.  Rewritten by `zswap-spec check --update-manifest`;",
+    "review the diff: a changed answer is a changed claim about a variant.",
+]
+
+
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[Key, set[str]]:
     """The expected findings; a configuration absent from the file expects none."""
-    data = load_toml(path, "manifest", "zswap-spec check --update-manifest")
-    out: dict[Key, set[str]] = {}
-    for item in data.get("finding", []):
-        key = (item["variant"], item["compressor"], item["writeback"], item["folio_pages"],
-               item["page_size"])
-        out[key] = set(item["invariants"])
-    return out
+    return {tuple(item[k] for k in MANIFEST_SCHEMA.key): set(item["invariants"])
+            for item in manifests.load(path, "check")}
 
 
 def write_manifest(findings: dict[Key, set[str]], page_size: int, path: Path = MANIFEST_PATH) -> None:
     """Rewrite the entries of one page size, keeping the others."""
     try:
         kept = {k: v for k, v in load_manifest(path).items() if k[4] != page_size}
-    except SystemExit:
+    except manifests.ManifestError:
         kept = {}
     kept.update({k: v for k, v in findings.items() if v})
-    lines = [
-        "# Expected findings of `zswap-spec check` on the built-in sample.",
-        "# One entry per configuration that breaks an invariant; any configuration",
-        "# not listed must break none.  Rewritten by `zswap-spec check --update-manifest`;",
-        "# review the diff: a changed answer is a changed claim about a variant.",
-        "",
-    ]
     order = {name: i for i, name in enumerate(VARIANTS)}
     corder = {name: i for i, name in enumerate(ALGORITHMS)}
-    for key in sorted(kept, key=lambda k: (k[4], order.get(k[0], 99), corder.get(k[1], 99), not k[2], k[3])):
-        variant, compressor, wb, folio_pages, ps = key
-        lines += [
-            "[[finding]]",
-            f'variant = "{variant}"',
-            f'compressor = "{compressor}"',
-            f"writeback = {'true' if wb else 'false'}",
-            f"folio_pages = {folio_pages}",
-            f"page_size = {ps}",
-            "invariants = [" + ", ".join(f'"{i}"' for i in sorted(kept[key])) + "]",
-            "",
-        ]
-    path.write_text("\n".join(lines))
+    entries = [dict(zip(MANIFEST_SCHEMA.key, key), invariants=sorted(kept[key]))
+               for key in sorted(kept, key=lambda k: (k[4], order.get(k[0], 99), corder.get(k[1], 99),
+                                                      not k[2], k[3]))]
+    manifests.write(path, "check", entries, MANIFEST_HEADER)
 
 
 def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: bool = False,

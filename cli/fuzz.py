@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -39,10 +38,12 @@ from .options import check_names, choice_list
 @click.option("--backend", type=click.Choice(["hypothesis", "crosshair"]), default="hypothesis",
               show_default=True, help="How --per-unit explores: at random, or symbolically "
                                       "through CrossHair (implies --per-unit).")
-@click.option("--impl", type=click.Choice(["core", "model"]), default=None,
-              help="Run the campaigns on the optimized core or on the model (default: "
-                   "ZSWAP_SPEC_IMPL if set, else model; the model's machine also drives "
-                   "memory.zswap.max and the shrinker's LRU walk, which the core does not implement).")
+@click.option("--impl", type=click.Choice(["auto", "core", "model"]), default="auto",
+              show_default=True,
+              help="Run the campaigns on the optimized core or on the model; auto: "
+                   "ZSWAP_SPEC_IMPL if set, else the core when it implements the campaigns, else "
+                   "the model (the pool machine drives memory.zswap.max and the shrinker's LRU "
+                   "walk, which only the model implements, so auto takes the model).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
 def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, seed, max_folio,
          replay_path, per_unit, backend, impl, as_json) -> None:
@@ -52,13 +53,16 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
     from zswap_spec.support.cache import cache_dir
     from zswap_spec.model.faults import FAULTS
 
+    # Checked in every mode, as every command checks it (the per-unit properties and a
+    # saved finding run no pool; the campaigns resolve it below).
+    _impl_request(impl)
     if replay_path:
         try:
             broken = replay_finding(Path(replay_path))
         except FindingError as e:
             raise InputError(str(e)) from None
-        if broken:
-            click.echo(f"{replay_path}: still reproduces: {broken}")
+        if broken is not None:
+            click.echo(f"{replay_path}: still reproduces: {str(broken) or type(broken).__name__}")
             sys.exit(EXIT_FINDINGS)
         click.echo(f"{replay_path}: no longer reproduces")
         sys.exit(EXIT_CLEAN)
@@ -68,7 +72,6 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         check_names("fault", [f for f in faults.split(",") if f], FAULTS)
         if not faults.strip(","):
             raise InputError("--faults: give none, all, or fault names separated by commas")
-    impl = _fuzz_impl(impl, faults)
     if not budget > 0:
         raise InputError(f"--budget {budget}: give a number of seconds above 0")
     if workers < 1:
@@ -92,10 +95,12 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         open_database(db_spec, db_dir)  # fail early on a bad URL or folder
     except DatabaseError as e:
         raise InputError(str(e)) from None
-    campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio, impl)
-    if not campaigns:
+    if not plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio):
+        # (which campaigns run does not depend on the implementation, only their faults)
         raise InputError("no campaign to run: the faults chosen need a batching compressor "
                          "(--compressor deflate-iaa)")
+    impl = _fuzz_impl(impl, faults)
+    campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio, impl)
     results = run_fuzz(campaigns, db_spec, db_dir, Path(findings_dir), workers,
                        live=sys.stderr.isatty() and not as_json)
     from zswap_spec.fuzz.report import print_fuzz
@@ -107,21 +112,33 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
     sys.exit(EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN)
 
 
-def _fuzz_impl(impl, faults: str) -> str:
-    """fuzz's implementation: --impl, else ZSWAP_SPEC_IMPL, else the model."""
-    from zswap_spec.pool import CORE_FAULTS, CoreUnavailable, PoolInputError, resolve_impl
+def _fuzz_impl(impl: str, faults: str) -> str:
+    """The campaigns' implementation, by `zswap_spec.pool.resolve_impl`'s rule: they need
+    the faults named in --faults, and want the whole pool machine (memory.zswap.max and the
+    shrinker's LRU walk) and, for --faults all, every fault of the catalogue.  So auto takes
+    the model, and an explicit core runs its own machine on the faults it implements."""
+    from zswap_spec.model.faults import FAULTS
+    from zswap_spec.pool import SHRINKER, ZSWAP_MAX, fault_feature
 
-    if impl is None:
-        env = os.environ.get("ZSWAP_SPEC_IMPL", "").strip().lower()
-        impl = env if env in ("core", "model") else "model"
+    named = [] if faults in ("none", "all") else [f for f in faults.split(",") if f]
+    wants = [ZSWAP_MAX, SHRINKER] + ([fault_feature(f) for f in FAULTS] if faults == "all" else [])
+    return _resolve(impl, needs=[fault_feature(f) for f in named], wants=wants)
+
+
+def _impl_request(impl: str) -> str:
+    """The choice asked for (--impl, else ZSWAP_SPEC_IMPL), refused as every command refuses it."""
+    from zswap_spec.pool import PoolInputError, requested_impl
+
     try:
-        impl = resolve_impl(impl)
+        return requested_impl(impl)
+    except PoolInputError as e:
+        raise InputError(str(e)) from None
+
+
+def _resolve(impl: str, needs=(), wants=()) -> str:
+    from zswap_spec.pool import CoreUnavailable, PoolInputError, resolve_impl
+
+    try:
+        return resolve_impl(impl, needs=needs, wants=wants)
     except (CoreUnavailable, PoolInputError) as e:
-        raise InputError(f"--impl: {e}") from None
-    if impl == "core" and faults not in ("none", "all"):
-        missing = [f for f in faults.split(",") if f and f not in CORE_FAULTS]
-        if missing:
-            raise InputError(f"--faults {','.join(missing)}: the core does not implement "
-                             f"{'this fault' if len(missing) == 1 else 'these faults'}; "
-                             f"use --impl model")
-    return impl
+        raise InputError(str(e)) from None

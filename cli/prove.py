@@ -22,14 +22,20 @@ from .options import check_names, check_page_size, choice_list
 @click.option("--page-size", "page_sizes", multiple=True, type=int,
               help="PAGE_SIZE (repeatable; default 4096, 16384 and 65536).")
 @click.option("--jobs", type=int, default=None, help="Processes (default: cores, at most 2).")
-@click.option("--update-manifest", is_flag=True, help="Write the results as proofs/expected.toml.")
+@click.option("--update-manifest", is_flag=True,
+              help="Write the results as proofs/expected.toml (every variant and assumption set).")
 @click.option("--update-spec", is_flag=True,
-              help="Rewrite the generated proof results section of spec/zswap-spec.md.")
+              help="Rewrite the generated proof results section (§9) of spec/zswap-spec.md "
+                   "(a full run only).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"results": [...]} as JSON.')
-def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec, as_json) -> None:
-    """Prove or refute every theorem for each variant with Z3, against the manifest."""
+@click.option("--long", "long", is_flag=True,
+              help="One row per theorem, variant and assumption set instead of the grid.")
+def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec, as_json,
+          long) -> None:
+    """Prove or refute every theorem (one per property ID of the spec) for each variant with
+    Z3: a grid of the answers, each counterexample once, the comparison with the manifest."""
     from zswap_spec.proofs.assumptions import ASSUMPTIONS
-    from zswap_spec.proofs.run import run_prove
+    from zswap_spec.proofs.run import partial_update, run_prove
     from zswap_spec.proofs.theorems import PAGE_SIZES
 
     variants = check_names("variant", variants, VARIANTS) or list(VARIANTS)
@@ -38,5 +44,9 @@ def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec,
         check_page_size(ps)
     if jobs is not None and jobs < 1:
         raise InputError(f"--jobs {jobs}: give 1 or more")
-    sys.exit(run_prove(variants, assumptions, list(page_sizes) or list(PAGE_SIZES),
-                       jobs or min(2, os.cpu_count() or 1), update_manifest, update_spec, as_json))
+    page_sizes = list(dict.fromkeys(page_sizes)) or list(PAGE_SIZES)
+    why = partial_update(variants, assumptions, page_sizes, update_manifest, update_spec)
+    if why:  # before any proving
+        raise InputError(why)
+    sys.exit(run_prove(variants, assumptions, page_sizes, jobs or min(2, os.cpu_count() or 1),
+                       update_manifest, update_spec, as_json, long))

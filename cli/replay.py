@@ -27,18 +27,13 @@ from .options import Progress, check_names, check_page_size, choice_list, page_s
 @click.option("--impl", type=click.Choice(["auto", "core", "model"]), default="auto",
               show_default=True,
               help="Implementation: the optimized core, the model, or auto (ZSWAP_SPEC_IMPL if set, "
-                   "else the core when it is built).")
+                   "else the core when it is built and implements the run, else the model).")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"runs\": [...]} as JSON.")
 def replay(files, variants, compressors, folio_pages, no_writeback, page_size, impl, as_json) -> None:
     """Swap FILE... out through each variant and compressor, read it back, check."""
-    from zswap_spec.pool import CoreUnavailable, PoolInputError, resolve_impl
+    from zswap_spec.pool import CoreUnavailable, PoolInputError, compressor_feature, resolve_impl
     from zswap_spec.replay import RunConfig, replay_pages
     from zswap_spec.replay.report import print_runs, runs_json
-
-    try:
-        impl = resolve_impl(None if impl == "auto" else impl)
-    except (CoreUnavailable, PoolInputError) as e:
-        raise InputError(f"--impl: {e}") from None
 
     variants = check_names("variant", variants, VARIANTS) or list(VARIANTS)
     compressors = check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
@@ -48,6 +43,10 @@ def replay(files, variants, compressors, folio_pages, no_writeback, page_size, i
     pages: list[bytes] = []
     for path in files:
         pages.extend(read_pages(path, page_size, lambda msg: click.echo(f"note: {msg}", err=True)))
+    try:  # pool.resolve_impl's rule; the runs need their compressors
+        impl = resolve_impl(impl, needs=[compressor_feature(c) for c in compressors])
+    except (CoreUnavailable, PoolInputError) as e:
+        raise InputError(str(e)) from None
     configs = [RunConfig(v, c, not no_writeback, folio_pages, page_size)
                for c in compressors for v in variants]
     results = []

@@ -23,8 +23,8 @@ MAX_ERRNO = 4095
 # wrote breaks C-ENCODING.
 UNWRITTEN = 0xA5A5A5A5
 
-# The clauses a driver is checked against: the spec's clause table
-# (spec/tables.toml, twin of the table in spec/zswap-spec.md §11), in order.
+# The clauses a driver is checked against: the rows of the clause table in
+# spec/zswap-spec.md §11 checked by "kit", in order.
 CLAUSES: dict[str, str] = {row["id"]: row["statement"] for row in TABLES["clause"]
                            if "kit" in row["checked_by"]}
 

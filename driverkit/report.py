@@ -68,7 +68,7 @@ def print_reports(reports: list[DriverReport]) -> None:
 def _print_variants(r: DriverReport) -> None:
     table = Table(title=f"{r.name} under zswap (built-in sample)", box=box.SIMPLE_HEAD,
                   pad_edge=False)
-    for col in ("variant", "wb", "folio", "pages", "zero", "compr.", "raw", "rej.", "corrupt",
+    for col in ("variant", "wb", "folio", "pages", "zero", "compr.", "raw", "rej.", "lost",
                 "broken"):
         table.add_column(col, no_wrap=True)
     for v in r.variants:

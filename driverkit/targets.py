@@ -13,14 +13,33 @@ from functools import lru_cache
 from pathlib import Path
 
 from zswap_spec import spec as spec_pkg
-from zswap_spec.support.tomlfile import load_toml
+from zswap_spec.support import manifest as manifests
 from .abi import TargetError, compiled_object
+from .clauses import CLAUSES
 
 __all__ = ["Target", "CatalogueEntry", "catalogue", "parse_target", "builtin_targets",
            "CATALOGUE_PATH"]
 
 CATALOGUE_PATH = Path(spec_pkg.__file__).with_name("expected-drivers.toml")
 _OBJECTS = {"builtin": "_builtin", "seeded": "_seeded"}
+
+CATALOGUE_SCHEMA = manifests.register(manifests.Schema(
+    kind="drivers",
+    doc="The driver kit's built-in and seeded-bug drivers and what `zswap-spec check-driver` "
+        "must find in each (spec/zswap-spec.md §11 lists the same catalogue).",
+    fields={
+        "name": manifests.Field("str", doc="the driver's name in its shared object"),
+        "object": manifests.Field("str", choices=tuple(_OBJECTS),
+                                  doc="builtin: a driver that must conform; seeded: a seeded bug"),
+        "clause": manifests.Field("str", required=False, choices=tuple(CLAUSES),
+                                  doc="the clause the kit must find (seeded-bug drivers)"),
+        "also": manifests.Field("list[str]", required=False, choices=tuple(CLAUSES),
+                                doc="clauses the kit may find as well"),
+        "description": manifests.Field("str", doc="what the driver does"),
+    },
+    key=("name",),
+    fix="restore spec/expected-drivers.toml from version control",
+))
 
 
 @dataclass(frozen=True)
@@ -44,9 +63,14 @@ class CatalogueEntry:
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, CatalogueEntry]:
-    data = load_toml(CATALOGUE_PATH, "driver catalogue", "restore spec/expected-drivers.toml")
+    entries = manifests.load(CATALOGUE_PATH, "drivers")
+    for n, d in enumerate(entries, 1):
+        if (d["object"] == "seeded") != bool(d.get("clause")):
+            raise manifests.ManifestError(
+                f"{CATALOGUE_PATH}: entry {n}: field 'clause' must be given for a seeded-bug driver "
+                f"(object = \"seeded\") and only for one; {CATALOGUE_SCHEMA.fix}")
     return {d["name"]: CatalogueEntry(d["name"], d["object"], d["description"], d.get("clause", ""),
-                                      tuple(d.get("also", ()))) for d in data["driver"]}
+                                      tuple(d.get("also", ()))) for d in entries}
 
 
 @dataclass(frozen=True)

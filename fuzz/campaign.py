@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import get_state_machine_test
 
+from zswap_spec.model.invariants import Violation
+
 from .machine import make_pool_machine
 
 __all__ = ["Campaign", "Finding", "CampaignResult", "run_campaign", "open_database",
@@ -152,16 +154,23 @@ def _make_machine(c: Campaign):
                              max_folio=c.max_folio, **kinds)
 
 
+def _broken_invariant(error: BaseException) -> str | None:
+    """The ID of the invariant a step broke (an `InvariantBroken`), or None."""
+    violation = getattr(error, "violation", None)
+    return violation.invariant if isinstance(violation, Violation) else None
+
+
 def _reproducer(c: Campaign, machine_config: dict, error: BaseException, steps: list[str],
                 folder: Path, stamp: str) -> Path:
-    m = re.match(r"(INV-[A-Z]+)", str(error))
-    inv = m.group(1) if m else "ERROR"
+    inv = _broken_invariant(error) or "ERROR"
+    # An InvariantBroken's message, then the spec's statement; any other error's first line.
+    summary = str(error) if inv != "ERROR" else str(error).splitlines()[0]
     name = f"test_{inv.lower().replace('-', '_')}_{c.variant}_{c.compressor.replace('-', '_')}_{stamp}.py"
     body = "\n".join("    " + s.replace("\n", "\n    ") for s in steps) if steps else \
         "    raise AssertionError('no steps were printed')"
     text = f'''"""zswap-spec finding: {inv} under {c.variant} with {c.compressor}, faults {list(c.faults) or 'none'}, on the {c.impl}.
 
-{str(error).splitlines()[0]}
+{summary}
 
 Re-run with `zswap-spec fuzz --replay {name}` or `pytest {name}`.
 """
@@ -215,10 +224,10 @@ def run_campaign(c: Campaign, database, findings_dir: Path, progress=None) -> Ca
                 steps = _steps_from(err, reported)
                 path = _reproducer(c, machine.configuration, err, steps, findings_dir,
                                    time.strftime("%Y%m%d%H%M%S") + f"_{len(result.findings)}")
-                m = re.match(r"(INV-[A-Z]+)", str(err))
-                if m is None:
+                inv = _broken_invariant(err)
+                if inv is None:
                     result.error = f"{type(err).__name__}: {err}"
-                result.findings.append(Finding(m.group(1) if m else "ERROR", str(err).splitlines()[0][:300],
+                result.findings.append(Finding(inv or "ERROR", str(err).splitlines()[0][:300],
                                                str(path), round(time.perf_counter() - started, 3)))
             break
         finally:
@@ -231,8 +240,9 @@ def run_campaign(c: Campaign, database, findings_dir: Path, progress=None) -> Ca
     return result
 
 
-def replay_finding(path: Path) -> str | None:
-    """Run a saved finding: the broken invariant's message, or None if it passes now."""
+def replay_finding(path: Path) -> AssertionError | None:
+    """Run a saved finding: what it still breaks (an `InvariantBroken`, carrying the
+    `Violation`, or a per-unit property's AssertionError), or None if it passes now."""
     if not path.is_file():
         raise FindingError(f"{path}: no such finding file")
     try:
@@ -246,7 +256,7 @@ def replay_finding(path: Path) -> str | None:
     try:
         test()
     except AssertionError as e:  # an invariant (InvariantBroken) or a per-unit property
-        return str(e) or type(e).__name__
+        return e
     return None
 
 

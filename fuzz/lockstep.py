@@ -4,7 +4,9 @@ either implementation or both at once.
 With one implementation (``fuzz --impl core``) it checks the spec's
 invariants from what the pool API shows: INV-ROUNDTRIP on every load and
 writeback, INV-ATOMIC, INV-LEN, INV-RAW, INV-WB and INV-ALLOC after every
-store, INV-COUNTERS and INV-NOLEAK after every step.  With two (the default
+store, INV-COUNTERS and INV-NOLEAK after every step, each reported as the
+model reports it (an `InvariantBroken` carrying the `Violation`; the store
+checks are the pool API's audit, `Pool.audit_violations`).  With two (the default
 test run: model and core) it is also a differential machine: every
 operation, injected compressor fault and allocation failure goes to both,
 and the results, counters, cgroup stats and stored bytes must agree after
@@ -20,7 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from zswap_spec.pool import CORE_FAULTS, make_pool
-from zswap_spec.model.cint import ENOENT
+from zswap_spec.model.cint import ENOENT, errno_name
+from zswap_spec.model.invariants import check_load, unstored_page_loaded
 from .machine import SLOT_GROUPS, InvariantBroken
 from .pages import KINDS, folio_pages, page_specs
 
@@ -112,7 +115,7 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             if ok:
                 self.in_zswap.update(offsets)
             if check_spec:
-                self._check_store(offsets, pages, ok, bad_before)
+                self._check_store(offset, data, len(pages), ok, bad_before)
 
         @rule(group=st.integers(0, SLOT_GROUPS - 1), runs=page_specs(max_folio, kinds),
               folio=st.sampled_from([1, 2, 4, 8]))
@@ -127,24 +130,14 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
                 if code in b"cr":
                     self.in_zswap.add(offset + i)
 
-        def _check_store(self, offsets, pages, ok, bad_before) -> None:
-            for size in self.pool.bad_alloc_sizes[bad_before:]:
-                raise InvariantBroken(f"INV-ALLOC at slot {offsets[0]}: zs_malloc({size}) called")
-            for o, page in zip(offsets, pages):
-                e = self.pool.entry(o)
-                if (e is None) == ok:
-                    raise InvariantBroken(f"INV-ATOMIC at slot {o}: store returned {ok} but the "
-                                          f"slot {'has no' if ok else 'has an'} entry")
-                if e is None:
-                    continue
-                length, data, _ = e
-                if not 0 < length <= page_size:
-                    raise InvariantBroken(f"INV-LEN at slot {o}: entry length {length}")
-                if length == page_size:
-                    if data != page:
-                        raise InvariantBroken(f"INV-RAW at slot {o}: stored as-is but not the page")
-                    if not self.wb:
-                        raise InvariantBroken(f"INV-WB at slot {o}: stored as-is with writeback disabled")
+        def _check_store(self, offset, data, npages, ok, bad_before) -> None:
+            """INV-ALLOC, then INV-ATOMIC, INV-LEN, INV-RAW and INV-WB slot by slot: the pool
+            API's audit of the folio (the same checks replay runs on the core)."""
+            found = self.pool.alloc_violations(offset, since=bad_before)
+            found += self.pool.audit_violations(offset, data, (b"c" if ok else b"x") * npages,
+                                                self.wb)
+            if found:
+                raise InvariantBroken(found[0])
 
         @precondition(lambda self: self.expected)
         @rule(pick=st.integers(0, 1 << 16))
@@ -156,11 +149,11 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             if not check_spec:
                 pass
             elif o in self.in_zswap:
-                if rc != 0 or got != self.expected[o]:
-                    raise InvariantBroken(f"INV-ROUNDTRIP at slot {o}: zswap_load returned {rc}"
-                                          + ("" if rc else ", bytes differ from the page"))
+                how = "zswap" if rc == 0 else f"zswap (zswap_load returned {errno_name(rc)})"
+                for v in check_load(o, self.expected[o], got if rc == 0 else None, how):
+                    raise InvariantBroken(v)
             elif rc != -ENOENT:
-                raise InvariantBroken(f"INV-ATOMIC at slot {o}: a page zswap did not store loaded ({rc})")
+                raise InvariantBroken(unstored_page_loaded(o, rc))
             self.in_zswap.discard(o)
             del self.expected[o]
 
@@ -182,8 +175,9 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             self._same(f"writeback of slot {o}", answers)
             rc, got = answers[0]
             if rc == 0:
-                if check_spec and got != self.expected[o]:
-                    raise InvariantBroken(f"INV-ROUNDTRIP at slot {o}: written back bytes differ")
+                if check_spec:
+                    for v in check_load(o, self.expected[o], got, "writeback"):
+                        raise InvariantBroken(v)
                 self.in_zswap.discard(o)
 
         @rule(enabled=st.booleans())
@@ -225,7 +219,7 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
                 self._same("state after the step", [p.snapshot() for p in self.pools])
             if check_spec:
                 for v in self.pool.counter_violations():
-                    raise InvariantBroken(f"{v.invariant}: {v.detail}")
+                    raise InvariantBroken(v)
 
     ImplMachine.__name__ = ImplMachine.__qualname__ = "ImplMachine"
     ImplMachine.configuration = {"variant": variant, "compressor": compressor,

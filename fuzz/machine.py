@@ -2,7 +2,8 @@
 back through one variant with one compressor, while writeback, zswap.max,
 the pool limit, allocation failures and the compressor's misbehaviour change
 under it.  After every step every invariant of the spec is checked (by ID)
-by the model's `SwapSystem`; a broken one fails the step with its ID.
+by the model's `SwapSystem`; a broken one fails the step with an
+`InvariantBroken` carrying its `Violation`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from zswap_spec.model.compressors import algorithm
 from zswap_spec.model.faults import FaultyCompressor
+from zswap_spec.model.invariants import Violation
 from zswap_spec.model.memcg import MemCgroup
 from zswap_spec.model.swap import SwapSystem
 from zswap_spec.model.zswap import Folio, Zswap
@@ -25,7 +27,24 @@ SLOT_GROUPS = 16  # folios go to slots group * 512 + ...
 
 
 class InvariantBroken(AssertionError):
-    """A step broke an invariant; the message starts with its ID."""
+    """A step broke an invariant: `violation` is the `Violation` the checker
+    reported (`invariant`, `offset`, `detail`, the spec's `statement`).  The
+    message is the violation's (``INV-X at slot N: detail``), then the
+    spec's statement of the invariant on a line of its own."""
+
+    def __init__(self, violation: Violation):
+        if not isinstance(violation, Violation):
+            raise TypeError(f"InvariantBroken takes a Violation, not {type(violation).__name__}")
+        super().__init__(violation)
+        self.violation = violation
+
+    @property
+    def invariant(self) -> str:
+        return self.violation.invariant
+
+    def __str__(self) -> str:
+        v = self.violation
+        return f"{v.message}\n{v.invariant}: {v.statement}"
 
 
 def make_pool_machine(variant: str, compressor: str, faults: tuple[str, ...] = (),
@@ -118,8 +137,7 @@ def make_pool_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             type(self).total_steps += 1
             self.system.check_global()
             if self.system.violations:
-                v = self.system.violations[0]
-                raise InvariantBroken(f"{v.invariant} at slot {v.offset}: {v.detail}")
+                raise InvariantBroken(self.system.violations[0])
 
     PoolMachine.__name__ = PoolMachine.__qualname__ = "PoolMachine"
     PoolMachine.configuration = {"variant": variant, "compressor": compressor,

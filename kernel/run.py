@@ -78,7 +78,7 @@ def model_algorithms(tree: KernelTree, choice: str, source: Path | None, note) -
     if choice == "library":
         return dict(ALGORITHMS), False
     try:
-        from .kcomp import kernel_algorithms
+        from .kcomp_load import kernel_algorithms
         from .fetch import fetch_debian_source
 
         if source is None:

@@ -4,9 +4,11 @@ mainline (`crosshair diffbehavior`).
 
 Input: the compressor's `ret` (`int`) and `req->dlen` (`unsigned int`), any
 Python integers (converted as C converts them), writeback on or off.
-Output: (outcome, stored length, reject counter), outcome one of
-"compressed", "raw", "corrupt" (length PAGE_SIZE but not the page's bytes)
-or "reject"; the counter "" when none moves.  Allocation never fails here.
+Output: (outcome, stored length, reject counter), outcome one of the spec's
+words (§6): "compressed", "raw" (stored as-is: length PAGE_SIZE, the page's
+bytes), "corrupt" (stored with length PAGE_SIZE but not the page's bytes,
+which INV-RAW forbids) or "reject"; the counter "" when none moves.
+Allocation never fails here.
 
 The functions restate, for a folio of one page, the paths of the variants in
 `zswap_spec.model.variants`; tests check them against those variants on

@@ -76,6 +76,8 @@ class CorePool(Pool):
         return self._c.load_run(self._offset(first_offset, len(outcomes)), view, bytes(outcomes))
 
     def audit(self, first_offset: int, expected, outcomes: bytes) -> dict:
+        """The extension's audit of a run just swapped out (keys: `api.AUDIT_KEYS`);
+        `Pool.audit_violations` turns it into the spec's violations."""
         view = self._pages(expected)
         self._outcomes(view, outcomes)
         return self._c.audit(self._offset(first_offset, len(outcomes)), view, bytes(outcomes))

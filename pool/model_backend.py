@@ -81,6 +81,8 @@ class ModelPool(Pool):
         return bad
 
     def audit(self, first_offset: int, expected, outcomes: bytes) -> dict:
+        """The core's audit, on the model: the same keys (`api.AUDIT_KEYS`);
+        `Pool.audit_violations` turns them into the spec's violations."""
         pages = self._split(self._pages(expected))
         extra, missing, bad_len, bad_raw, raw_offsets, raw = [], [], [], [], [], 0
         for i, (page, code) in enumerate(zip(pages, outcomes)):

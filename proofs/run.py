@@ -1,34 +1,65 @@
-"""`zswap-spec prove`: run the theorems, compare with the manifest, report."""
+"""`zswap-spec prove`: run the theorems, compare with the manifest, report.
+
+The report: a grid of every theorem (rows, by property ID) for every variant
+and assumption set (columns), one cell over every page size; the statements
+of the IDs as the spec words them; each distinct counterexample once, in C
+terms; per variant, the assumption sets under which it is correct; the
+comparison with the manifest.  `long` prints one row per theorem, variant
+and assumption set instead of the grid.
+"""
 
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 
 from zswap_spec.model.variants import VARIANTS
 from zswap_spec.support.console import console
 from . import manifest
 from .assumptions import ASSUMPTIONS
-from .catalogue import correct_under, counterexample_text, update_spec as write_spec
-from .theorems import prove_all, vacuity
+from .catalogue import (ASSUMPTION_LETTER, cells, correct_under, counterexample_groups,
+                        counterexample_text, grid_axes, grid_lines, refutes_text,
+                        update_spec as write_spec)
+from .theorems import PAGE_SIZES, THEOREMS, prove_all, vacuity
 
-__all__ = ["run_prove"]
+__all__ = ["run_prove", "partial_update"]
+
+WIDTH = 100  # the report's lines fit in this many columns (the grid's always do)
+STYLE = {"✓": "green", "✗": "red", "?": "yellow"}
+LEGEND = ("✓ proved, ✗ counterexample, ? unknown, at every page size run "
+          "(✗4K: a counterexample at 4096 only)")
+
+
+def partial_update(variants, assumptions, page_sizes, update_manifest: bool,
+                   update_spec: bool) -> str | None:
+    """Why a run cannot rewrite the manifest or the spec's §9 (they record every variant
+    and assumption set, §9 every page size too), or None when it can."""
+    every = set(variants) == set(VARIANTS) and set(assumptions) == set(ASSUMPTIONS)
+    if update_manifest and not every:
+        return "--update-manifest needs every variant and assumption set; drop --variant and --assume"
+    if update_spec and not (every and set(page_sizes) == set(PAGE_SIZES)):
+        return ("--update-spec needs every variant, assumption set and page size; "
+                "drop --variant, --assume and --page-size")
+    return None
 
 
 def run_prove(variants, assumptions, page_sizes, jobs: int, update_manifest: bool,
-              update_spec: bool, as_json: bool) -> int:
+              update_spec: bool, as_json: bool, long: bool = False) -> int:
+    why = partial_update(variants, assumptions, page_sizes, update_manifest, update_spec)
+    if why:
+        raise ValueError(why)  # the command checks first and exits 2
+    expected = None if update_manifest else manifest.load()  # a broken manifest fails first
     started = time.perf_counter()
     vac = {(a, ps): vacuity(a, ps) for a in assumptions for ps in page_sizes}
     results = prove_all(variants, assumptions, page_sizes, jobs=jobs)
     total = time.perf_counter() - started
     if update_manifest:
-        if set(variants) != set(VARIANTS) or set(assumptions) != set(ASSUMPTIONS):
-            raise SystemExit("zswap-spec: error: --update-manifest needs every variant and "
-                             "assumption set; drop --variant and --assume")
         manifest.write([r for r in results if r.page_size == page_sizes[0]])
     if update_spec:
         write_spec(results)
-    expected = manifest.load()
+    if expected is None:
+        expected = manifest.load()
     bad = manifest.mismatches(results, expected)
     vacuous = [(a, ps, k) for (a, ps), checks in vac.items() for k, ok in checks.items() if not ok]
     if as_json:
@@ -41,48 +72,77 @@ def run_prove(variants, assumptions, page_sizes, jobs: int, update_manifest: boo
             "seconds": round(total, 3),
         }, indent=2))
     else:
-        _print(results, variants, bad, vacuous, total)
+        _print(results, variants, bad, vacuous, total, long)
     return 1 if bad or vacuous else 0
 
 
-def _print(results, variants, bad, vacuous, total) -> None:
+def _styled(line: str):
+    from rich.text import Text
+
+    text = Text(line)
+    for i, ch in enumerate(line):
+        if ch in STYLE:
+            text.stylize(STYLE[ch], i, i + 1)
+    return text
+
+
+def _print_grid(results) -> None:
+    theorems, _, assumptions = grid_axes(results)
+    letters = ", ".join(f"{ASSUMPTION_LETTER[a]} = {a}" for a in assumptions)
+    console.print(LEGEND, soft_wrap=True)
+    console.print(f"columns: variant, then assumption set: {letters}", soft_wrap=True)
+    console.print()
+    for line in grid_lines(results):
+        console.print(_styled(line), soft_wrap=True)
+    console.print()
+    label = max(map(len, theorems)) + 2
+    for t in theorems:
+        console.print(textwrap.fill(THEOREMS[t].statement, WIDTH, initial_indent=t.ljust(label),
+                                    subsequent_indent=" " * label), soft_wrap=True, markup=False)
+
+
+def _print_long(results) -> None:
     from rich import box
     from rich.table import Table
 
-    table = Table(title="theorems (✓ proved, ✗ counterexample, ? unknown; time summed over page sizes)",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("theorem", "invariant", "variant", "assumption", "result", "seconds"):
+    console.print(LEGEND, soft_wrap=True)
+    console.print("seconds: summed over the page sizes", soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("theorem", "variant", "assumption", "result", "seconds"):
         table.add_column(col, no_wrap=True)
-    groups: dict[tuple, list] = {}
+    by_key = cells(results)
+    seconds: dict[tuple, float] = {}
     for r in results:
-        groups.setdefault((r.theorem, r.variant, r.assumption), []).append(r)
-    mark = {"proved": "✓", "counterexample": "✗"}
-    for (theorem, variant, assumption), rs in groups.items():
-        statuses = {r.status for r in rs}
-        cell = " ".join(mark.get(s, "?") for s in sorted(statuses))
-        if len(statuses) > 1:
-            cell += " (differs by page size)"
-        table.add_row(theorem, rs[0].invariant, variant, assumption, cell,
-                      f"{sum(r.seconds for r in rs):.2f}")
+        key = (r.theorem, r.variant, r.assumption)
+        seconds[key] = seconds.get(key, 0.0) + r.seconds
+    for (theorem, variant, assumption), s in seconds.items():
+        table.add_row(theorem, variant, assumption, by_key[(theorem, variant, assumption)], f"{s:.2f}")
     console.print(table)
-    for variant in variants:
-        ok, failing = correct_under(results, variant)
-        why = "; ".join(f"{a}: {', '.join(ids)}" for a, ids in failing.items())
-        console.print(f"[bold]{variant}[/] is correct under: {', '.join(ok) or 'no assumption set'}"
-                      + (f"  (fails — {why})" if why else ""))
-    smallest = min(r.page_size for r in results)
-    console.print(f"\ncounterexamples (smallest batch, PAGE_SIZE {smallest}):")
-    for (theorem, variant, assumption), rs in groups.items():
-        r = next((x for x in rs if x.page_size == smallest and x.counterexample), None)
-        if r is not None:
-            console.print(f"{r.invariant} {theorem} — {variant} under {assumption}:")
-            console.print(counterexample_text(r, indent="    "))
+
+
+def _print(results, variants, bad, vacuous, total, long: bool) -> None:
+    (_print_long if long else _print_grid)(results)
+    groups = counterexample_groups(results)
+    if groups:
+        console.print("\ncounterexamples, each once (smallest batch, at the smallest PAGE_SIZE "
+                      "that has one):", soft_wrap=True)
+    for r, refuted in groups:
+        console.print(refutes_text(r.variant, refuted), soft_wrap=True, markup=False)
+        console.print(counterexample_text(r, indent="    ",
+                                          alone=any(t == "INV-BATCH" for t, _ in refuted)),
+                      soft_wrap=True, markup=False)
+    console.print()
+    for variant in variants:  # what fails where is the grid's (or the table's) to show
+        ok, _ = correct_under(results, variant)
+        console.print(f"[bold]{variant}[/] is correct under: {', '.join(ok) or 'no assumption set'}",
+                      soft_wrap=True)
     for a, ps, check in vacuous:
         console.print(f"[red]assumption set {a} at PAGE_SIZE {ps}: '{check}' is impossible: "
                       f"proofs under it would be vacuous[/]")
     for r, want in bad:
+        expects = f"the manifest expects {want}" if want else "the manifest has no entry for it"
         console.print(f"[red]{r.theorem} / {r.variant} / {r.assumption} / PAGE_SIZE {r.page_size}: "
-                      f"{r.status}, the manifest expects {want}[/]")
+                      f"{r.status}, {expects}[/]", soft_wrap=True)
     n = len(results)
     console.print(f"{n} results, {n - len(bad)} as the manifest expects; "
                   f"{'no vacuous assumption set' if not vacuous else f'{len(vacuous)} vacuity failures'}; "

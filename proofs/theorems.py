@@ -211,7 +211,7 @@ def _canonical(s: z3.Solver, inp: Inputs, n: int) -> None:
 
 
 def prove(theorem: str, variant: str, assumption: str, page_size: int = 4096) -> Result:
-    """One theorem for one variant, assumption set and page size."""
+    """One theorem (by its property ID) for one variant, assumption set and page size."""
     return _check(_Encoded(variant, page_size), theorem, assumption)
 
 

@@ -13,11 +13,12 @@ __all__ = ["RunConfig", "RunResult", "replay_pages", "OUTCOME_CODES"]
 def replay_pages(pages, config: RunConfig, progress=None, impl: str | None = "model") -> RunResult:
     """Swap `pages` out through one configuration, then back in; check all the way.
 
-    `impl` picks the implementation: "model" (default), "core", or None for
-    the environment's choice (`zswap_spec.pool.resolve_impl`)."""
-    from zswap_spec.pool import resolve_impl
+    `impl` picks the implementation: "model" (default), "core", or None (or
+    "auto") for `zswap_spec.pool.resolve_impl`'s rule; the run needs its
+    compressor, so a compressor the core lacks (a driver's) takes the model."""
+    from zswap_spec.pool import compressor_feature, resolve_impl
 
-    if impl != "model" and resolve_impl(impl) == "core":
+    if resolve_impl(impl, needs=[compressor_feature(config.compressor)]) == "core":
         from .on_core import replay_on_core
 
         return replay_on_core(pages, config, progress)

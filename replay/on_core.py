@@ -2,7 +2,9 @@
 spec's invariants checked after the swap-out and after the swap-in over the
 whole run instead of after every folio (the core stores a whole buffer in
 one call).  The results agree with the model's field for field
-(tests/pool/test_core_conformance.py).
+(tests/pool/test_core_conformance.py).  Every finding comes from the pool
+API's checks (`audit_violations`, `load_violations`, `counter_violations`),
+worded as the model words it (`zswap_spec.model.invariants`).
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ from __future__ import annotations
 import time
 
 from zswap_spec.pool.core_backend import CorePool
-from zswap_spec.model.cint import errno_name
-from zswap_spec.model.invariants import Violation
+from zswap_spec.model.invariants import Violation, reject_counters_moved
 from zswap_spec.model.zswap import DEBUGFS_COUNTERS, VM_EVENTS
 
 from .results import RunResult
@@ -23,28 +24,12 @@ CHUNK_PAGES = 4096  # pages per call between progress reports
 
 def _violations_after_swap_out(pool: CorePool, buf: bytes, outcomes: bytes, moved: bytes,
                                config) -> list[Violation]:
-    out = []
-    ps = config.page_size
-    for size in pool.bad_alloc_sizes:
-        out.append(Violation("INV-ALLOC", None, f"zs_malloc({size}) called"))
-    audit = pool.audit(0, buf, outcomes)
-    for offset in audit["extra"]:
-        out.append(Violation("INV-ATOMIC", offset, "a rejected or zero-filled page has an entry"))
-    for offset in audit["missing"]:
-        out.append(Violation("INV-ATOMIC", offset, "a stored page has no entry"))
-    for offset, length in audit["bad_length"]:
-        out.append(Violation("INV-LEN", offset, f"entry length {length} outside (0, {ps}]"))
-    for offset in audit["bad_raw"]:
-        out.append(Violation("INV-RAW", offset,
-                             f"entry length {ps} (read back as-is) holds bytes that are not the page"))
-    if not config.writeback:
-        for offset in audit["raw_offsets"]:
-            out.append(Violation("INV-WB", offset, "page stored as-is while writeback was disabled"))
+    out = pool.alloc_violations()
+    out.extend(pool.audit_violations(0, buf, outcomes, config.writeback))
     for first in range(0, len(outcomes), config.folio_pages):
         delta = moved[first]
         if delta != 0xFF and delta != 1:
-            out.append(Violation("INV-COUNTERS", first,
-                                 f"rejected folio moved the reject_* counters by {delta}, not 1"))
+            out.append(reject_counters_moved(first, delta))
     out.extend(pool.counter_violations())
     return out
 
@@ -78,11 +63,7 @@ def replay_on_core(pages, config, progress=None):
     pool_bytes = pool.pool_bytes
     for first in range(0, n, step):
         last = min(n, first + step)
-        for offset, rc, at in pool.load_run(first, buf[first * ps:last * ps], outcomes[first:last]):
-            violations.append(Violation(
-                "INV-ROUNDTRIP", offset,
-                f"page read back from zswap differs from byte {at} on" if rc == 1
-                else f"page lost: zswap (zswap_load returned {errno_name(rc)})"))
+        violations.extend(pool.load_violations(first, buf[first * ps:last * ps], outcomes[first:last]))
         if progress is not None:
             progress(last - first)
     after = pool.counters()

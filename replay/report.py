@@ -54,4 +54,4 @@ def print_runs(results) -> None:
         console.print(f"{r.config.variant}/{r.config.compressor} writeback "
                       f"{'on' if r.config.writeback else 'off'}: {counts}")
         for v in r.violations[:3]:
-            console.print(f"  {v.invariant} at slot {v.offset}: {v.detail}")
+            console.print(f"  {v.message}")

@@ -107,6 +107,9 @@ def load(path: Path, kind: str) -> list[dict]:
     seen: dict[tuple, int] = {}
     for n, entry in enumerate(entries, 1):
         where = f"entry {n}"
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{path}: {where} is {entry!r}, not a table; write each entry as "
+                                f"[[expect]] followed by its fields")
         for name in entry:
             if name not in schema.fields:
                 raise ManifestError(f"{path}: {where}: unknown field {name!r}; fields of a {kind} "

@@ -78,7 +78,7 @@ def test_every_fault_is_found_because_of_the_fault(fault, tmp_path):
     assert [f.invariant for f in result.findings] == [invariant], result.to_json()
     finding = result.findings[0]
     path = Path(finding.reproducer)
-    assert replay_finding(path).startswith(invariant)  # the saved test reproduces it
+    assert replay_finding(path).violation.invariant == invariant  # the saved test reproduces it
     text = path.read_text()
     assert "state.misbehave(" in text
     clean = tmp_path / "without_faults.py"

@@ -71,6 +71,27 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     assert p.stderr.count("\n") == 1 and needle in p.stderr, p.stderr
 
 
+def test_the_implementation_follows_the_one_rule(tmp_path):
+    """auto: the campaigns want memory.zswap.max and the shrinker, so the model
+    (said once on stderr); --impl core runs the core's machine; a fault the core
+    lacks is refused by name."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ZSWAP_SPEC_IMPL"}
+    args = ("fuzz", "--variant", "mainline", "--budget", "1", "--findings", str(tmp_path), "--json")
+    auto = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=300, env=env)
+    assert auto.returncode == 0, auto.stderr
+    assert [r["impl"] for r in json.loads(auto.stdout)["runs"]] == ["model"]
+    assert auto.stderr.count("the model serves") == 1 and "memory.zswap.max" in auto.stderr
+    core = subprocess.run([str(SCRIPT), *args, "--impl", "core"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert core.returncode == 0, core.stderr
+    assert [r["impl"] for r in json.loads(core.stdout)["runs"]] == ["core"] and core.stderr == ""
+    lacking = run(*args, "--impl", "core", "--faults", "wrong-output")
+    assert lacking.returncode == 2 and lacking.stderr.count("\n") == 1
+    assert "does not implement the fault 'wrong-output'; use the model (--impl model" in lacking.stderr
+
+
 def test_a_corrupt_finding_leaves_the_others_untouched(tmp_path):
     good = tmp_path / "test_good.py"
     good.write_text("def test_finding():\n    pass\n")

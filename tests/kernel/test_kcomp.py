@@ -1,11 +1,13 @@
-"""The compressors built from a kernel source tree (zswap_spec.kernel.kcomp).
+"""The compressors built from a kernel source tree (zswap_spec.kernel.kcomp_*).
 
-Needs a kernel source: ZSWAP_SPEC_KERNEL_SOURCE names a source tarball (e.g.
-Debian's /usr/src/linux-source-7.3.tar.xz) or an unpacked tree; unset, the
-tests fetch Debian's linux-source-7.3 where apt can (as the kernel checks
-do), and are skipped otherwise.  The first run builds into the cache
-($ZSWAP_SPEC_CACHE or ~/.cache/zswap-spec; ~25 s for a 7.3 tarball); later
-runs use the cached library.
+The tests marked `kernel` need a kernel source: ZSWAP_SPEC_KERNEL_SOURCE
+names a source tarball (e.g. Debian's /usr/src/linux-source-7.3.tar.xz) or an
+unpacked tree; unset, the `source` fixture fetches Debian's linux-source-7.3
+where apt can (as the kernel checks do), and the tests are skipped otherwise.
+Nothing is fetched or built while collecting.  The first run builds into the
+cache ($ZSWAP_SPEC_CACHE or ~/.cache/zswap-spec; ~25 s for a 7.3 tarball);
+later runs use the cached library.  The unmarked tests need neither the
+network nor a kernel source.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from zswap_spec.kernel.kcomp import (
-    ALGORITHM_NAMES,
-    KernelCompressorError,
-    build_info,
-    build_kernel_compressors,
-    kernel_algorithm,
-    kernel_algorithms,
-)
+from zswap_spec.kernel.kcomp import ALGORITHM_NAMES, KernelCompressorError
+from zswap_spec.kernel.kcomp_build import build_info, build_kernel_compressors
+from zswap_spec.kernel.kcomp_load import kernel_algorithm, kernel_algorithms
 from zswap_spec.model.cint import EINVAL, ENOSPC
+
+PAGE = 4096
+NO_SOURCE = ("no kernel source: set ZSWAP_SPEC_KERNEL_SOURCE to a kernel source tarball or "
+             "tree (e.g. /usr/src/linux-source-7.3.tar.xz from Debian's linux-source-7.3)")
+
 
 def _source() -> str | None:
     given = os.environ.get("ZSWAP_SPEC_KERNEL_SOURCE")
@@ -44,23 +46,23 @@ def _source() -> str | None:
     return None
 
 
-SOURCE = _source()
-needs_source = pytest.mark.skipif(
-    not SOURCE,
-    reason="no kernel source: set ZSWAP_SPEC_KERNEL_SOURCE to a kernel source tarball or "
-    "tree (e.g. /usr/src/linux-source-7.3.tar.xz from Debian's linux-source-7.3)",
-)
-PAGE = 4096
+@pytest.fixture(scope="module")
+def source() -> Path:
+    """The kernel source, fetched (once, into the cache) when a test first needs it."""
+    found = _source()
+    if not found:
+        pytest.skip(NO_SOURCE)
+    return Path(found)
 
 
 @pytest.fixture(scope="module")
-def info():
-    return build_info(Path(SOURCE))
+def info(source):
+    return build_info(source)
 
 
 @pytest.fixture(scope="module")
-def algs():
-    return kernel_algorithms(Path(SOURCE))
+def algs(source):
+    return kernel_algorithms(source)
 
 
 def _pages() -> list[tuple[str, bytes]]:
@@ -79,13 +81,17 @@ def _pages() -> list[tuple[str, bytes]]:
     return pages
 
 
-PAGES = _pages()
+@pytest.fixture(scope="module")
+def pages() -> list[tuple[str, bytes]]:
+    return _pages()
+
+
 RANDOM_PAGE = random.Random(5).randbytes(PAGE)
 
 
-def _alg(algs, name):
+def _alg(algs, info, name):
     if name not in algs:
-        pytest.skip(f"{name} was not built from this source: {build_info(Path(SOURCE))['skipped'].get(name)}")
+        pytest.skip(f"{name} was not built from this source: {info['skipped'].get(name)}")
     return algs[name]
 
 
@@ -122,22 +128,22 @@ def test_tree_without_lz4_is_a_clear_error(tmp_path):
         build_kernel_compressors(tmp_path / "tree", tmp_path / "cache")
 
 
-@needs_source
-def test_built_algorithms(info, algs):
+@pytest.mark.kernel
+def test_built_algorithms(source, info, algs):
     assert "lz4" in algs and "lz4hc" in algs
     assert set(algs) <= set(ALGORITHM_NAMES)
     assert set(algs) | set(info["skipped"]) >= {"lz4", "lz4hc", "lzo", "zstd", "deflate"}
     for name, a in algs.items():
         assert a.name == name and a.batching is False and a.batch_size == 1
         assert a.format in ("lz4", "lzo", "zstd", "deflate")
-    assert (Path(build_kernel_compressors(Path(SOURCE))).parent / "build.log").is_file()
+    assert (Path(build_kernel_compressors(source)).parent / "build.log").is_file()
 
 
-@needs_source
+@pytest.mark.kernel
 @pytest.mark.parametrize("name", ALGORITHM_NAMES)
-def test_round_trip(algs, name):
-    a = _alg(algs, name)
-    for label, page in PAGES:
+def test_round_trip(algs, info, pages, name):
+    a = _alg(algs, info, name)
+    for label, page in pages:
         raw = a.raw_compress(page)
         assert a.decompress(raw, PAGE) == (0, page), label
         ret, dlen, out = a.compress(page, PAGE)
@@ -154,11 +160,11 @@ def test_round_trip(algs, name):
         assert ret < 0 or len(out) < PAGE
 
 
-@needs_source
+@pytest.mark.kernel
 @pytest.mark.parametrize("name", ALGORITHM_NAMES)
-def test_failure_conventions(algs, name):
+def test_failure_conventions(algs, info, name):
     """An incompressible page at capacity PAGE_SIZE, reported as the crypto wrapper does."""
-    a = _alg(algs, name)
+    a = _alg(algs, info, name)
     ret, dlen, out = a.compress(RANDOM_PAGE, PAGE)
     assert out == b""
     if name in ("lz4", "lz4hc", "lzo", "lzo-rle"):
@@ -170,15 +176,15 @@ def test_failure_conventions(algs, name):
         assert (ret, dlen) == (-ENOSPC, PAGE)
 
 
-@needs_source
+@pytest.mark.kernel
 @pytest.mark.parametrize("name", ALGORITHM_NAMES)
-def test_capacity_is_real(algs, name):
+def test_capacity_is_real(algs, info, pages, name):
     """An output of n bytes needs capacity n (LZ4, LZO), n + 1 (deflate: room to
     finish the stream) or a few bytes more (zstd's entropy coders want slack
     in the destination: 8 or 9 bytes on 7.3); n - 1 always fails."""
-    a = _alg(algs, name)
+    a = _alg(algs, info, name)
     room = {"deflate": 1, "zstd": 16}.get(name, 0)
-    for label, page in PAGES[:8]:
+    for label, page in pages[:8]:
         raw = a.raw_compress(page)
         n = len(raw)
         assert a.compress(page, n + room) == (0, n, raw), label
@@ -187,10 +193,10 @@ def test_capacity_is_real(algs, name):
             assert a.compress(page, n)[0] == -ENOSPC, label
 
 
-@needs_source
+@pytest.mark.kernel
 @pytest.mark.parametrize("name", ["lz4", "lz4hc", "lzo", "lzo-rle"])
-def test_exact_fit_succeeds(algs, name):
-    a = _alg(algs, name)
+def test_exact_fit_succeeds(algs, info, name):
+    a = _alg(algs, info, name)
     page = _exact_fit_page(a)
     assert page is not None, f"no page with a {name} output of exactly {PAGE} bytes found"
     ret, dlen, out = a.compress(page, PAGE)
@@ -199,10 +205,10 @@ def test_exact_fit_succeeds(algs, name):
     assert a.compress(page, PAGE - 1)[:2] == (-EINVAL, PAGE - 1)
 
 
-@needs_source
-def test_deflate_exact_fit_fails(algs):
+@pytest.mark.kernel
+def test_deflate_exact_fit_fails(algs, info):
     """zlib needs room to finish the stream: an exact fit is out of space."""
-    a = _alg(algs, "deflate")
+    a = _alg(algs, info, "deflate")
     page = _exact_fit_page(a)
     assert page is not None
     assert a.compress(page, PAGE) == (-ENOSPC, PAGE, b"")
@@ -210,14 +216,14 @@ def test_deflate_exact_fit_fails(algs):
     assert (ret, dlen) == (0, PAGE) and a.decompress(out, PAGE) == (0, page)
 
 
-@needs_source
-def test_unknown_or_skipped_algorithm_is_a_clear_error():
+@pytest.mark.kernel
+def test_unknown_or_skipped_algorithm_is_a_clear_error(source):
     with pytest.raises(KernelCompressorError, match="unknown kernel compressor"):
-        kernel_algorithm(Path(SOURCE), "842")
+        kernel_algorithm(source, "842")
 
 
-@needs_source
-def test_recorded_7_3_4_run_is_predicted_exactly_with_the_kernels_lz4():
+@pytest.mark.kernel
+def test_recorded_7_3_4_run_is_predicted_exactly_with_the_kernels_lz4(algs):
     # pool_total_size (zsmalloc's size classes and zspages) and memcg zswap
     # (the compressed bytes) match the recorded kernel run byte for byte.
     import json
@@ -231,7 +237,7 @@ def test_recorded_7_3_4_run_is_predicted_exactly_with_the_kernels_lz4():
     raw = (data / "guest-7.3.4-lz4.pages").read_bytes()
     stream = Stream([raw[i:i + PAGE] for i in range(0, len(raw), PAGE)],
                     [tuple(g) for g in meta["groups"]])
-    lz4 = kernel_algorithms(Path(SOURCE))["lz4"]
+    lz4 = algs["lz4"]
     log = parse_log((data / "guest-7.3.4-lz4.log").read_text())
     found, skipped = compare(log, predict(stream, lz4), stream, exact_sizes=True)
     assert found == [] and skipped == []

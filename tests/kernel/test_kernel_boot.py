@@ -79,15 +79,6 @@ def test_a_hanging_guest_times_out_and_keeps_what_it_printed(tmp_path):
     assert Path(report.log_path).read_text().count("ZSS ") > 5
 
 
-def test_bad_kernel_path_is_a_one_line_error(tmp_path):
-    junk = tmp_path / "vmlinuz"
-    junk.write_bytes(b"\0" * 1024)
-    p = subprocess.run([str(SCRIPT), "kernel-check", "--kernel", str(junk)],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2
-    assert p.stderr.strip().count("\n") == 0 and "is not a Linux kernel image" in p.stderr
-
-
 def test_unknown_debian_version_is_a_one_line_error():
     p = subprocess.run([str(SCRIPT), "kernel-check", "--kernel", "debian:9.99"],
                        capture_output=True, text=True, timeout=300)

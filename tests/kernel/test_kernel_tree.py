@@ -1,11 +1,23 @@
 """Kernels that cannot be used are refused with a message naming what is
-missing; no qemu needed."""
+missing; no qemu, no network."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from zswap_spec.kernel.fetch import image_release, kernel_from_path, resolve_kernel
 from zswap_spec.kernel.guest import needed_modules
 from zswap_spec.kernel.tree import KernelError, KernelTree, read_config
+
+SCRIPT = Path(sys.executable).with_name("zswap-spec")
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """What these tests write (depmod's output) goes to a cache of their own."""
+    monkeypatch.setenv("ZSWAP_SPEC_CACHE", str(tmp_path / "cache"))
 
 
 def fake_bzimage(path, version="7.9.0-test (me@host) #1 SMP"):
@@ -70,3 +82,12 @@ def test_bad_debian_version_spelling():
 def test_modules_folder_must_exist(tmp_path):
     with pytest.raises(KernelError, match="not a folder"):
         kernel_from_path(fake_bzimage(tmp_path / "bzImage"), tmp_path / "nope")
+
+
+def test_bad_kernel_path_is_a_one_line_error(tmp_path):
+    junk = tmp_path / "vmlinuz"
+    junk.write_bytes(b"\0" * 1024)
+    p = subprocess.run([str(SCRIPT), "kernel-check", "--kernel", str(junk)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and "is not a Linux kernel image" in p.stderr

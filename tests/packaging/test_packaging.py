@@ -18,13 +18,16 @@ def test_wheel_has_one_top_level_package_with_the_spec_inside(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"zswap_spec"}
-    for inside in ("zswap_spec/spec/zswap-spec.md", "zswap_spec/spec/tables.toml",
+    for inside in ("zswap_spec/spec/zswap-spec.md", "zswap_spec/spec/expected-drivers.toml",
                    "zswap_spec/spec/expected-check.toml", "zswap_spec/model/zswap.py",
                    "zswap_spec/model/variants/batched.py", "zswap_spec/proofs/__init__.py",
-                   "zswap_spec/cli.py", "zswap_spec/kernel/probe.c",
+                   "zswap_spec/proofs/expected.toml", "zswap_spec/cli/__init__.py",
+                   "zswap_spec/pool/api.py", "zswap_spec/replay/sample.py",
+                   "zswap_spec/support/manifest.py", "zswap_spec/kernel/probe.c",
                    "zswap_spec/kernel/csrc/kc_kernel.h", "zswap_spec/kernel/csrc/kc_lz4.c"):
         assert inside in names, inside
     assert not any(n.startswith("zswap_spec/tests") for n in names)
     # the optimized core: the built extension and its typed stub
-    assert any(n.startswith("zswap_spec/core/_core.") and n.endswith(".so") for n in names)
-    assert "zswap_spec/core/_core.pyi" in names
+    assert any(n.startswith("zswap_spec/optimized_core/_core.") and n.endswith(".so") for n in names)
+    assert "zswap_spec/optimized_core/_core.pyi" in names
+    assert not any(n.endswith(".toml") and "tables" in n for n in names)  # the Markdown is the source

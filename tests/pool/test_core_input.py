@@ -84,7 +84,7 @@ def test_without_the_extension_the_model_serves_and_says_so_once(monkeypatch, ca
         raise core.CoreUnavailable("the extension zswap_spec.optimized_core._core is not built")
 
     monkeypatch.setattr(extension, "load_core", missing)
-    monkeypatch.setattr(core, "_said_model", False)
+    monkeypatch.setattr(core, "_said", set())
     monkeypatch.delenv("ZSWAP_SPEC_IMPL", raising=False)
     assert core.IMPL == "model" and make_pool().impl == "model"
     assert make_pool().impl == "model"

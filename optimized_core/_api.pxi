@@ -1,0 +1,305 @@
+# The Python API of the core (arguments checked by zswap_spec.pool), with the audits the
+# invariants are checked from; mirrors the pool API and model/invariants.py's checks.
+
+cdef class Core(_CoreZswap):
+    """One zswap instance in C types.  Arguments are checked by zswap_spec.pool."""
+
+    # ---- Python API (arguments checked by zswap_spec.pool) ---------------------------
+
+    cdef void idle(self) except *:
+        if self.busy:
+            raise RuntimeError("this pool is in use by another thread; give each thread its own "
+                               "pool or serialize the calls")
+
+    cdef void enter(self) except *:
+        # Called with the GIL held, so the test and the set are one step.
+        self.idle()
+        self.busy = 1
+
+    cdef void flush_bad(self):
+        cdef int i
+        self.busy = 0
+        for i in range(self.nbad_pending):
+            self.bad_sizes.append(self.bad_pending[i])
+        self.nbad_pending = 0
+        if self.oom:
+            self.oom = 0
+            raise MemoryError("the core ran out of memory")
+
+    def store(self, const uint8_t[::1] pages, uint64_t offset, int memcg):
+        cdef int nr = <int>(pages.shape[0] // self.page_size)
+        cdef int ok
+        self.enter()
+        with nogil:
+            ok = self.zswap_store(&pages[0], nr, offset, memcg)
+        self.flush_bad()
+        return bool(ok)
+
+    def store_run(self, const uint8_t[::1] buf, uint64_t first_offset, int folio_pages, int memcg,
+                  bint zeromap, uint8_t[::1] outcomes, int8_t[::1] moved):
+        """Swap out a buffer folio by folio; one outcome byte per page:
+        '0' zero-filled (kept by the swap core), 'c' compressed, 'r' raw, 'x' rejected.
+        For a folio rejected past the limit checks, `moved` (at its first
+        page) gets how far the reject_* counters moved (INV-COUNTERS)."""
+        cdef int64_t npages = buf.shape[0] // self.page_size
+        cdef int64_t first, i, j, n
+        cdef int ok, zero
+        cdef const uint8_t *p
+        cdef int64_t idx, before
+        self.enter()
+        with nogil:
+            self.ahead_begin(&buf[0], npages, folio_pages, zeromap)
+            first = 0
+            while first < npages:
+                n = folio_pages if folio_pages < npages - first else npages - first
+                p = &buf[first * self.page_size]
+                zero = 0
+                if zeromap and self.ah.on:
+                    zero = self.ah.pos[first] < 0  # compress-ahead has looked already
+                elif zeromap:
+                    zero = p[0] == 0 and memcmp(p, p + 1, n * self.page_size - 1) == 0
+                if zero:
+                    for j in range(n):
+                        self.zswap_invalidate(first_offset + first + j)
+                        outcomes[first + j] = 48  # '0'
+                else:
+                    before = self.reject_sum()
+                    ok = self.zswap_store(p, <int>n, first_offset + first, memcg)
+                    if not ok and self.reached_pages:
+                        before = self.reject_sum() - before
+                        moved[first] = <int8_t>(before if before < 127 else 127)
+                    for j in range(n):
+                        if ok:
+                            idx = self.tree_get(first_offset + first + j)
+                            outcomes[first + j] = 114 if self.entries[idx].length == <uint32_t>self.page_size else 99
+                        else:
+                            outcomes[first + j] = 120
+                first += n
+            self.ahead_end()
+        self.flush_bad()
+
+    def load_run(self, uint64_t first_offset, const uint8_t[::1] expected, const uint8_t[::1] outcomes):
+        """Swap in every page stored in zswap ('c'/'r'); the offsets whose bytes
+        differ from `expected` (return code 1, and the first byte that
+        differs) or that fail to load (-errno, -1)."""
+        cdef int64_t npages = expected.shape[0] // self.page_size
+        cdef int64_t i
+        cdef int rc, first
+        bad = []
+        for i in range(npages):
+            if outcomes[i] != 99 and outcomes[i] != 114:
+                continue
+            self.enter()
+            with nogil:
+                rc = self.zswap_load(first_offset + i, self.page_tmp)
+                first = -1
+                if rc == 0 and memcmp(self.page_tmp, &expected[i * self.page_size], self.page_size) != 0:
+                    rc = 1
+                    first = 0
+                    while self.page_tmp[first] == expected[i * self.page_size + first]:
+                        first += 1
+            self.busy = 0
+            if rc != 0:
+                bad.append((first_offset + i, rc, first))
+        self.flush_bad()
+        return bad
+
+    def audit(self, uint64_t first_offset, const uint8_t[::1] expected, const uint8_t[::1] outcomes):
+        """After a swap-out: entries where the outcomes say none should be
+        (INV-ATOMIC), missing ones, lengths outside (0, PAGE_SIZE] (INV-LEN),
+        as-is entries whose bytes are not the page (INV-RAW), and the number
+        of as-is entries."""
+        cdef int64_t npages = expected.shape[0] // self.page_size
+        cdef int64_t i, idx
+        cdef Entry *e
+        cdef int64_t raw = 0
+        self.idle()
+        extra, missing, bad_len, bad_raw, raw_offsets = [], [], [], [], []
+        for i in range(npages):
+            idx = self.tree_get(first_offset + i)
+            stored = outcomes[i] == 99 or outcomes[i] == 114
+            if idx < 0:
+                if stored:
+                    missing.append(first_offset + i)
+                continue
+            if not stored:
+                extra.append(first_offset + i)
+            e = &self.entries[idx]
+            if e.length == 0 or e.length > <uint32_t>self.page_size:
+                bad_len.append((first_offset + i, e.length))
+            elif e.length == <uint32_t>self.page_size:
+                raw += 1
+                raw_offsets.append(first_offset + i)
+                if memcmp(self.zs_ptr(e.handle), &expected[i * self.page_size], self.page_size) != 0:
+                    bad_raw.append(first_offset + i)
+        return {"extra": extra, "missing": missing, "bad_length": bad_len, "bad_raw": bad_raw,
+                "raw": raw, "raw_offsets": raw_offsets, "entries": self.nlive_entries,
+                "objects": self.nlive_objects}
+
+    def load(self, uint64_t offset):
+        cdef int rc
+        self.enter()
+        with nogil:
+            rc = self.zswap_load(offset, self.page_tmp)
+        self.flush_bad()
+        return rc, (self.page_tmp[:self.page_size] if rc == 0 else None)
+
+    def writeback(self, uint64_t offset):
+        cdef int rc
+        self.enter()
+        with nogil:
+            rc = self.writeback_entry(offset, self.page_tmp)
+        self.flush_bad()
+        return rc, (self.page_tmp[:self.page_size] if rc == 0 else None)
+
+    def invalidate(self, uint64_t offset):
+        self.idle()
+        self.zswap_invalidate(offset)
+
+    def add_cgroup(self, bint writeback):
+        self.idle()
+        if self.ncg >= MAX_CGROUPS:
+            raise ValueError(f"the core keeps at most {MAX_CGROUPS} cgroups")
+        self.cg_wb[self.ncg] = writeback
+        self.ncg += 1
+        return self.ncg - 1
+
+    def set_writeback(self, int memcg, bint writeback):
+        self.idle()
+        self.cg_wb[memcg] = writeback
+
+    def set_max_pool_percent(self, int64_t percent):
+        self.idle()
+        self.max_pool_percent = percent
+
+    def set_enabled(self, bint enabled):
+        self.idle()
+        self.enabled = enabled
+
+    def counters(self):
+        self.idle()
+        return [self.ctr[i] for i in range(NR_COUNTERS)], [self.vm[i] for i in range(3)]
+
+    def memcg_stat(self, int memcg):
+        self.idle()
+        return [self.stats[memcg][i] for i in range(NR_STATS)]
+
+    def entry(self, uint64_t offset):
+        """(length, stored bytes, cgroup) of the entry at offset, or None."""
+        cdef int64_t idx = self.tree_get(offset)
+        cdef Entry *e
+        self.idle()
+        if idx < 0:
+            return None
+        e = &self.entries[idx]
+        data = self.zs_ptr(e.handle)[:e.length] if e.handle else b""
+        return e.length, data, e.memcg
+
+    def totals(self):
+        """(entries, entries stored as-is, per cgroup [bytes, entries, as-is]) from the
+        tree itself, to check the counters against (INV-COUNTERS)."""
+        self.idle()
+        cdef int64_t c, slot, idx, n = 0, raw = 0
+        cdef int m
+        cdef Entry *e
+        cdef int64_t sums[MAX_CGROUPS][3]
+        memset(sums, 0, sizeof(sums))
+        for c in range(self.nchunks):
+            if not self.chunks[c]:
+                continue
+            for slot in range(1 << CHUNK_BITS):
+                idx = <int64_t>self.chunks[c][slot] - 1
+                if idx < 0:
+                    continue
+                e = &self.entries[idx]
+                n += 1
+                raw += e.length == <uint32_t>self.page_size
+                for m in range(2):
+                    if m == 1 and e.memcg == 0:
+                        break
+                    sums[e.memcg if m == 1 else 0][0] += e.length
+                    sums[e.memcg if m == 1 else 0][1] += 1
+                    sums[e.memcg if m == 1 else 0][2] += e.length == <uint32_t>self.page_size
+        return n, raw, [[sums[m][0], sums[m][1], sums[m][2]] for m in range(self.ncg)]
+
+    def offsets(self):
+        cdef int64_t c, s
+        self.idle()
+        out = []
+        for c in range(self.nchunks):
+            if self.chunks[c]:
+                for s in range(1 << CHUNK_BITS):
+                    if self.chunks[c][s]:
+                        out.append((c << CHUNK_BITS) | s)
+        return out
+
+    def fail_malloc(self, errnos):
+        cdef int64_t i, n = len(errnos)
+        self.idle()
+        free(self.malloc_fail)
+        self.malloc_fail = <int32_t *>malloc(max(n, 1) * sizeof(int32_t))
+        if not self.malloc_fail:
+            raise MemoryError()
+        for i in range(n):
+            self.malloc_fail[i] = errnos[i]
+        self.nmalloc_fail = n
+        self.malloc_fail_pos = 0
+
+    def fail_entry_alloc(self, int64_t n):
+        self.idle()
+        self.kmemcache_fail_next = n
+
+    def fail_xa_store(self, int64_t n):
+        self.idle()
+        self.xa_fail_next = n
+
+    def arm(self, int fault, int64_t calls):
+        cdef int i
+        self.idle()
+        if fault in BATCHING_ONLY and not self.batching:
+            return
+        for i in range(self.narm):
+            if self.arm_order[i] == fault:
+                break
+        else:
+            self.arm_order[self.narm] = fault
+            self.narm += 1
+        self.armed[fault] += calls
+
+    def fired(self):
+        self.idle()
+        return {FAULT_NAMES[i]: self.nfired[i] for i in range(NR_FAULTS) if self.nfired[i]}
+
+    @property
+    def bad_alloc_sizes(self):
+        return list(self.bad_sizes)
+
+    @property
+    def pool_pages(self):
+        return self.npool_pages
+
+    @property
+    def pool_bytes(self):
+        return self.npool_bytes
+
+    @property
+    def live_objects(self):
+        return self.nlive_objects
+
+    @property
+    def live_entries(self):
+        return self.nlive_entries
+
+    @property
+    def shrink_work_queued(self):
+        return bool(self.shrink_queued)
+
+    def memory_usage(self):
+        """Bytes the core holds besides the zspages: entry records and the tree."""
+        cdef int64_t c, chunks = 0
+        self.idle()
+        for c in range(self.nchunks):
+            chunks += self.chunks[c] != NULL
+        return {"entry_record": sizeof(Entry), "entries_allocated": self.cap_entries,
+                "tree_bytes": chunks * (1 << CHUNK_BITS) * sizeof(uint32_t) + self.nchunks * sizeof(void *),
+                "zspage_bytes": self.npool_pages * self.page_size}
