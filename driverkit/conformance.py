@@ -7,12 +7,12 @@ targets are checked in parallel worker processes.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from zswap_spec.support.processes import process_pool
 
 from .abi import DriverInfo, TargetError
 from .clauses import CLAUSES, Violation
@@ -236,8 +236,7 @@ def check_targets(targets: list[Target], options: KitOptions, jobs: int = 1,
             if on_done:
                 on_done(out[-1])
         return out
-    ctx = multiprocessing.get_context("fork")  # no re-import of the caller's main module
-    with ProcessPoolExecutor(max_workers=min(jobs, len(targets)), mp_context=ctx) as pool:
+    with process_pool(min(jobs, len(targets))) as pool:
         futures = [pool.submit(_run, (t, options)) for t in targets]
         out = []
         for f in futures:

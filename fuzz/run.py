@@ -3,15 +3,15 @@ worker processes, within a time budget, with a live progress line."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.pool.api import CORE_FAULTS
 from zswap_spec.model.faults import FAULTS
+from zswap_spec.support.processes import context, process_pool
+
 from .campaign import Campaign, open_database, run_campaign, save_summary
 
 __all__ = ["plan_campaigns", "run_fuzz"]
@@ -54,11 +54,11 @@ def _work(args):
 
 def run_fuzz(campaigns, db_spec, db_dir: Path, findings_dir: Path, workers: int, live: bool):
     """Every campaign, `workers` at a time; results in plan order."""
-    with mp.Manager() as manager:
+    with context().Manager() as manager:
         counters = manager.dict()
         jobs = [(c, db_spec, str(db_dir), str(findings_dir), counters) for c in campaigns]
         started = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        with process_pool(max(1, workers)) as pool:
             futures = [pool.submit(_work, j) for j in jobs]
             while live and not all(f.done() for f in futures):
                 totals = [sum(x[i] for x in counters.values()) for i in range(3)] if counters else [0, 0, 0]

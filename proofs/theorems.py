@@ -301,9 +301,9 @@ def prove_all(variants, assumptions, page_sizes, theorems=None, jobs: int = 1) -
     theorems = list(theorems or THEOREMS)
     groups = [(ps, v, list(assumptions), theorems) for ps in page_sizes for v in variants]
     if jobs > 1 and len(groups) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+        from zswap_spec.support.processes import process_pool
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with process_pool(jobs) as pool:
             batches = list(pool.map(_group, groups))
     else:
         batches = [_group(g) for g in groups]

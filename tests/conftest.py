@@ -31,6 +31,21 @@ def page_size(request):
     return request.param
 
 
+def pytest_sessionfinish(session):
+    """On a pytest-xdist worker: hand the property counts to the controller."""
+    from propcount import CASES
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["property_cases"] = dict(CASES)
+
+
+def pytest_testnodedown(node, error):
+    """On the controller: add up what each worker counted."""
+    from propcount import CASES
+
+    CASES.update(getattr(node, "workeroutput", {}).get("property_cases", {}))
+
+
 def pytest_terminal_summary(terminalreporter):
     from propcount import CASES
 

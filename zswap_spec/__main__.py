@@ -2,4 +2,5 @@
 
 from zswap_spec.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes import this module again: run nothing then
+    main()
