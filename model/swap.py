@@ -7,6 +7,10 @@ cgroup allows writeback, or keeps it in memory if not; `swap_read_folio()`
 serves a page from the zeromap, zswap or the swap device.  It remembers what
 each swap slot should hold, so every read checks INV-ROUNDTRIP, and it checks
 the store invariants after every store.  Replay and the fuzzers drive it.
+
+After every swap-out it runs the pool shrink worker if the store queued it
+(`Zswap.run_queued_work`): the kernel's worker runs asynchronously; the
+model lets it finish before the next operation.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ class SwapSystem:
         self.outcomes: Counter[str] = Counter()
 
     def swap_out(self, folio: Folio) -> list[str]:
-        """Swap a folio out; the outcome of each of its pages."""
+        """Swap a folio out; the outcome of each of its pages.  Then, if the
+        store queued the pool shrink worker, run it to completion (after the
+        store's checks, which see the state `zswap_store` returned)."""
         zs = self.zs
         offsets = range(folio.offset, folio.offset + folio.nr_pages)
         for offset, page in zip(offsets, folio.pages):
@@ -72,6 +78,7 @@ class SwapSystem:
                     for offset, page in zip(offsets, folio.pages):
                         self.kept[offset] = page
         self.outcomes.update(result)
+        zs.run_queued_work()
         return result
 
     def swap_in(self, offset: int) -> bytes | None:

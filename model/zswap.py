@@ -8,6 +8,11 @@ the writeback walk (`shrink_memcg`: 7.3 walks up to 32 LRU entries, the late
 2025 tree one).  What differs between kernel variants (how a folio's pages
 are compressed and entered) lives in ``zswap_spec.model.variants``; this
 module calls the variant's `store_pages` for the part in between.
+
+The pool shrink worker runs when the model is told to: a store that fails
+while the pool is full queues it (`queue_work`), and `run_queued_work`, which
+the swap layer (`zswap_spec.model.swap.SwapSystem`) calls after every
+swap-out, runs it to completion (see `run_queued_work`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from dataclasses import dataclass, field
 from .acomp import ScatterEntry
 from .cint import EAGAIN, EEXIST, EINVAL, EIO, ENOENT
 from .compressors import algorithm
-from .memcg import MemCgroup, mem_cgroup_zswap_writeback_enabled, obj_cgroup_may_zswap
+from .memcg import (MemCgroup, mem_cgroup_iter, mem_cgroup_tryget_online,
+                    mem_cgroup_zswap_writeback_enabled, obj_cgroup_may_zswap)
 from .variants import get_variant
 from .zsmalloc import ZsPool
 
@@ -25,6 +31,7 @@ __all__ = [
     "DEBUGFS_COUNTERS",
     "VM_EVENTS",
     "Folio",
+    "ShrinkTrace",
     "ZswapEntry",
     "Zswap",
     "SUPPORTED_PAGE_SIZES",
@@ -87,11 +94,28 @@ class StoreTrace:
     malloc_sizes: list[int] = field(default_factory=list)
 
 
+@dataclass
+class ShrinkTrace:
+    """What the last `shrink_worker` run did (instrumentation, not kernel state).
+
+    `steps`: one per turn of its loop, (the cgroup's name, `shrink_memcg`'s
+    return) or (None, None) for the end of a pass; `failures` and `attempts`
+    as the loop left them; `gave_up`: it stopped at MAX_RECLAIM_RETRIES
+    failures rather than at the accept threshold."""
+
+    steps: list[tuple[str | None, int | None]] = field(default_factory=list)
+    failures: int = 0
+    attempts: int = 0
+    gave_up: bool = False
+
+
 class Zswap:
     """One zswap instance: its pool, tree, counters and parameters."""
 
+    DEFAULT_MAX_POOL_PERCENT = 20  # module parameter max_pool_percent's default (mm/zswap.c)
+
     def __init__(self, variant="mainline", compressor="lz4", page_size: int = 4096,
-                 total_ram_pages: int = 1 << 20, max_pool_percent: int = 20,
+                 total_ram_pages: int = 1 << 20, max_pool_percent: int = DEFAULT_MAX_POOL_PERCENT,
                  accept_threshold_percent: int = 90, enabled: bool = True,
                  max_batch_size: int | None = None):
         if page_size not in SUPPORTED_PAGE_SIZES:
@@ -111,7 +135,11 @@ class Zswap:
         self.counters = dict.fromkeys(DEBUGFS_COUNTERS, 0)
         self.vm_events = dict.fromkeys(VM_EVENTS, 0)
         self.pool_reached_full = False
+        # `zswap_shrink_work` is pending on `shrink_wq` (queued, not yet run).
         self.shrink_work_queued = False
+        # `zswap_next_shrink`: the shrink worker's cursor, kept across runs.
+        self.zswap_next_shrink: MemCgroup | None = None
+        self.shrink_trace = ShrinkTrace()
         self.kmemcache_fail_next = 0  # entry allocations to fail (injection)
         self.xa_store_fail_next = 0  # tree insertions to fail (injection)
         self.swap_device: dict[int, bytes] = {}
@@ -153,28 +181,44 @@ class Zswap:
     # -- store ----------------------------------------------------------------
 
     def zswap_store(self, folio: Folio) -> bool:
-        """Store every page of `folio`, or none of them."""
+        """Store every page of `folio`, or none of them.
+
+        A store that fails after zswap was found enabled, while the pool is
+        full (`pool_reached_full`, as the last `zswap_check_limits` left it),
+        queues the pool shrink worker; it does not run it (`run_queued_work`).
+
+        mm/zswap.c `zswap_store`, lines 1490-1574 (Linux 7.3.4, Debian
+        linux-source-7.3): the queueing at 1550-1551, which the disabled
+        case (1503-1504, straight to the stale-entry cleanup) skips.
+        """
         memcg = folio.memcg or self.root
+        top = memcg
+        while top.parent is not None:
+            top = top.parent
+        if top is not self.root:
+            raise ValueError(f"cgroup {memcg.name!r} is not in this zswap's hierarchy; "
+                             f"make it under Zswap.root (the shrink worker walks only that tree)")
         self.trace = StoreTrace()
         ok = False
         if not self.enabled:
             self.trace.stage = "disabled"
-        elif not obj_cgroup_may_zswap(memcg, self.page_size) and self.shrink_memcg(memcg) != 0:
-            self.trace.stage = "memcg_limit"
-        elif self.zswap_check_limits():
-            self.trace.stage = "pool_limit"
         else:
-            self.trace.stage = "pages"
-            wb_enabled = self.writeback_enabled(memcg)
-            if self.variant.store_pages(self, folio, memcg, wb_enabled):
-                for m in memcg.ancestors():
-                    m.stat["zswpout"] += folio.nr_pages
-                self.vm_events["zswpout"] += folio.nr_pages
-                self.trace.stage = "stored"
-                ok = True
+            if not obj_cgroup_may_zswap(memcg, self.page_size) and self.shrink_memcg(memcg) != 0:
+                self.trace.stage = "memcg_limit"
+            elif self.zswap_check_limits():
+                self.trace.stage = "pool_limit"
+            else:
+                self.trace.stage = "pages"
+                wb_enabled = self.writeback_enabled(memcg)
+                if self.variant.store_pages(self, folio, memcg, wb_enabled):
+                    for m in memcg.ancestors():
+                        m.stat["zswpout"] += folio.nr_pages
+                    self.vm_events["zswpout"] += folio.nr_pages
+                    self.trace.stage = "stored"
+                    ok = True
+            if not ok and self.pool_reached_full:
+                self.queue_work()
         if not ok:
-            if self.pool_reached_full:
-                self.shrink_work_queued = True
             # Erase every entry of the folio's offsets: this call's and stale
             # ones from an earlier swap-out of the same slots.
             for offset in range(folio.offset, folio.offset + folio.nr_pages):
@@ -294,7 +338,12 @@ class Zswap:
         """Walk up to SWAP_CLUSTER_MAX entries of `memcg`'s LRU, writing back
         those without the referenced bit (mm/zswap.c `shrink_memcg` and
         `shrink_memcg_cb` as of Linux 7.3, Debian linux-source-7.3 7.3.4;
-        late-2025 trees walked one entry)."""
+        late-2025 trees walked one entry).
+
+        0 if it wrote an entry back; -EAGAIN if it walked entries but wrote
+        none back; -ENOENT if the cgroup's writeback is disabled or its LRU
+        is empty (nothing walked).  The kernel also answers -ENOENT for an
+        offline (zombie) cgroup, which the model never has."""
         if not self.writeback_enabled(memcg):
             return -ENOENT
         lru = memcg.lru
@@ -344,29 +393,84 @@ class Zswap:
         lru.update(flags)
         return removed
 
-    def memcgs_with_entries(self) -> list[MemCgroup]:
-        seen: dict[int, MemCgroup] = {}
-        for entry in self.tree.values():
-            if entry.memcg is not None:
-                seen.setdefault(id(entry.memcg), entry.memcg)
-        return list(seen.values())
+    def queue_work(self) -> bool:
+        """`queue_work(shrink_wq, &zswap_shrink_work)`: mark the shrink
+        worker pending; False, and nothing done, if it already is."""
+        if self.shrink_work_queued:
+            return False
+        self.shrink_work_queued = True
+        return True
 
-    def shrink_worker(self) -> int:
-        """The queued pool shrinker: write back until under the accept threshold."""
+    def run_queued_work(self) -> bool:
+        """Run the pending shrink worker to completion; False if none is pending.
+
+        The kernel runs `zswap_shrink_work` on a workqueue, asynchronously,
+        at a time the model cannot know.  The model fixes the time: whoever
+        drives it calls this right after the `zswap_store` call that queued
+        the work returns, before the next operation (`SwapSystem.swap_out`
+        does, after every swap-out).  So a store never overlaps the worker,
+        and a comparison with a real kernel must let the kernel's worker
+        finish after every store that could have queued it.  As on a
+        workqueue, the work stops being pending when it starts.
+        """
+        if not self.shrink_work_queued:
+            return False
         self.shrink_work_queued = False
-        failures = written = 0
+        self.shrink_worker()
+        return True
+
+    def shrink_worker(self) -> None:
+        """The pool shrink worker: write back, round-robin over the cgroups,
+        until the pool is at or below the accept threshold.
+
+        Each turn moves the cursor `zswap_next_shrink` one step along
+        `mem_cgroup_iter`'s pre-order walk from the root (root included),
+        skipping cgroups it cannot get online, and calls `shrink_memcg` on
+        the cgroup it lands on; the cursor stays where it is when the worker
+        returns, so the next run resumes after it.  The end of a pass (the
+        walk's None) counts a failure only if that pass made no attempt
+        (`attempts` counts `shrink_memcg` calls that returned 0 or -EAGAIN
+        since the last end of a pass, and the count restarts at each run);
+        -ENOENT (writeback disabled, empty LRU) counts nothing; -EAGAIN
+        counts an attempt and a failure; 0 an attempt.  It gives up at
+        MAX_RECLAIM_RETRIES failures, and otherwise stops when
+        `zswap_total_pages()` is at or below `zswap_accept_thr_pages()`,
+        checked after each turn (so it always takes at least one).
+
+        mm/zswap.c `shrink_worker`, lines 1319-1404, with `shrink_memcg`
+        (1282-1317) and `zswap_memcg_offline_cleanup` (722-742, not modelled:
+        no cgroup goes offline), Linux 7.3.4, Debian linux-source-7.3.
+        """
+        trace = self.shrink_trace = ShrinkTrace()
+        failures = attempts = 0
         thr = self.zswap_accept_thr_pages()
-        while self.zswap_total_pages() > thr and failures < MAX_RECLAIM_RETRIES:
-            progress = False
-            for memcg in self.memcgs_with_entries():
-                if self.shrink_memcg(memcg) == 0:
-                    written += 1
-                    progress = True
-                if self.zswap_total_pages() <= thr:
-                    break
-            if not progress:
-                failures += 1
-        return written
+        while True:
+            memcg = mem_cgroup_iter(self.root, self.zswap_next_shrink)
+            self.zswap_next_shrink = memcg
+            while memcg is not None and not mem_cgroup_tryget_online(memcg):
+                memcg = mem_cgroup_iter(self.root, self.zswap_next_shrink)
+                self.zswap_next_shrink = memcg
+            if memcg is None:  # a pass is over (memcg is never disabled here)
+                trace.steps.append((None, None))
+                if not attempts:
+                    failures += 1
+                    if failures == MAX_RECLAIM_RETRIES:
+                        trace.gave_up = True
+                        break
+                attempts = 0
+            else:
+                ret = self.shrink_memcg(memcg)
+                trace.steps.append((memcg.name, ret))
+                if ret != -ENOENT:
+                    attempts += 1
+                    if ret:
+                        failures += 1
+                        if failures == MAX_RECLAIM_RETRIES:
+                            trace.gave_up = True
+                            break
+            if self.zswap_total_pages() <= thr:
+                break
+        trace.failures, trace.attempts = failures, attempts
 
     # -- views ----------------------------------------------------------------
 

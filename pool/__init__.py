@@ -24,6 +24,15 @@ rule for every caller (`make_pool`, `replay`, `fuzz`):
   without.
 
 `IMPL` reports what serves a job with no needs.
+
+The pool API is zswap's store path without the pool shrink worker, on both
+backends alike: a store refused while the pool is full queues the worker
+(`Pool.shrink_work_queued`) and nothing runs it, so a full pool refuses
+stores until the caller frees it down to the accept threshold.  The core
+does not implement the worker; the model does, but only its swap layer
+(`zswap_spec.model.swap.SwapSystem`) runs it, after every swap-out, as the
+kernel's worker would.  A job that needs the worker (a pool limit reached
+with writeback on) needs the model's swap layer, not this API.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ __all__ = [
     "CORE_FEATURES",
     "ZSWAP_MAX",
     "SHRINKER",
+    "SHRINK_WORKER",
     "CoreUnavailable",
     "Pool",
     "PoolInputError",
@@ -70,6 +80,7 @@ ENV = "ZSWAP_SPEC_IMPL"
 # model implements every one; the core the ones in CORE_FEATURES.
 ZSWAP_MAX = "memory.zswap.max"
 SHRINKER = "the shrinker's LRU walk"
+SHRINK_WORKER = "the pool limit's shrink worker"
 
 
 def fault_feature(name: str) -> str:

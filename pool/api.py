@@ -116,6 +116,9 @@ class Pool:
     only), `faults` (wrap the compressor so `arm()` can make it misbehave),
     `total_ram_pages`, `max_pool_percent`, `accept_threshold_percent`,
     `max_batch_size`.  Cgroup 0 is the root; `add_cgroup()` adds children.
+    A store refused while the pool is full queues the pool shrink worker
+    (`shrink_work_queued`); neither backend runs it (see the package's
+    docstring).
     """
 
     impl = "?"

@@ -15,13 +15,32 @@ def replay_pages(pages, config: RunConfig, progress=None, impl: str | None = "mo
 
     `impl` picks the implementation: "model" (default), "core", or None (or
     "auto") for `zswap_spec.pool.resolve_impl`'s rule; the run needs its
-    compressor, so a compressor the core lacks (a driver's) takes the model."""
-    from zswap_spec.pool import compressor_feature, resolve_impl
+    compressor, so a compressor the core lacks (a driver's) takes the model,
+    and so does a run that may fill the pool with writeback on (only the
+    model runs the shrink worker the pool limit queues)."""
+    from zswap_spec.pool import SHRINK_WORKER, compressor_feature, resolve_impl
 
-    if resolve_impl(impl, needs=[compressor_feature(config.compressor)]) == "core":
+    needs = [compressor_feature(config.compressor)]
+    if config.writeback and _may_reach_pool_limit(len(pages), config):
+        needs.append(SHRINK_WORKER)
+    if resolve_impl(impl, needs=needs) == "core":
         from .on_core import replay_on_core
 
         return replay_on_core(pages, config, progress)
     from .on_model import replay_on_model
 
     return replay_on_model(pages, config, progress)
+
+
+# zsmalloc pages beyond one per stored page: at most a partly filled zspage
+# (up to 4 pages) per size class; 1024 is above that for every page size.
+_POOL_SLACK_PAGES = 1024
+
+
+def _may_reach_pool_limit(nr_pages: int, config: RunConfig) -> bool:
+    """Can `nr_pages` stored pages reach the pool limit (`zswap_max_pages`)?
+    Each stored page takes at most one pool page, plus the slack above."""
+    from zswap_spec.model.zswap import Zswap
+
+    limit = config.total_ram_pages * Zswap.DEFAULT_MAX_POOL_PERCENT // 100
+    return nr_pages + _POOL_SLACK_PAGES >= limit

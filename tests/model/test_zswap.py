@@ -2,15 +2,16 @@
 unless stated), with real compressors and injected failures."""
 
 import os
+import random
 
 import pytest
 
 from zswap_spec.model.cint import EAGAIN, EINVAL, EIO, ENOENT, ENOMEM, ENOSPC
 from zswap_spec.model.invariants import check_global
-from zswap_spec.model.memcg import MemCgroup, mem_cgroup_zswap_writeback_enabled
+from zswap_spec.model.memcg import MemCgroup, mem_cgroup_iter, mem_cgroup_zswap_writeback_enabled
 from zswap_spec.model.swap import SwapSystem
 from zswap_spec.model.variants import VARIANTS
-from zswap_spec.model.zswap import Folio, Zswap
+from zswap_spec.model.zswap import MAX_RECLAIM_RETRIES, Folio, Zswap
 
 TEXT = (b"static int zswap_store(struct folio *folio) { return 0; }\n" * 80)[:4096]
 
@@ -207,31 +208,226 @@ def test_failed_writeback_counts_reject_reclaim_fail_and_keeps_the_entry():
     assert zs.counters["reject_reclaim_fail"] >= 1 and 0 in zs.tree
 
 
-def test_pool_limit_hysteresis():
-    # RAM of 40 pages: limit 20% = 8 pages, accept again at 90% of that = 7.
-    zs, memcg, system = make(total_ram_pages=40)
-    n = 0
-    while system.swap_out(Folio((rand_page(),), n, memcg)) != ["rejected"]:
-        n += 1
-    assert zs.zswap_total_pages() >= zs.zswap_max_pages() == 8
+def rand_pages(n: int, seed: int = 0) -> list[bytes]:
+    """Incompressible pages, reproducibly: each is stored as-is (writeback on)
+    in an object of PAGE_SIZE bytes, which zsmalloc's last class (one object
+    per one-page zspage) holds: one pool page per stored page."""
+    rng = random.Random(seed)
+    return [rng.randbytes(4096) for _ in range(n)]
+
+
+def test_pool_limit_hysteresis_without_the_worker():
+    # zswap_store alone (no swap layer, so the queued worker never runs).
+    # RAM of 200 pages: limit 20% = 40 pages, accept again at 90% of it = 36.
+    zs = Zswap("mainline", "lz4", total_ram_pages=200)
+    memcg = MemCgroup("/t", zs.root)
+    pages = rand_pages(48)
+    assert [zs.zswap_store(Folio((p,), i, memcg)) for i, p in enumerate(pages[:40])] == [True] * 40
+    assert zs.zswap_total_pages() == 40 and not zs.shrink_work_queued
+    assert not zs.zswap_store(Folio((pages[40],), 40, memcg))  # 40 >= 40: full
     assert zs.pool_reached_full and zs.counters["pool_limit_hit"] == 1
-    system.swap_out(Folio((rand_page(),), n + 1, memcg))
-    assert zs.counters["pool_limit_hit"] == 2  # counted at every check while over
-    system.swap_in(0)  # 7 pages: at the accept threshold
-    assert system.swap_out(Folio((text_page(0),), n + 2, memcg)) == ["compressed"]
-    assert not zs.pool_reached_full
+    assert zs.shrink_work_queued and zs.trace.stage == "pool_limit"
+    assert not zs.queue_work()  # already pending: queue_work does nothing
+    for i in range(3):
+        zs.zswap_invalidate(i)  # 37 pages: under the limit, over the threshold
+    assert not zs.zswap_store(Folio((pages[41],), 41, memcg))
+    assert zs.counters["pool_limit_hit"] == 1  # not counted below the limit
+    assert zs.pool_reached_full and zs.trace.stage == "pool_limit"
+    zs.zswap_invalidate(3)  # 36 pages: at the threshold
+    assert zs.zswap_store(Folio((pages[42],), 42, memcg))
+    assert not zs.pool_reached_full and zs.zswap_total_pages() == 37
+    assert zs.run_queued_work() and not zs.run_queued_work()  # pending once, run once
 
 
-def test_shrink_worker_brings_the_pool_under_the_accept_threshold():
-    zs, memcg, system = make(total_ram_pages=40)
-    for i in range(20):
-        system.swap_out(Folio((rand_page(),), i, memcg))
-    assert zs.shrink_work_queued
-    zs.shrink_worker()
-    assert zs.zswap_total_pages() <= zs.zswap_accept_thr_pages()
-    for i in range(20):
-        system.swap_in(i)
-    assert not system.violations
+def test_what_queues_the_shrink_worker():
+    # Queued only by a store that fails, zswap enabled, while the pool is full.
+    zs = Zswap("mainline", "lz4", total_ram_pages=40)  # limit 8 pages, threshold 7
+    memcg = MemCgroup("/t", zs.root, zswap_writeback=False)
+    assert not zs.zswap_store(Folio((rand_page(),), 0, memcg))  # poor compression, not full
+    assert zs.trace.stage == "pages" and not zs.shrink_work_queued
+    memcg.zswap_writeback = True
+    for i, p in enumerate(rand_pages(8)):
+        assert zs.zswap_store(Folio((p,), 10 + i, memcg)) and not zs.shrink_work_queued
+    assert not zs.zswap_store(Folio((text_page(0),), 1, memcg))
+    assert zs.trace.stage == "pool_limit" and zs.shrink_work_queued
+    memcg.zswap_writeback = False
+    assert zs.run_queued_work() and zs.shrink_trace.gave_up  # nothing to write back
+    assert zs.pool_reached_full and not zs.shrink_work_queued
+    zs.enabled = False
+    assert not zs.zswap_store(Folio((text_page(0),), 2, memcg))
+    assert zs.trace.stage == "disabled" and not zs.shrink_work_queued  # straight to check_old
+    zs.enabled = True
+    memcg.zswap_max = 0  # refused before the pool limit is looked at; the flag is stale
+    assert not zs.zswap_store(Folio((text_page(0),), 3, memcg))
+    assert zs.trace.stage == "memcg_limit" and zs.shrink_work_queued
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_200_page_example_writes_back_and_accepts_again(variant):
+    """RAM 200 pages: limit 40 pool pages, accept threshold 36.  400 random
+    pages, one per folio, in one cgroup with writeback on; each takes one pool
+    page.  By hand, from the rules:
+
+    - offsets 0-39 are stored (40 pages); 40 finds the pool full (hit 1) and
+      queues the worker, which runs after the swap-out.  Run 1: root (empty
+      LRU: -ENOENT), /t (40 referenced entries: the 32-entry walk only clears
+      32 bits: -EAGAIN, attempt and failure 1), end of pass (an attempt was
+      made: no failure), root, /t (the 8 still referenced lose their bit, the
+      remaining 24 steps write back 24 entries: 0), 16 <= 36: done.
+    - the pool is at 16 <= 36: accepted again; 41-64 fill it to 40, 65 is
+      refused.  Run 2 starts at the cursor /t: end of pass (no attempt this
+      run: failure 1), root, /t: 16 unreferenced entries written back, the
+      remaining 16 steps clear 16 new entries.  Pool 24.
+    - from then on each cycle stores 16 (pool 24 -> 40), refuses one, and
+      the run writes back 16 (8 entries rotated, 16 written back, 8 cleared):
+      refusals at 82, 99, ..., 82 + 17k; 66-399 is 334 offsets = 19 cycles
+      of 17 plus 11 stored.
+    Stored 40 + 24 + 19 * 16 + 11 = 379, refused 2 + 19 = 21 (each one a
+    pool_limit_hit), written back 24 + 16 + 19 * 16 = 344, pool 379 - 344 = 35.
+    """
+    zs, memcg, system = make(variant, total_ram_pages=200)
+    assert (zs.zswap_max_pages(), zs.zswap_accept_thr_pages()) == (40, 36)
+    pages = rand_pages(400, seed=200)
+    outcomes = [system.swap_out(Folio((p,), i, memcg))[0] for i, p in enumerate(pages)]
+    refused = [i for i, o in enumerate(outcomes) if o == "rejected"]
+    assert refused == [40, 65] + [82 + 17 * k for k in range(19)]
+    assert outcomes.count("raw") == 379 and len(refused) == 21
+    assert zs.counters["pool_limit_hit"] == 21
+    assert zs.counters["written_back_pages"] == 344 == memcg.stat["zswpwb"]
+    assert zs.counters["stored_pages"] == 35 == zs.zswap_total_pages()
+    assert not zs.shrink_work_queued and zs.zswap_next_shrink is memcg
+    assert zs.shrink_trace.steps == [(None, None), ("/", -ENOENT), ("/t", 0)]
+    assert [system.swap_in(i) for i in range(400)] == pages
+    assert not system.violations and not system.check_global()
+
+
+def test_the_first_worker_run_of_the_200_page_example():
+    zs, memcg, system = make(total_ram_pages=200)
+    for i, p in enumerate(rand_pages(41, seed=1)):
+        system.swap_out(Folio((p,), i, memcg))
+    t = zs.shrink_trace
+    assert t.steps == [("/", -ENOENT), ("/t", -EAGAIN), (None, None), ("/", -ENOENT), ("/t", 0)]
+    assert (t.failures, t.attempts, t.gave_up) == (1, 1, False)
+    assert zs.counters["written_back_pages"] == 24 and sorted(memcg.lru) == list(range(24, 40))
+
+
+def _fill(system, memcg, n, first, seed):
+    for i, p in enumerate(rand_pages(n, seed)):
+        assert system.swap_out(Folio((p,), first + i, memcg)) == ["raw"]
+
+
+def test_the_worker_resumes_round_robin_from_its_cursor():
+    # Made A, B, then A1 under A: pre-order from the root is /, A, A1, B.
+    # RAM 200 (limit 40, threshold 36).  Each cgroup's entries all fit in
+    # one 32-entry walk, which clears their bits, meets them again and
+    # writes them all back, so one shrink_memcg brings the pool under the
+    # threshold and each run stops on the cgroup after the last one.
+    zs = Zswap("mainline", "lz4", total_ram_pages=200)
+    system = SwapSystem(zs)
+    a = zs.root.child("A")
+    b = zs.root.child("B")
+    a1 = a.child("A1")
+    assert zs.root.children == [a, b] and a.children == [a1]
+    _fill(system, a, 14, 0, seed=1)
+    _fill(system, a1, 13, 100, seed=2)
+    _fill(system, b, 13, 200, seed=3)
+    runs = []
+    for k, (refill, n) in enumerate([(None, 0), (a, 14), (a1, 13), (b, 13)]):
+        if refill is not None:
+            _fill(system, refill, n, 1000 * (k + 1), seed=10 + k)
+        assert zs.zswap_total_pages() == 40
+        assert system.swap_out(Folio((rand_page(),), 900 + k, b)) == ["rejected"]  # runs the worker
+        runs.append((zs.shrink_trace.steps, [len(m.lru) for m in (a, a1, b)]))
+    assert runs == [
+        ([("/", -ENOENT), ("/A", 0)], [0, 13, 13]),
+        ([("/A/A1", 0)], [14, 0, 13]),
+        ([("/B", 0)], [14, 13, 0]),
+        ([(None, None), ("/", -ENOENT), ("/A", 0)], [0, 13, 13]),
+    ]
+    assert zs.zswap_next_shrink is a
+
+
+def test_the_worker_skips_a_cgroup_with_writeback_disabled():
+    zs = Zswap("mainline", "lz4", total_ram_pages=200)  # limit 40, threshold 36
+    system = SwapSystem(zs)
+    a = zs.root.child("A")
+    b = zs.root.child("B")
+    _fill(system, a, 20, 0, seed=1)  # as-is entries, stored while writeback was on
+    _fill(system, b, 20, 100, seed=2)
+    a.zswap_writeback = False
+    assert system.swap_out(Folio((rand_page(),), 500, b)) == ["rejected"]
+    t = zs.shrink_trace
+    # A: -ENOENT, neither an attempt nor a failure.  B: 20 bits cleared, then
+    # 12 of its entries written back (32 steps): 28 pages <= 36.
+    assert t.steps == [("/", -ENOENT), ("/A", -ENOENT), ("/B", 0)]
+    assert (t.failures, t.attempts) == (0, 1)
+    assert len(a.lru) == 20 and all(a.lru.values()) and a.stat["zswpwb"] == 0
+    assert b.stat["zswpwb"] == 12 and zs.zswap_total_pages() == 28
+
+
+def test_the_worker_gives_up_when_no_cgroup_can_write_back():
+    # Every pass finds no candidate: a failure per pass, 16 passes.
+    zs, memcg, system = make(total_ram_pages=200)
+    _fill(system, memcg, 40, 0, seed=1)
+    memcg.zswap_writeback = False
+    system.swap_out(Folio((text_page(0),), 99, memcg))
+    t = zs.shrink_trace
+    assert t.steps == [("/", -ENOENT), ("/t", -ENOENT), (None, None)] * MAX_RECLAIM_RETRIES
+    assert (t.failures, t.gave_up) == (MAX_RECLAIM_RETRIES, True)
+    assert zs.zswap_total_pages() == 40 and zs.counters["written_back_pages"] == 0
+
+
+def test_the_worker_gives_up_after_failed_writebacks():
+    # Ten compressed entries whose objects no longer decompress: every
+    # shrink_memcg walks 32 steps and writes nothing back (-EAGAIN), an
+    # attempt and a failure each; the ends of passes count nothing (an
+    # attempt was made).  Call 1 clears 10 bits and fails 22 writebacks,
+    # calls 2-16 fail 32 each: 22 + 15 * 32 = 502.
+    zs, memcg, system = make()
+    for i in range(10):
+        system.swap_out(Folio((text_page(i),), i, memcg))
+    for entry in zs.tree.values():
+        zs.zpool.objects[entry.handle] = b"\xff" * entry.length
+    pool = zs.zswap_total_pages()
+    zs.total_ram_pages = pool * 5  # the limit is the pool as it is
+    assert zs.zswap_max_pages() == pool
+    assert system.swap_out(Folio((text_page(10),), 10, memcg)) == ["rejected"]
+    t = zs.shrink_trace
+    per_pass = [("/", -ENOENT), ("/t", -EAGAIN)]
+    assert t.steps == (per_pass + [(None, None)]) * (MAX_RECLAIM_RETRIES - 1) + per_pass
+    assert (t.failures, t.attempts, t.gave_up) == (MAX_RECLAIM_RETRIES, 1, True)
+    assert zs.counters["reject_reclaim_fail"] == 502 == zs.counters["decompress_fail"]
+    assert zs.counters["written_back_pages"] == 0 and zs.zswap_total_pages() == pool
+
+
+def test_stores_are_refused_until_the_pool_is_at_the_threshold():
+    # Through the swap layer, with nothing the worker can write back: each
+    # refused store runs it, it gives up, and stores stay refused until the
+    # pool is freed down to the accept threshold.
+    zs, memcg, system = make(total_ram_pages=200)  # limit 40, threshold 36
+    _fill(system, memcg, 40, 0, seed=1)
+    memcg.zswap_writeback = False
+    page = text_page(0)
+    for freed in range(4):
+        assert system.swap_out(Folio((page,), 100 + freed, memcg)) == ["rejected"]
+        assert zs.shrink_trace.gave_up and zs.zswap_total_pages() == 40 - freed
+        system.swap_free(freed)
+    assert zs.counters["pool_limit_hit"] == 1  # only the check at 40 pages
+    assert zs.zswap_total_pages() == 36
+    assert system.swap_out(Folio((page,), 200, memcg)) == ["compressed"]
+    assert not zs.pool_reached_full and not zs.shrink_work_queued
+
+
+def test_mem_cgroup_iter_is_a_pre_order_walk_in_creation_order():
+    root = MemCgroup("/")
+    a, b = root.child("a"), root.child("b")
+    b1, a1 = b.child("b1"), a.child("a1")
+    a2, a1x = a.child("a2"), a1.child("x")
+    walk, pos = [], None
+    while (pos := mem_cgroup_iter(root, pos)) is not None:
+        walk.append(pos)
+    assert walk == [root, a, a1, a1x, a2, b, b1]
+    assert mem_cgroup_iter(root, None) is root  # after the end: a new pass
 
 
 def test_disabled_zswap_stores_nothing_and_drops_stale_entries():

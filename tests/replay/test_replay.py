@@ -1,6 +1,7 @@
 """Replay runs over real pages: the built-in sample, boundary pages found by
 search, INV-BATCH, and the manifest of expected findings."""
 
+import os
 import shutil
 
 import pytest
@@ -91,3 +92,21 @@ def test_a_corrupt_or_missing_manifest_is_a_clear_error(tmp_path):
         load_manifest(bad)
     with pytest.raises(SystemExit, match="is missing; create it with 'zswap-spec check --update-manifest'"):
         load_manifest(tmp_path / "none.toml")
+
+
+def test_a_run_that_can_fill_the_pool_with_writeback_is_served_by_the_model(capsys):
+    """Only the model runs the shrink worker the pool limit queues: the core
+    would reject where the kernel writes back, so auto takes the model and
+    an explicit core is refused naming the feature."""
+    from zswap_spec.pool import PoolInputError, core_available
+
+    pages = [bytes([i % 251]) + os.urandom(4095) for i in range(600)]
+    small = RunConfig("mainline", "lz4", True, 1, 4096, total_ram_pages=1000)  # limit: 200 pages
+    run = replay_pages(pages, small, impl=None)
+    assert run.counters["written_back_pages"] > 0 and run.count("raw") > 200
+    assert not run.violations
+    if core_available()[0]:
+        with pytest.raises(PoolInputError, match="shrink worker"):
+            replay_pages(pages, small, impl="core")
+        roomy = RunConfig("mainline", "lz4", True, 1, 4096)  # the default RAM: far from the limit
+        assert replay_pages(pages[:50], roomy, impl="core").counters["written_back_pages"] == 0
