@@ -13,7 +13,9 @@ call the caller can observe three channels: the return code (`int`),
   acomp - Add segmentation API for compression", 2025-12-26).  An algorithm
   without `CRYPTO_ALG_REQ_SEG` given `unit_size` accepts one segment only
   (`slen > unit_size` is `-ENOSYS`) and on completion the wrapper writes
-  `err ?: req->dlen` into the destination entry.
+  `err ?: req->dlen` into the destination entry.  A batching algorithm's
+  multi-unit request returns only its submission status (see
+  `compress_segmented`).
 - ``uniform``: the review's proposal (Herbert Xu and Yosry Ahmed, Nov-Dec
   2025): the crypto layer splits a multi-unit request for a non-batching
   algorithm and reports every unit's length or errno in its entry.  No code
@@ -41,9 +43,18 @@ class ScatterEntry:
 
 
 class AcompReq:
-    """`struct acomp_req`: `slen`, `dlen` and `unit_size` are `unsigned int`."""
+    """`struct acomp_req`: `slen`, `dlen` and `unit_size` are `unsigned int`.
 
-    __slots__ = ("src", "slen", "dst", "dlen", "unit_size")
+    `submit_ret` is not a field of the kernel's request: it is where a
+    batching driver of the model reports what its submission step returned
+    for a multi-unit batch, the one status v14's crypto layer hands back
+    (`compress_segmented`).  In "[PATCH v14 16/26]" (2026-01-24)
+    `iaa_comp_submit_acompress_batch()` returns -EINVAL when a unit could not
+    be submitted (its errno then in that unit's entry), else 0.  Drivers that
+    do not set it fail units only at completion (0).
+    """
+
+    __slots__ = ("src", "slen", "dst", "dlen", "unit_size", "submit_ret")
 
     def __init__(self, src: bytes, dst: list[ScatterEntry], dlen: int, unit_size: int = 0):
         self.src = src
@@ -51,6 +62,7 @@ class AcompReq:
         self.dst = dst
         self.dlen = u32(dlen)
         self.unit_size = u32(unit_size)
+        self.submit_ret = 0
 
 
 def _software_one(alg, req: AcompReq) -> int:
@@ -94,17 +106,29 @@ def compress_segmented(alg, req: AcompReq) -> int:
     """v14: the segmentation wrapper, and batching through `batch_completed`.
 
     For a REQ_SEG algorithm (IAA) with more than one unit,
-    `acomp_do_req_batch_parallel` ("[PATCH v14 18/26]", 2026-01-24) submits
-    the batch, and the driver's `batch_completed` hook reports a failed unit
-    by storing -EINVAL into `req->slen`; the wrapper then tests
-    `req->slen < 0`, which an `unsigned int` never is, so the call returns the
-    submission's status (0).
+    `acomp_do_req_batch_parallel` ("[PATCH v14 18/26] crypto: acomp, iaa -
+    crypto_acomp integration of IAA Batching.", 2026-01-24) returns what the
+    driver's `compress()` returned, and in v14 that call only submits the
+    batch: `iaa_crypto_acomp_acompress_main` returns the status of
+    `iaa_comp_submit_acompress_batch` ("[PATCH v14 16/26] crypto: iaa - IAA
+    Batching for parallel compressions/decompressions.", 2026-01-24), -EINVAL
+    when a unit could not be submitted (no work queue or descriptor:
+    -ENODEV; DMA mapping: -EIO; that errno in the unit's entry), else 0.
+    The wrapper then waits for the driver's `batch_completed` hook, which
+    polls the submitted units and reports a failure among them (IAA's output
+    overflow, -E2BIG) only in the unit's entry and by storing -EINVAL into
+    `req->slen`; the wrapper's `req->slen < 0` test never holds for an
+    `unsigned int`.  So the call returns -EINVAL exactly when a submission
+    failed, and 0 when every unit was submitted, however many then failed.
     """
     if alg.batching:
         if req.unit_size and req.slen > req.unit_size:
-            ret = 0  # the submission itself succeeded
-            if alg.compress_batch(req) != 0:
-                req.slen = u32(-EINVAL)  # batch_completed
+            status = alg.compress_batch(req)  # submission, then the polling
+            ret = req.submit_ret  # what tfm->compress() returned
+            if status != 0:
+                # batch_completed; the model's drivers report one status for
+                # both steps, stored here for any failure: it is never read back.
+                req.slen = u32(-EINVAL)
             if req.slen < 0:  # unsigned: never true  # noqa: SIM108
                 ret |= -EINVAL
             return ret

@@ -65,18 +65,25 @@ class ScriptedBatching:
     length, or a negative errno); tags not listed get `default`.  In its batch
     path the driver returns `ret`; given a single unit it returns
     `v < 0 ? v : 0` and reports `v` in the entry and `req->dlen`.
+
+    `submit_ret` is what its submission step returns for a multi-unit batch,
+    the status v14's crypto layer passes on (`AcompReq.submit_ret`;
+    "[PATCH v14 16/26]": -EINVAL when a unit could not be submitted).  The
+    default, 0, is a batch whose units were all submitted: any failure came
+    at completion.
     """
 
     batching = True
     format = "scripted"
 
     def __init__(self, ret: int, units: dict[int, int], default: int, batch_size: int = 8,
-                 name: str = "scripted-batching"):
+                 name: str = "scripted-batching", submit_ret: int = 0):
         self.name = name
         self.ret = ret
         self.units = units
         self.default = default
         self.batch_size = batch_size
+        self.submit_ret = submit_ret
 
     def raw_compress(self, src: bytes) -> bytes:
         return _marker_output(src, 1)
@@ -98,6 +105,7 @@ class ScriptedBatching:
             sg.buf[: len(out)] = out
             sg.length = u32(v)
         req.dlen = req.dst[0].length
+        req.submit_ret = self.submit_ret
         return self.ret
 
     def decompress(self, src: bytes, capacity: int) -> tuple[int, bytes]:

@@ -265,12 +265,19 @@ cdef class _CoreAcomp(_CoreFaults):
     cdef int32_t acomp_compress(self, const uint8_t *src, uint32_t slen, uint32_t unit_size,
                                 int ndst, uint32_t *req_dlen) noexcept nogil:
         """`crypto_acomp_compress()` under the variant's crypto layer, on the SG entries."""
-        cdef int32_t err
+        cdef int32_t err, submit_ret
         if self.layer == L_SEGMENTED:
             if self.batching:
                 if unit_size and slen > unit_size:
+                    # v14 returns the driver's submission status: -EINVAL when a unit could not
+                    # be submitted, else 0 ([PATCH v14 16/26] iaa_comp_submit_acompress_batch,
+                    # 18/26 acomp_do_req_batch_parallel, 2026-01-24); a failure at completion
+                    # goes to req->slen, never read back.  The core's drivers (IAA, the fault
+                    # catalogue) fail units at completion only: they submit every unit (the
+                    # model: AcompReq.submit_ret left 0).
+                    submit_ret = 0
                     self.compress_batch(src, slen, unit_size, ndst, req_dlen)
-                    return 0  # the driver's -EINVAL goes to req->slen, never read back
+                    return submit_ret
                 return self.batching_one(src, slen, req_dlen, self.sg_len)
             if unit_size and slen > unit_size:
                 return -ENOSYS

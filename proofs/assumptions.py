@@ -9,9 +9,15 @@ proved under.  spec/zswap-spec.md §8 states each in prose.
   (deflate).
 - `batching`: the IAA driver of the batching series: each unit's entry is
   its length in (0, P] or -E2BIG; the batch path returns -EINVAL when a
-  unit failed, else 0.
+  unit failed, else 0.  Every unit is submitted, so the submission step
+  returns 0: -E2BIG (output overflow) comes from the completion record
+  (`iaa_comp_poll`, "[PATCH v14 16/26]", 2026-01-24); submission failures
+  (-ENODEV, -EIO) are outside this set.
 - `strict`: what v13's comment assumes: a success always has
-  `0 < length < P`; anything else comes with a negative errno.
+  `0 < length < P`; anything else comes with a negative errno.  For a
+  batch: both return codes are 0 or -EINVAL, the batch path's -EINVAL
+  exactly when a unit failed, the submission's only then (a unit that could
+  not be submitted has failed).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ def batching(inp: Inputs):
         inp.batching,
         _each(inp, lambda k: OR(_length(inp.entry[k], P, exact_ok=True), inp.entry[k] == errno_bv(E2BIG))),
         inp.bret == z3.If(failed, errno_bv(EINVAL), bv(0)),
+        inp.sret == bv(0),
     )
 
 
@@ -80,7 +87,8 @@ def strict(inp: Inputs):
                                  _errno(inp.ret[k])))
     units_ok = _each(inp, lambda k: OR(_length(inp.entry[k], P, exact_ok=False), _errno(inp.entry[k])))
     failed = _some(inp, lambda k: is_neg(inp.entry[k]))
-    ba = AND(units_ok, inp.bret == z3.If(failed, errno_bv(EINVAL), bv(0)))
+    submitted = OR(inp.sret == bv(0), AND(failed, inp.sret == errno_bv(EINVAL)))
+    ba = AND(units_ok, inp.bret == z3.If(failed, errno_bv(EINVAL), bv(0)), submitted)
     return z3.If(inp.batching, ba, sw)
 
 

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from zswap_spec.model.variants import VARIANTS
 from .assumptions import ASSUMPTIONS
 from .theorems import THEOREMS
 
@@ -163,6 +164,10 @@ def counterexample_text(r, indent: str = "  ", alone: bool | None = None) -> str
             f"{cex['batch_size']}, writeback {'enabled' if cex['writeback'] else 'disabled'}")
     if cex["compressor"] == "batching":
         head += f", batch ret = {cex['batch_ret_c']}"
+        # The submission's status is what the segmented layer (v14) passes on:
+        # shown for v14, and for any variant when it is not 0.
+        if cex.get("submit_ret") or VARIANTS[r.variant].crypto_layer == "segmented":
+            head += f", submission ret = {cex['submit_ret_c']}"
     lines = [head] + [_unit_text(cex, u) for u in cex["units"]]
     lines.append(f"mainline: {_outcome_text(cex['expected'])}")
     lines.append(f"{r.variant}: {_outcome_text(cex['actual'])}")

@@ -2,7 +2,8 @@
 
 The inputs are one folio of `n` pages (1 to 8, symbolic) in one batch: for a
 software compressor each page's `ret` (`int`) and `req->dlen` (`unsigned
-int`); for a batching one the batch return code and each unit's destination
+int`); for a batching one the batch return code, the status its submission
+step returns (what v14's crypto layer passes on), and each unit's destination
 entry `length` (`unsigned int`, an errno wrapped in it); whether writeback
 is enabled; and whether `zs_malloc` fails with -ENOMEM for a page.  The
 outcome is what zswap does with the folio: stored or not, for each page the
@@ -34,6 +35,7 @@ class Inputs:
     ret: list[BV]  # software: each page's return code
     dlen: list[BV]  # software: each page's req->dlen after the call
     bret: BV  # batching: the batch path's return code
+    sret: BV  # batching: its submission step's return code (v14: the one that reaches zswap)
     entry: list[BV]  # batching: each unit's entry length
     wb: z3.BoolRef
     nomem: list[z3.BoolRef]  # zs_malloc for page k fails with -ENOMEM
@@ -48,6 +50,7 @@ def make_inputs(page_size: int, prefix: str = "") -> Inputs:
         ret=[sym(f"{prefix}ret{i}") for i in k],
         dlen=[sym(f"{prefix}dlen{i}") for i in k],
         bret=sym(f"{prefix}bret"),
+        sret=sym(f"{prefix}sret"),
         entry=[sym(f"{prefix}entry{i}") for i in k],
         wb=z3.Bool(f"{prefix}wb"),
         nomem=[z3.Bool(f"{prefix}nomem{i}") for i in k],
@@ -177,8 +180,12 @@ def _posted(inp: Inputs, v14: bool, alone: bool) -> Outcome:
     ba = _Folio(inp)
     single = inp.n == bv(1)
     v0_ret, _ = _single_unit(inp.entry[0])
-    if v14:  # a multi-unit batch returns the submission's status: 0
-        err = ite(single, v0_ret, bv(0))
+    if v14:
+        # acomp_do_req_batch_parallel returns the driver's compress(), which only
+        # submits: -EINVAL when a unit could not be submitted, else 0 ([PATCH v14
+        # 16/26] and 18/26, 2026-01-24); failures at completion reach only
+        # req->slen, an unsigned int its `< 0` test never catches.
+        err = ite(single, v0_ret, inp.sret)
     else:
         err = ite(single, v0_ret, inp.bret)
     early = AND(err != bv(0), NOT(inp.wb))

@@ -22,7 +22,7 @@ def _compressor(cex: dict):
     units = cex["units"]
     if cex["compressor"] == "batching":
         return ScriptedBatching(cex["batch_ret"], {u["page"] + 1: u["entry_length"] for u in units},
-                                default=100)
+                                default=100, submit_ret=cex.get("submit_ret", 0))
     return ScriptedSoftware(0, 100, per_tag={u["page"] + 1: (u["ret"], u["req_dlen"]) for u in units})
 
 

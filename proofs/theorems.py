@@ -195,6 +195,7 @@ def _canonical(s: z3.Solver, inp: Inputs, n: int) -> None:
     order = [(inp.wb, [True, False])]
     order.append((inp.batching, [False, True]))
     order.append((inp.bret, [bv(0), bv(-22), bv(-7), bv(-28)]))
+    order.append((inp.sret, [bv(0), bv(-22), bv(-7), bv(-28)]))
     for k in range(n):
         order += [(inp.nomem[k], [False, True]), (inp.ret[k], [bv(r) for r in rets]),
                   (inp.dlen[k], [bv(v) for v in lengths]), (inp.entry[k], [bv(v) for v in lengths])]
@@ -270,6 +271,8 @@ def decode(model, inp: Inputs, v: Outcome, m: Outcome, variant: str) -> dict:
     if batching:
         b = s32(_val(model, inp.bret))
         out["batch_ret"], out["batch_ret_c"] = b, errno_name(b)
+        sub = s32(_val(model, inp.sret))
+        out["submit_ret"], out["submit_ret_c"] = sub, errno_name(sub)
     if variant != "mainline":
         alone = encode(variant, inp, alone=True)
         out["alone"] = _describe_outcome(model, alone, n, inp.page_size)

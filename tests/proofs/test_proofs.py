@@ -61,6 +61,23 @@ def test_lemma_an_errno_compared_as_unsigned_is_larger_than_any_page():
     assert _valid(z3.Implies(errno, (bv(0) - e) < bv(4096)))
 
 
+def test_v14_encoding_reads_the_submission_status_not_the_batch_status():
+    # [PATCH v14 16/26] and 18/26: a multi-unit batch returns what the driver's
+    # submission returned; the batch path's own status (bret) never reaches zswap.
+    from zswap_spec.proofs.encode import encode
+
+    inp = make_inputs(4096)
+    v14 = encode("v14", inp)
+    failed_units = z3.And(inp.batching, inp.n == bv(2), z3.Not(inp.wb),
+                          *[inp.entry[k] == bv(-5) for k in range(2)],
+                          *[z3.Not(inp.nomem[k]) for k in range(2)])
+    assert _valid(z3.Implies(failed_units, v14.ok == (inp.sret == bv(0))))
+    # Under `batching` (IAA: units fail at completion) the submission returns 0.
+    s = z3.SolverFor("QF_BV")
+    s.add(domain(inp), ASSUMPTIONS["batching"](inp), inp.sret != bv(0))
+    assert s.check() == z3.unsat
+
+
 @pytest.mark.parametrize("page_size", PAGE_SIZES)
 @pytest.mark.parametrize("assumption", list(ASSUMPTIONS))
 def test_assumption_sets_are_not_vacuous(assumption, page_size):
