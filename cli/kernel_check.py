@@ -24,6 +24,12 @@ from .options import check_names
               show_default=True, help="memory.zswap.writeback of the test cgroup.")
 @click.option("--no-writeback", is_flag=True, help="Same as --writeback off.")
 @click.option("--zswap-max", type=int, help="memory.zswap.max of the test cgroup, in bytes.")
+@click.option("--max-pool-percent", type=int,
+              help="zswap's max_pool_percent (1-100): a 256 MiB guest fills the pool past "
+                   "this global limit, one folio per call, letting the shrink worker finish "
+                   "after each.")
+@click.option("--accept-threshold", type=int,
+              help="zswap's accept_threshold_percent (0-100) of the pool limit.")
 @click.option("--pages", "page_files", multiple=True, type=click.Path(),
               help="A file of pages to add as one more group (repeatable).")
 @click.option("--variant", default="mainline", show_default=True,
@@ -40,8 +46,8 @@ from .options import check_names
 @click.option("--keep", type=click.Path(), help="Folder for the serial logs (default: the cache).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
 def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zswap_max,
-                 page_files, variant, model_compressor, kernel_source, timeout, jobs, keep,
-                 as_json) -> None:
+                 max_pool_percent, accept_threshold, page_files, variant, model_compressor,
+                 kernel_source, timeout, jobs, keep, as_json) -> None:
     """Boot a real kernel under qemu, push pages through its zswap, compare with the model."""
     from zswap_spec.kernel.fetch import resolve_kernel
     from zswap_spec.kernel.kcomp import ALGORITHM_NAMES
@@ -56,6 +62,10 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
         writeback = "off"
     if zswap_max is not None and zswap_max < 0:
         raise InputError(f"--zswap-max {zswap_max}: give a size in bytes, 0 or more")
+    if max_pool_percent is not None and not 1 <= max_pool_percent <= 100:
+        raise InputError(f"--max-pool-percent {max_pool_percent}: give a percentage, 1 to 100")
+    if accept_threshold is not None and not 0 <= accept_threshold <= 100:
+        raise InputError(f"--accept-threshold {accept_threshold}: give a percentage, 0 to 100")
     files = []
     for f in page_files:
         path = Path(f)
@@ -72,7 +82,8 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
                 f"{kernel_spec} is Linux {tree.release}: its zswap (zpool, same-filled pages, "
                 f"no as-is storage) is not the mainline the model transcribes; check a 7.x kernel")
         wbs = {"on": [True], "off": [False], "both": [True, False]}[writeback]
-        specs = [RunSpec(c, wb, zswap_max) for c in compressors for wb in wbs]
+        specs = [RunSpec(c, wb, zswap_max, max_pool_percent, accept_threshold)
+                 for c in compressors for wb in wbs]
         reports = run_checks(tree, specs, variant=variant, page_size=4096, files=files,
                              timeout=timeout, jobs=jobs or default_jobs(),
                              model_compressor=model_compressor,

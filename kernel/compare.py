@@ -7,6 +7,16 @@ address order, the counters are read after each group, then every page is
 read back in order.  Counters are compared stage by stage, name by name, in
 the units the kernel prints; integrity is compared per group.  Every
 difference is a disagreement, reported with the group of pages that shows it.
+
+The pool shrink worker: the guest lets every queued run of the kernel's
+worker finish after each MADV_PAGEOUT call (one folio per call in a
+pool-limit run), and the model runs its queued worker right after each
+swap-out (`Zswap.run_queued_work`, which `SwapSystem.swap_out` calls; the
+prediction calls it again at the same point, a no-op when nothing is
+pending).  The number of finished runs is compared too (`worker
+shrink_worker_runs`).  The model's pool limit is computed from the guest's
+own totalram_pages() and the same `max_pool_percent` and
+`accept_threshold_percent`.
 """
 
 from __future__ import annotations
@@ -29,7 +39,11 @@ COMPARED = {
                 "stored_incompressible_pages"),
     "memcg": ("zswap", "zswapped", "zswap_incomp", "zswpin", "zswpout", "zswpwb"),
     "vmstat": ("zswpin", "zswpout", "zswpwb"),
+    "worker": ("shrink_worker_runs",),
 }
+# The kernel's defaults for the module parameters (mm/zswap.c, Linux 7.3).
+DEFAULT_MAX_POOL_PERCENT = 20
+DEFAULT_ACCEPT_THRESHOLD = 90
 # Counters that depend on compressed sizes, not only on decisions: they can
 # match only when the model compresses with the kernel's own code.
 SIZE_DEPENDENT = {("counter", "pool_total_size"), ("memcg", "zswap")}
@@ -55,30 +69,60 @@ class Disagreement:
         return dict(self.__dict__)
 
 
-def _snapshot(zs: Zswap, memcg: MemCgroup) -> Stage:
+def _snapshot(zs: Zswap, memcg: MemCgroup, worker_runs: int) -> Stage:
     return Stage(
         counters=zs.debugfs(),
         memcg=memcg.memory_stat(zs.page_size),
         vmstat=dict(zs.vm_events),
+        worker={"shrink_worker_runs": worker_runs},
+        totalram_pages=zs.total_ram_pages,
     )
+
+
+class _WorkerRuns:
+    """Counts the model's shrink worker runs: each run leaves a new
+    `shrink_trace` behind (the model's instrumentation of its last run)."""
+
+    def __init__(self, zs: Zswap):
+        self.zs = zs
+        self.runs = 0
+        self._last = zs.shrink_trace
+
+    def after_swap_out(self) -> None:
+        """The point where the guest waits for the kernel's worker."""
+        self.zs.run_queued_work()  # SwapSystem.swap_out did already: a no-op
+        if self.zs.shrink_trace is not self._last:
+            self.runs += 1
+            self._last = self.zs.shrink_trace
 
 
 def predict(stream: Stream, alg, *, variant: str = "mainline", writeback: bool = True,
             zswap_max: int | None = None, page_size: int = 4096,
-            total_ram_pages: int = 1 << 18) -> Prediction:
-    """What the model says the guest's program will print, stage by stage."""
-    zs = Zswap(variant, alg, page_size=page_size, total_ram_pages=total_ram_pages)
+            total_ram_pages: int = 1 << 18,
+            max_pool_percent: int | None = None,
+            accept_threshold: int | None = None) -> Prediction:
+    """What the model says the guest's program will print, stage by stage.
+
+    `total_ram_pages` is the guest kernel's totalram_pages(); the pool
+    parameters default to the kernel's (None)."""
+    zs = Zswap(variant, alg, page_size=page_size, total_ram_pages=total_ram_pages,
+               max_pool_percent=DEFAULT_MAX_POOL_PERCENT if max_pool_percent is None
+               else max_pool_percent,
+               accept_threshold_percent=DEFAULT_ACCEPT_THRESHOLD if accept_threshold is None
+               else accept_threshold)
     memcg = MemCgroup("/zswap-spec", zs.root, zswap_writeback=writeback, zswap_max=zswap_max)
     system = SwapSystem(zs)
-    stages = {"setup": _snapshot(zs, memcg)}
+    worker = _WorkerRuns(zs)
+    stages = {"setup": _snapshot(zs, memcg, worker.runs)}
     outcomes: list[str] = [""] * len(stream.pages)
     for name, first, count in stream.groups:
         for i in range(first, first + count):
             outcomes[i] = system.swap_out(Folio((stream.pages[i],), i, memcg))[0]
-        stages[f"after-{name}"] = _snapshot(zs, memcg)
+            worker.after_swap_out()
+        stages[f"after-{name}"] = _snapshot(zs, memcg, worker.runs)
     for i in range(len(stream.pages)):
         system.swap_in(i)
-    stages["after-readback"] = _snapshot(zs, memcg)
+    stages["after-readback"] = _snapshot(zs, memcg, worker.runs)
     lost = sorted({v.offset for v in system.violations if v.invariant == "INV-ROUNDTRIP"})
     return Prediction(stages, lost, outcomes)
 
@@ -102,8 +146,10 @@ def compare(log: GuestLog, prediction: Prediction, stream: Stream,
             out.append(Disagreement(stage, "stage", "missing", "absent", "present", pages))
             continue
         for source, names in COMPARED.items():
-            k_values = {"counter": kernel.counters, "memcg": kernel.memcg, "vmstat": kernel.vmstat}[source]
-            m_values = {"counter": model.counters, "memcg": model.memcg, "vmstat": model.vmstat}[source]
+            k_values = {"counter": kernel.counters, "memcg": kernel.memcg, "vmstat": kernel.vmstat,
+                        "worker": kernel.worker}[source]
+            m_values = {"counter": model.counters, "memcg": model.memcg, "vmstat": model.vmstat,
+                        "worker": model.worker}[source]
             for name in names:
                 if (source, name) in SIZE_DEPENDENT and not exact_sizes:
                     note = f"{source} {name}: not compared (the model's compressor is not the kernel's)"
@@ -111,7 +157,9 @@ def compare(log: GuestLog, prediction: Prediction, stream: Stream,
                         skipped.append(note)
                     continue
                 if name not in k_values:
-                    note = f"{source} {name}: this kernel does not report it"
+                    note = (f"{source} {name}: not in the log (the guest could not trace the "
+                            f"shrink worker, or its probe predates that)" if source == "worker"
+                            else f"{source} {name}: this kernel does not report it")
                     if note not in skipped:
                         skipped.append(note)
                     continue

@@ -19,6 +19,11 @@ are loaded, then `enabled=Y`. Writeback and a pool limit are per cgroup on
 7.x (`memory.zswap.writeback`, `memory.zswap.max`), so the program runs in a
 child cgroup. Zero-filled pages never reach zswap on 7.x (the swap layer
 records them itself).
+
+The global pool limit (`max_pool_percent`, `accept_threshold_percent`) is
+written with the other module parameters; its shrink worker runs on a
+workqueue, so /init mounts tracefs and the probe waits, after each
+MADV_PAGEOUT call, until every queued run of it has ended (probe.c says how).
 """
 
 from __future__ import annotations
@@ -293,7 +298,8 @@ class _Cpio:
 
 def _init_script(*, modules: list[str], brd_kib: int | None, compressor: str,
                  zpool: str | None, writeback: bool, zswap_max: int | None,
-                 page_size: int, settle_ms: int) -> str:
+                 page_size: int, settle_ms: int, max_pool_percent: int | None = None,
+                 accept_threshold: int | None = None, per_folio: bool = False) -> str:
     """The guest's /init. Every step that fails says so and the run goes on."""
     brd_args = f" rd_nr=1 rd_size={brd_kib}" if brd_kib is not None else ""
     lines = [
@@ -307,6 +313,9 @@ def _init_script(*, modules: list[str], brd_kib: int | None, compressor: str,
         "mount -t sysfs sysfs /sys || err mount sysfs",
         "mount -t devtmpfs devtmpfs /dev || err mount devtmpfs",
         "mount -t debugfs debugfs /sys/kernel/debug || err mount debugfs",
+        # The probe watches the pool shrink worker through workqueue events.
+        "grep -qw tracefs /proc/filesystems && "
+        "{ mount -t tracefs tracefs /sys/kernel/tracing || err mount tracefs; }",
         "CG=",
         "if grep -qw cgroup2 /proc/filesystems; then",
         "  mount -t cgroup2 cgroup2 /sys/fs/cgroup && CG=/sys/fs/cgroup/zss || err mount cgroup2",
@@ -329,6 +338,12 @@ def _init_script(*, modules: list[str], brd_kib: int | None, compressor: str,
     ]
     if zpool is not None:
         lines.append(f"setp zpool {zpool}")
+    # The global pool limit: its shrink worker is the only writeback besides
+    # memory.zswap.max (the memory-pressure shrinker stays off, below).
+    if max_pool_percent is not None:
+        lines.append(f"setp max_pool_percent {max_pool_percent}")
+    if accept_threshold is not None:
+        lines.append(f"setp accept_threshold_percent {accept_threshold}")
     lines += [
         # Only the test decides writeback: no shrinker (absent before 6.8).
         "[ -e $P/shrinker_enabled ] && setp shrinker_enabled N",
@@ -357,6 +372,7 @@ def _init_script(*, modules: list[str], brd_kib: int | None, compressor: str,
         "  ENTER=",
         "fi",
         f"export ZSS_SETTLE_MS={settle_ms}",
+        f"export ZSS_PER_FOLIO={int(per_folio)}",
         "sh -c \"$ENTER /bin/probe --counters setup ZSS\"",
         # Fault injection for the harness's own tests: `zss.hang` on the
         # kernel command line makes the guest hang after the setup stage.
@@ -387,7 +403,9 @@ def _check_plan(pages: bytes, groups: list[tuple[str, int, int]], page_size: int
 def build_initramfs(tree: KernelTree, *, compressor: str, pages: bytes,
                     groups: list[tuple[str, int, int]], writeback: bool,
                     zswap_max: int | None, page_size: int, workdir: Path,
-                    zpool: str | None = None, settle_ms: int = 2100) -> Path:
+                    zpool: str | None = None, settle_ms: int = 2100,
+                    max_pool_percent: int | None = None, accept_threshold: int | None = None,
+                    per_folio: bool = False) -> Path:
     """Write workdir/initramfs.cpio.gz for one run; return its path.
 
     `groups` are (name, first page, page count) in the order they are paged
@@ -395,10 +413,19 @@ def build_initramfs(tree: KernelTree, *, compressor: str, pages: bytes,
     `settle_ms`: the probe waits this long before each counter dump so the
     memcg statistics are flushed (their periodic flush runs every 2 s);
     0 is faster but memory.stat may then lag by a few pages.
+    `max_pool_percent`, `accept_threshold`: zswap's module parameters
+    `max_pool_percent` and `accept_threshold_percent` (None: the kernel's
+    default). `per_folio`: page out one folio per MADV_PAGEOUT call and let
+    the pool shrink worker finish after each (the probe waits after every
+    call in any case).
     """
     _check_plan(pages, groups, page_size)
     if zswap_max is not None and zswap_max < 0:
         raise ValueError(f"zswap_max {zswap_max}: give a byte count >= 0, or None")
+    if max_pool_percent is not None and not 1 <= max_pool_percent <= 100:
+        raise ValueError(f"max_pool_percent {max_pool_percent}: give 1..100, or None")
+    if accept_threshold is not None and not 0 <= accept_threshold <= 100:
+        raise ValueError(f"accept_threshold {accept_threshold}: give 0..100, or None")
     modules = needed_modules(tree, compressor, zpool=zpool)
     # Swap room: every page twice over plus slack, at least 64 MiB (brd only
     # allocates what is written, and zswap keeps most writes from it).
@@ -412,7 +439,8 @@ def build_initramfs(tree: KernelTree, *, compressor: str, pages: bytes,
     names = [_modname(str(m)) for m in modules]
     init = _init_script(modules=names, brd_kib=brd_kib, compressor=compressor, zpool=zpool,
                         writeback=writeback, zswap_max=zswap_max, page_size=page_size,
-                        settle_ms=settle_ms)
+                        settle_ms=settle_ms, max_pool_percent=max_pool_percent,
+                        accept_threshold=accept_threshold, per_folio=per_folio)
 
     arc = _Cpio()
     for d in ("bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"):

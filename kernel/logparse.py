@@ -3,7 +3,8 @@
 The guest prints one record per line, each starting with `ZSS ` (possibly
 after terminal escape codes): `begin RELEASE`, `param NAME VALUE`,
 `cgroup FILE VALUE`, `stage NAME`, then the counters of that stage
-(`counter`, `memcg`, `vmstat`), `group NAME FIRST COUNT swapped=N`,
+(`counter`, `memcg`, `vmstat`, `worker`: the pool shrink worker's runs) and
+`totalram PAGES` (the kernel's totalram_pages()), `group NAME FIRST COUNT swapped=N`,
 `verify NAME ok=N bad=M`, `badpage INDEX`, `error MESSAGE` and `end`.  Kernel
 lines in between are kept aside so a panic can be shown.
 """
@@ -27,9 +28,18 @@ class Stage:
     counters: dict[str, int] = field(default_factory=dict)  # debugfs
     memcg: dict[str, int] = field(default_factory=dict)  # memory.stat, as printed
     vmstat: dict[str, int] = field(default_factory=dict)
+    # shrink_worker_queued / shrink_worker_runs: the pool shrink worker's
+    # queued and finished runs so far (the probe's trace of its workqueue).
+    worker: dict[str, int] = field(default_factory=dict)
+    totalram_pages: int | None = None  # totalram_pages() when the stage was read
 
     def to_json(self) -> dict:
-        return {"counters": self.counters, "memcg": self.memcg, "vmstat": self.vmstat}
+        out = {"counters": self.counters, "memcg": self.memcg, "vmstat": self.vmstat}
+        if self.worker:
+            out["worker"] = self.worker
+        if self.totalram_pages is not None:
+            out["totalram_pages"] = self.totalram_pages
+        return out
 
 
 @dataclass
@@ -45,6 +55,12 @@ class GuestLog:
     ended: bool = False
     panic: list[str] = field(default_factory=list)  # kernel lines of a panic or oops
     malformed: list[str] = field(default_factory=list)
+
+    @property
+    def totalram_pages(self) -> int | None:
+        """The kernel's totalram_pages() as the first stage printed it."""
+        return next((s.totalram_pages for s in self.stages.values()
+                     if s.totalram_pages is not None), None)
 
     def to_json(self) -> dict:
         return {
@@ -87,12 +103,19 @@ def parse_log(text: str) -> GuestLog:
             log.cgroup[args[0]] = args[1]
         elif kind == "stage" and len(args) == 1:
             stage = log.stages.setdefault(args[0], Stage())
-        elif kind in ("counter", "memcg", "vmstat") and len(args) == 2 and _int(args[1]) is not None:
+        elif kind in ("counter", "memcg", "vmstat", "worker") and len(args) == 2 \
+                and _int(args[1]) is not None:
             if stage is None:
                 log.malformed.append(raw)
                 continue
-            target = {"counter": stage.counters, "memcg": stage.memcg, "vmstat": stage.vmstat}[kind]
+            target = {"counter": stage.counters, "memcg": stage.memcg, "vmstat": stage.vmstat,
+                      "worker": stage.worker}[kind]
             target[args[0]] = int(args[1])
+        elif kind == "totalram" and len(args) == 1 and _int(args[0]) is not None:
+            if stage is None:
+                log.malformed.append(raw)
+                continue
+            stage.totalram_pages = int(args[0])
         elif kind == "group" and len(args) == 4 and args[3].startswith("swapped="):
             log.groups[args[0]] = {"first": int(args[1]), "count": int(args[2]),
                                    "swapped": int(args[3].split("=", 1)[1])}

@@ -19,12 +19,37 @@
  *   PREFIX group NAME FIRST COUNT swapped=N
  *   PREFIX verify NAME ok=N bad=M
  *   PREFIX badpage INDEX
+ *   PREFIX totalram PAGES              the kernel's totalram_pages(), see below
+ *   PREFIX worker NAME VALUE           shrink_worker_queued / shrink_worker_runs
  *   PREFIX error MESSAGE               then carry on where possible
  *
  * memcg statistics are per-CPU deltas folded in (rstat flush) only when
  * enough have piled up or by a periodic worker every 2 s, so memory.stat can
  * lag by a few pages.  With ZSS_SETTLE_MS=N in the environment every counter
  * dump first sleeps N ms, long enough for that worker to run.
+ *
+ * The pool shrink worker.  A store that fails while the pool is full queues
+ * zswap's `shrink_worker` on a workqueue; it runs later, in a kworker.  To
+ * make a run deterministic the probe lets every queued run finish before it
+ * goes on: it records the workqueue trace events of that one work function
+ * (workqueue_queue_work filtered to the "zswap-shrink" workqueue,
+ * workqueue_execute_end filtered to the function shrink_worker), counts
+ * them, and after each MADV_PAGEOUT call waits until as many runs have ended
+ * as were queued.  A work item that is already pending is not queued again
+ * (no event), so every queue event is followed by exactly one execute_end:
+ * equal counts mean nothing is pending or running.  The wait looks at those
+ * events only, never at the counters it is there to let settle.  Events are
+ * consumed from trace_pipe; the totals so far are kept in WORKER_STATE so
+ * the `--counters` invocation and the run add up.  A lost event (ring
+ * buffer overrun or drop) is an error.  With ZSS_PER_FOLIO=1 every group is
+ * paged out one page (one order-0 folio) per madvise call, each followed by
+ * that wait, so no store ever overlaps a worker run.
+ *
+ * totalram_pages(): zswap's limit is totalram_pages() * max_pool_percent /
+ * 100.  Every dump prints it from sysinfo(2) (totalram * mem_unit / page
+ * size) and checks it against /proc/meminfo's MemTotal (kB) and the sum of
+ * the zones' `managed` pages in /proc/zoneinfo, which is what the kernel's
+ * total is made of; any difference is an error.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -37,6 +62,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MADV_PAGEOUT
@@ -52,6 +79,7 @@ struct group {
 
 static const char *prefix = "ZSS";
 static long settle_ms;
+static int per_folio;
 
 static void error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void error(const char *fmt, ...)
@@ -116,6 +144,242 @@ static int own_cgroup(char *buf, size_t len)
 	return found;
 }
 
+/* ---- the shrink worker's trace events ---------------------------------- */
+
+#define TRACEFS "/sys/kernel/tracing"
+#define WQ_EVENTS TRACEFS "/events/workqueue"
+#define WORKER_STATE "/tmp/zss-worker"
+#define WORKER_WAIT_S 120
+
+static int worker_fd = -1;          /* trace_pipe, non-blocking; -1: not watched */
+static long worker_queued, worker_ended;
+static char worker_line[1024];      /* a line cut by a read, kept for the next */
+static size_t worker_have;
+
+static int put_str(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int get_long(const char *path, long *val)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%ld", val) == 1;
+	fclose(f);
+	return ok ? 0 : -1;
+}
+
+/* Switch the two events on (once per boot; later calls find them on). */
+static int worker_trace_on(void)
+{
+	long on = 0;
+
+	if (access(WQ_EVENTS "/workqueue_execute_end/enable", W_OK) ||
+	    access(TRACEFS "/trace_pipe", R_OK)) /* not mounted, or no such events */
+		return -1;
+	if (get_long(WQ_EVENTS "/workqueue_execute_end/enable", &on) == 0 && on)
+		return 0;
+	/* Keep old events rather than overwrite them (a drop is counted and
+	 * reported), never pause while read, and leave room for every event. */
+	if (put_str(TRACEFS "/options/overwrite", "0") ||
+	    (access(TRACEFS "/options/pause-on-trace", F_OK) == 0 &&
+	     put_str(TRACEFS "/options/pause-on-trace", "0")) ||
+	    put_str(TRACEFS "/buffer_size_kb", "2048") ||
+	    put_str(WQ_EVENTS "/workqueue_queue_work/filter", "workqueue == \"zswap-shrink\"") ||
+	    put_str(WQ_EVENTS "/workqueue_execute_end/filter", "function.function == shrink_worker") ||
+	    put_str(WQ_EVENTS "/workqueue_queue_work/enable", "1") ||
+	    put_str(WQ_EVENTS "/workqueue_execute_end/enable", "1") ||
+	    put_str(TRACEFS "/tracing_on", "1"))
+		return -1;
+	return 0;
+}
+
+static void worker_count_line(const char *line)
+{
+	if (strstr(line, "workqueue_queue_work:") && strstr(line, "function=shrink_worker "))
+		worker_queued++;
+	else if (strstr(line, "workqueue_execute_end:") && strstr(line, "function shrink_worker"))
+		worker_ended++;
+}
+
+/* Lost events would make the counts lie: any overrun or drop is an error. */
+static int worker_events_lost(void)
+{
+	char path[320], line[128];
+	struct dirent **ents;
+	long lost = 0, v;
+	int n = scandir(TRACEFS "/per_cpu", &ents, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), TRACEFS "/per_cpu/%s/stats", ents[i]->d_name);
+		f = ents[i]->d_name[0] == '.' ? NULL : fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "overrun: %ld", &v) == 1 ||
+			    sscanf(line, "dropped events: %ld", &v) == 1)
+				lost += v;
+		if (f)
+			fclose(f);
+		free(ents[i]);
+	}
+	if (n >= 0)
+		free(ents);
+	return n < 0 ? -1 : lost > 0;
+}
+
+/* Consume what trace_pipe holds; 0, or -1 when the count cannot be trusted. */
+static int worker_drain(void)
+{
+	char buf[8192];
+	ssize_t r;
+
+	while ((r = read(worker_fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < r; i++) {
+			if (buf[i] != '\n') {
+				if (worker_have < sizeof(worker_line) - 1)
+					worker_line[worker_have++] = buf[i];
+				continue;
+			}
+			worker_line[worker_have] = 0;
+			worker_count_line(worker_line);
+			worker_have = 0;
+		}
+	}
+	if (r < 0 && errno != EAGAIN && errno != EINTR) {
+		error("read " TRACEFS "/trace_pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (worker_events_lost()) {
+		error("shrink worker events were lost (trace buffer overrun or drop)");
+		return -1;
+	}
+	return 0;
+}
+
+static void worker_save(void)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "%ld %ld\n", worker_queued, worker_ended);
+	if (put_str(WORKER_STATE, text))
+		error("write %s: %s", WORKER_STATE, strerror(errno));
+}
+
+static void worker_open(void)
+{
+	FILE *f = fopen(WORKER_STATE, "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &worker_queued, &worker_ended) != 2)
+			error("%s: unreadable", WORKER_STATE);
+		fclose(f);
+	}
+	if (worker_trace_on()) {
+		if (per_folio)
+			error("cannot trace the shrink worker (tracefs at " TRACEFS "): "
+			      "its runs cannot be waited for");
+		return;
+	}
+	worker_fd = open(TRACEFS "/trace_pipe", O_RDONLY | O_NONBLOCK);
+	if (worker_fd < 0)
+		error("open " TRACEFS "/trace_pipe: %s", strerror(errno));
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Wait until every queued run of the shrink worker has ended: no work is
+ * pending or running.  On one CPU the kworker runs whenever the probe
+ * sleeps, so the usual wait is one short sleep.
+ */
+static void worker_wait_idle(void)
+{
+	double deadline = now_s() + WORKER_WAIT_S;
+
+	if (worker_fd < 0)
+		return;
+	if (worker_drain() == 0) {
+		while (worker_queued > worker_ended && now_s() < deadline) {
+			usleep(1000);
+			if (worker_drain())
+				break;
+		}
+		if (worker_queued > worker_ended)
+			error("the shrink worker is still pending or running after %d s "
+			      "(queued %ld, ended %ld)", WORKER_WAIT_S, worker_queued, worker_ended);
+	}
+	worker_save();
+}
+
+/* ---- totalram_pages() ---------------------------------------------------- */
+
+static long meminfo_total_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static long zoneinfo_managed(void)
+{
+	char line[256];
+	long sum = 0, v;
+	int seen = 0;
+	FILE *f = fopen("/proc/zoneinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, " managed %ld", &v) == 1) {
+			sum += v;
+			seen = 1;
+		}
+	if (f)
+		fclose(f);
+	return seen ? sum : -1;
+}
+
+static void dump_totalram(void)
+{
+	struct sysinfo si;
+	long psize = sysconf(_SC_PAGESIZE);
+	long pages, kb = meminfo_total_kb(), managed = zoneinfo_managed();
+
+	if (sysinfo(&si)) {
+		error("sysinfo: %s", strerror(errno));
+		return;
+	}
+	pages = (long)((unsigned long long)si.totalram * si.mem_unit / psize);
+	printf("%s totalram %ld\n", prefix, pages);
+	if (kb < 0 || kb * 1024 / psize != pages)
+		error("totalram: sysinfo says %ld pages, MemTotal %ld kB", pages, kb);
+	if (managed >= 0 && managed != pages)
+		error("totalram: sysinfo says %ld pages, the zones manage %ld", pages, managed);
+}
+
 static void dump_counters(const char *stage)
 {
 	const char *dir = "/sys/kernel/debug/zswap";
@@ -164,6 +428,11 @@ next:
 		error("no cgroup v2 line in /proc/self/cgroup");
 	}
 	dump_keyed("/proc/vmstat", "vmstat", vmstat_names);
+	dump_totalram();
+	if (worker_fd >= 0) {
+		printf("%s worker shrink_worker_queued %ld\n", prefix, worker_queued);
+		printf("%s worker shrink_worker_runs %ld\n", prefix, worker_ended);
+	}
 	fflush(stdout);
 }
 
@@ -240,8 +509,11 @@ int main(int argc, char **argv)
 
 	if (getenv("ZSS_SETTLE_MS"))
 		settle_ms = atol(getenv("ZSS_SETTLE_MS"));
+	per_folio = getenv("ZSS_PER_FOLIO") && atoi(getenv("ZSS_PER_FOLIO"));
 	if (argc == 4 && !strcmp(argv[1], "--counters")) {
 		prefix = argv[3];
+		worker_open();
+		worker_wait_idle();
 		dump_counters(argv[2]);
 		return 0;
 	}
@@ -252,6 +524,7 @@ int main(int argc, char **argv)
 	}
 	prefix = argv[4];
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	worker_open();
 	psize = atol(argv[2]);
 	if (psize != sysconf(_SC_PAGESIZE)) {
 		/* Pages of another size would straddle or share kernel pages. */
@@ -288,9 +561,20 @@ int main(int argc, char **argv)
 		unsigned char *start = region + g->first * psize;
 		long swapped = 0;
 
-		/* Reclaim exactly this group: each page goes through zswap_store(). */
-		if (g->count && madvise(start, g->count * psize, MADV_PAGEOUT))
+		/* Reclaim exactly this group: each page goes through zswap_store().
+		 * One folio per call if asked, letting the shrink worker finish
+		 * after each; in any case after the group. */
+		if (per_folio) {
+			for (long p = 0; p < g->count; p++) {
+				if (madvise(start + p * psize, psize, MADV_PAGEOUT))
+					error("MADV_PAGEOUT %s page %ld: %s", g->name,
+					      g->first + p, strerror(errno));
+				worker_wait_idle();
+			}
+		} else if (g->count && madvise(start, g->count * psize, MADV_PAGEOUT)) {
 			error("MADV_PAGEOUT %s: %s", g->name, strerror(errno));
+		}
+		worker_wait_idle();
 		for (long p = 0; pagemap >= 0 && p < g->count; p++) {
 			int s = is_swapped(pagemap, start + p * psize, psize);
 			if (s < 0)
@@ -318,6 +602,7 @@ int main(int argc, char **argv)
 		}
 		printf("%s verify %s ok=%ld bad=%ld\n", prefix, g->name, ok, bad);
 	}
+	worker_wait_idle();
 	dump_counters("after-readback");
 	if (pagemap >= 0)
 		close(pagemap);

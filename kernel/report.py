@@ -12,12 +12,18 @@ __all__ = ["print_kernel_runs"]
 
 def print_kernel_runs(reports) -> None:
     table = Table(title="kernel vs model", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("kernel", "compressor", "wb", "zswap.max", "pages", "boot s", "lost",
-                "disagreements", "agree"):
+    pool = any(r.spec.max_pool_percent is not None or r.spec.accept_threshold is not None
+               for r in reports)
+    cols = ["kernel", "compressor", "wb", "zswap.max"]
+    cols += ["pool %", "accept %", "totalram"] if pool else []
+    for col in cols + ["pages", "boot s", "lost", "disagreements", "agree"]:
         table.add_column(col, no_wrap=True)
+    dash = lambda v: "-" if v is None else str(v)  # noqa: E731
     for r in reports:
+        extra = [dash(r.spec.max_pool_percent), dash(r.spec.accept_threshold),
+                 dash(r.totalram_pages)] if pool else []
         table.add_row(r.release, r.spec.compressor, "on" if r.spec.writeback else "off",
-                      "-" if r.spec.zswap_max is None else str(r.spec.zswap_max), str(r.pages),
+                      dash(r.spec.zswap_max), *extra, str(r.pages),
                       f"{r.boot_seconds:.1f}", str(r.integrity_violations),
                       str(len(r.disagreements)),
                       "[green]yes[/]" if r.agree else "[red]no[/]")

@@ -5,6 +5,12 @@ Configurations (compressor x writeback x zswap.max) boot in parallel, up to
 the number of cores.  Every serial log is kept in the run folder, so a
 panic or a hang leaves what the guest printed, and the parsed records are
 reported with the error.
+
+A run with a global pool limit (`max_pool_percent`) boots a smaller guest
+(POOL_LIMIT_MEMORY_MIB) so a modest `poolfill` group fills the pool past
+its limit, pages out one folio per call, and lets the pool shrink worker
+finish after each (see probe.c).  The model is given the guest's own
+totalram_pages(), read from the log, so it is run after the boot.
 """
 
 from __future__ import annotations
@@ -21,10 +27,16 @@ from .compare import compare, predict
 from zswap_spec.support.cache import cache_dir
 from .guest import boot, build_initramfs, needed_modules
 from .logparse import LogError, parse_log
-from .streams import Stream, builtin_stream, file_groups
+from .streams import POOL_FILL_MAX_PAGES, Stream, add_pool_fill, builtin_stream, file_groups, \
+    pool_fill_pages
 from .tree import KernelError, KernelTree
 
-__all__ = ["RunSpec", "RunReport", "run_checks", "model_algorithms"]
+__all__ = ["RunSpec", "RunReport", "run_checks", "model_algorithms", "DEFAULT_MEMORY_MIB",
+           "POOL_LIMIT_MEMORY_MIB"]
+
+DEFAULT_MEMORY_MIB = 1024
+# A pool-limit run's guest: small, so 1 % of its memory is a few hundred pages.
+POOL_LIMIT_MEMORY_MIB = 256
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,24 @@ class RunSpec:
     compressor: str
     writeback: bool
     zswap_max: int | None = None
+    max_pool_percent: int | None = None  # zswap's module parameter; None: the kernel's 20
+    accept_threshold: int | None = None  # accept_threshold_percent; None: the kernel's 90
+
+    @property
+    def pool_limit(self) -> bool:
+        """A run that fills the pool past its global limit."""
+        return self.max_pool_percent is not None
+
+    @property
+    def memory_mib(self) -> int:
+        return POOL_LIMIT_MEMORY_MIB if self.pool_limit else DEFAULT_MEMORY_MIB
+
+    @property
+    def tag(self) -> str:
+        return (f"{self.compressor}-wb{'on' if self.writeback else 'off'}"
+                + (f"-max{self.zswap_max}" if self.zswap_max is not None else "")
+                + (f"-pool{self.max_pool_percent}" if self.max_pool_percent is not None else "")
+                + (f"-thr{self.accept_threshold}" if self.accept_threshold is not None else ""))
 
 
 @dataclass
@@ -49,6 +79,7 @@ class RunReport:
     not_compared: list = field(default_factory=list)
     error: str | None = None
     model_compressor: str = ""
+    totalram_pages: int | None = None  # the guest kernel's, as it printed it
 
     @property
     def agree(self) -> bool:
@@ -59,6 +90,9 @@ class RunReport:
             "kernel": self.kernel, "release": self.release,
             "compressor": self.spec.compressor, "writeback": self.spec.writeback,
             "zswap_max": self.spec.zswap_max, "pages": self.pages,
+            "max_pool_percent": self.spec.max_pool_percent,
+            "accept_threshold": self.spec.accept_threshold,
+            "memory_mib": self.spec.memory_mib, "totalram_pages": self.totalram_pages,
             "model_compressor": self.model_compressor,
             "integrity_violations": self.integrity_violations,
             "kernel_counters": self.kernel_stages, "model_counters": self.model_stages,
@@ -99,24 +133,43 @@ def model_algorithms(tree: KernelTree, choice: str, source: Path | None, note) -
         return dict(ALGORITHMS), False
 
 
+def _param_problems(spec: RunSpec, log) -> list[str]:
+    """The module parameters the guest printed that are not what was asked."""
+    out = []
+    for name, want in (("max_pool_percent", spec.max_pool_percent),
+                       ("accept_threshold_percent", spec.accept_threshold)):
+        if want is not None and log.params.get(name) != str(want):
+            out.append(f"zswap {name} is {log.params.get(name)!r}, not {want}")
+    return out
+
+
+def _totalram(log) -> tuple[int | None, str | None]:
+    """The guest's totalram_pages() and, if it cannot be used, why."""
+    seen = {s.totalram_pages for s in log.stages.values() if s.totalram_pages is not None}
+    if not seen:
+        return None, "the guest did not print its totalram_pages"
+    if len(seen) > 1:
+        return None, f"the guest's totalram_pages changed during the run: {sorted(seen)}"
+    return seen.pop(), None
+
+
 def _one(tree: KernelTree, spec: RunSpec, stream: Stream, alg, exact: bool, variant: str,
          page_size: int, timeout: float, folder: Path, append: str = "") -> RunReport:
-    tag = f"{spec.compressor}-wb{'on' if spec.writeback else 'off'}" + (
-        f"-max{spec.zswap_max}" if spec.zswap_max is not None else "")
     report = RunReport(spec, tree.name, tree.release, pages=len(stream.pages),
                        model_compressor=("kernel " if exact else "library ") + spec.compressor)
-    work = folder / tag
+    work = folder / spec.tag
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "serial.log"
     report.log_path = str(log_path)
-    prediction = predict(stream, alg, variant=variant, writeback=spec.writeback,
-                         zswap_max=spec.zswap_max, page_size=page_size)
-    report.model_stages = _stage_json(prediction.stages)
     try:
         initrd = build_initramfs(tree, compressor=spec.compressor, pages=stream.data(),
                                  groups=stream.groups, writeback=spec.writeback,
-                                 zswap_max=spec.zswap_max, page_size=page_size, workdir=work)
-        result = boot(tree, initrd, timeout=timeout, log_path=log_path, append=append)
+                                 zswap_max=spec.zswap_max, page_size=page_size, workdir=work,
+                                 max_pool_percent=spec.max_pool_percent,
+                                 accept_threshold=spec.accept_threshold,
+                                 per_folio=spec.pool_limit)
+        result = boot(tree, initrd, timeout=timeout, log_path=log_path, append=append,
+                      memory_mib=spec.memory_mib)
     except KernelError as e:
         report.error = str(e)
         return report
@@ -129,7 +182,19 @@ def _one(tree: KernelTree, spec: RunSpec, stream: Stream, alg, exact: bool, vari
     (work / "parsed.json").write_text(json.dumps(log.to_json(), indent=1))
     report.kernel_stages = _stage_json(log.stages)
     report.integrity_violations = len(log.bad_pages)
-    problems = []
+    problems = _param_problems(spec, log)
+    totalram, why = _totalram(log)
+    report.totalram_pages = totalram
+    if why is not None:
+        problems.append(why)
+        # Still predict, so the other counters are compared: with the
+        # largest RAM the guest could have, which only matters near the limit.
+        totalram = (spec.memory_mib << 20) // page_size
+    prediction = predict(stream, alg, variant=variant, writeback=spec.writeback,
+                         zswap_max=spec.zswap_max, page_size=page_size,
+                         total_ram_pages=totalram, max_pool_percent=spec.max_pool_percent,
+                         accept_threshold=spec.accept_threshold)
+    report.model_stages = _stage_json(prediction.stages)
     if result.timed_out:
         problems.append(f"the guest hung: no power-off within {timeout:.0f} s")
     if result.panicked or log.panic:
@@ -159,15 +224,24 @@ def run_checks(tree: KernelTree, specs: list[RunSpec], *, variant: str, page_siz
                           f"choose from {', '.join(sorted(algs))}")
     folder = folder or cache_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
-    streams = {}
-    for c in sorted({s.compressor for s in specs}):
+    streams: dict[tuple[str, int | None], Stream] = {}
+    for key in sorted({(s.compressor, s.max_pool_percent) for s in specs},
+                      key=lambda k: (k[0], k[1] or 0)):
+        c, percent = key
         stream = builtin_stream(algs[c], page_size)
         file_groups(stream, files, page_size)
-        streams[c] = stream
+        if percent is not None:
+            count = pool_fill_pages(percent, POOL_LIMIT_MEMORY_MIB, page_size)
+            if count == POOL_FILL_MAX_PAGES:
+                note(f"max_pool_percent {percent}: the {count}-page poolfill group may not "
+                     f"reach the limit of a {POOL_LIMIT_MEMORY_MIB} MiB guest")
+            add_pool_fill(stream, count, page_size)
+        streams[key] = stream
     note(f"{len(specs)} boots of {tree.release}, up to {jobs} at a time; logs in {folder}")
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_one, tree, s, streams[s.compressor], algs[s.compressor], exact,
-                               variant, page_size, timeout, folder, append) for s in specs]
+        futures = [pool.submit(_one, tree, s, streams[s.compressor, s.max_pool_percent],
+                               algs[s.compressor], exact, variant, page_size, timeout, folder,
+                               append) for s in specs]
         return [f.result() for f in futures]
 
 

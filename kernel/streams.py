@@ -6,6 +6,13 @@ machine code), `random`, `halfzero` (half text, half zero bytes), `zero`
 being checked is PAGE_SIZE - 1, PAGE_SIZE and PAGE_SIZE + 1 bytes, found by
 the project's own search with that compressor) and `mixed` (a longer stream of
 all kinds interleaved).  User files become one group each.
+
+For a run with a global pool limit (`max_pool_percent`), `poolfill` comes
+last: enough barely-compressible pages to fill the pool past its limit and
+keep storing while it is full.  Three in four are 3584 random bytes then 512
+zero bytes (every compressor the check knows gets them to 3.5-3.8 KiB, so
+each costs about one pool page, with writeback on or off); every fourth is
+random throughout (stored as-is with writeback on, rejected with it off).
 """
 
 from __future__ import annotations
@@ -16,9 +23,12 @@ from pathlib import Path
 
 from zswap_spec.replay.sample import boundary_page, default_sample
 
-__all__ = ["Stream", "builtin_stream", "file_groups"]
+__all__ = ["Stream", "builtin_stream", "file_groups", "pool_fill_pages", "add_pool_fill",
+           "POOL_FILL", "POOL_FILL_MAX_PAGES"]
 
 BUILTIN_GROUPS = ("text", "code", "random", "halfzero", "zero", "exact-fit", "mixed")
+POOL_FILL = "poolfill"
+POOL_FILL_MAX_PAGES = 4096  # 16 MiB of 4 KiB pages: the page file and its copy fit a small guest
 
 
 @dataclass
@@ -80,3 +90,29 @@ def file_groups(stream: Stream, paths: list[Path], page_size: int, max_pages: in
             data += bytes(page_size - len(data) % page_size)
         name = path.name.replace(" ", "_") or "file"
         stream.add(name, [data[i:i + page_size] for i in range(0, len(data), page_size)])
+
+
+def pool_fill_pages(max_pool_percent: int, memory_mib: int, page_size: int = 4096) -> int:
+    """How many `poolfill` pages a guest of `memory_mib` MiB needs to go well past
+    a pool limit of `max_pool_percent`, capped at POOL_FILL_MAX_PAGES.
+
+    The kernel's limit is totalram_pages() * percent / 100, and totalram (the
+    pages the kernel manages) is below the guest's memory size, so the limit
+    is at most `bound` below.  With writeback off only three fill pages in
+    four are stored, at 0.9-1.0 pool page each: 1.8 x `bound` pages fill the
+    pool and leave about a third of the group to be stored while it is full
+    (with writeback on, several rounds of the shrink worker).
+    """
+    if not 1 <= max_pool_percent <= 100:
+        raise ValueError(f"max_pool_percent {max_pool_percent}: give 1..100")
+    bound = (memory_mib << 20) // page_size * max_pool_percent // 100
+    return min(POOL_FILL_MAX_PAGES, (bound * 9 + 4) // 5 + 32)
+
+
+def add_pool_fill(stream: Stream, count: int, page_size: int = 4096) -> None:
+    """Append the `poolfill` group of `count` pages (always the same pages)."""
+    rng = random.Random(0x9001)
+    keep = page_size * 7 // 8
+    pages = [rng.randbytes(page_size) if i % 4 == 3 else rng.randbytes(keep) + bytes(page_size - keep)
+             for i in range(count)]
+    stream.add(POOL_FILL, pages)

@@ -240,5 +240,9 @@ def test_recorded_7_3_4_run_is_predicted_exactly_with_the_kernels_lz4(algs):
     lz4 = algs["lz4"]
     log = parse_log((data / "guest-7.3.4-lz4.log").read_text())
     found, skipped = compare(log, predict(stream, lz4), stream, exact_sizes=True)
-    assert found == [] and skipped == []
+    # Recorded before the guest traced the pool shrink worker: only its run
+    # count is left out (no run is possible far below the default limit).
+    assert found == [] and skipped == [
+        "worker shrink_worker_runs: not in the log (the guest could not trace the shrink "
+        "worker, or its probe predates that)"]
     assert log.stages["after-text"].counters["pool_total_size"] == 241664

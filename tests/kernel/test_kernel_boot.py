@@ -1,6 +1,7 @@
 """Real kernels under qemu: Debian's current 7.x kernel, fetched and cached,
 checked against the model with lz4, zstd and deflate, writeback on and off,
-and with memory.zswap.max forcing writeback; a hanging guest.
+with memory.zswap.max forcing writeback, and with a global pool limit of 1 %
+filled past it (the shrink worker's runs included); a hanging guest.
 
 These need qemu-system-x86, busybox-static and the Debian archive (the
 README's `./dev.sh test` installs the tools when run as root); without them
@@ -62,6 +63,49 @@ def test_zswap_max_forces_writeback_and_the_model_agrees():
     final = r["kernel_counters"]["after-mixed"]["counters"]
     assert final["written_back_pages"] > 0
     assert r["kernel_counters"]["after-mixed"]["memcg"]["zswpwb"] == final["written_back_pages"]
+
+
+def test_the_global_pool_limit_and_its_shrink_worker_agree_with_the_model():
+    from zswap_spec.kernel.compare import compare, predict
+    from zswap_spec.kernel.fetch import resolve_kernel
+    from zswap_spec.kernel.logparse import parse_log
+    from zswap_spec.kernel.run import POOL_LIMIT_MEMORY_MIB, model_algorithms
+    from zswap_spec.kernel.streams import add_pool_fill, builtin_stream, pool_fill_pages
+
+    rc, runs, err = kernel_check("--compressor", "lz4", "--max-pool-percent", "1",
+                                 "--writeback", "both")
+    summary = [(r["writeback"], r["agree"], r["disagreements"][:5], r["error"]) for r in runs]
+    assert rc == 0 and {r["writeback"] for r in runs} == {True, False}, (summary, err)
+    for r in runs:
+        assert r["agree"] and r["memory_mib"] == POOL_LIMIT_MEMORY_MIB, summary
+        ram = r["totalram_pages"]
+        assert 0 < ram < POOL_LIMIT_MEMORY_MIB * 256
+        stages = r["kernel_counters"]
+        assert {s["totalram_pages"] for s in stages.values()} == {ram}
+        fill = stages["after-poolfill"]
+        c, worker = fill["counters"], fill["worker"]
+        assert c["pool_limit_hit"] > 0 and worker["shrink_worker_runs"] > 0
+        assert worker["shrink_worker_queued"] == worker["shrink_worker_runs"]
+        assert all(s["worker"]["shrink_worker_runs"] == 0 for n, s in stages.items()
+                   if n not in ("after-poolfill", "after-readback"))
+        if r["writeback"]:
+            assert c["written_back_pages"] > 0 and fill["memcg"]["zswpwb"] == c["written_back_pages"]
+        else:
+            assert c["written_back_pages"] == 0
+        assert stages["after-readback"]["counters"]["stored_pages"] == 0
+
+    # Not vacuous: the same kernel log against a model told another accept
+    # threshold disagrees where the pool was full.
+    (on,) = [r for r in runs if r["writeback"]]
+    tree = resolve_kernel(KERNEL)
+    algs, _ = model_algorithms(tree, "kernel", None, lambda m: None)
+    stream = builtin_stream(algs["lz4"])
+    add_pool_fill(stream, pool_fill_pages(1, POOL_LIMIT_MEMORY_MIB))
+    log = parse_log(Path(on["log"]).read_text())
+    kw = dict(writeback=True, total_ram_pages=on["totalram_pages"], max_pool_percent=1)
+    assert compare(log, predict(stream, algs["lz4"], **kw), stream)[0] == []
+    wrong = compare(log, predict(stream, algs["lz4"], accept_threshold=80, **kw), stream)[0]
+    assert "after-poolfill" in {d.stage for d in wrong} <= {"after-poolfill", "after-readback"}
 
 
 def test_a_hanging_guest_times_out_and_keeps_what_it_printed(tmp_path):
