@@ -31,6 +31,10 @@ MAX_HANGS = 3  # ... or hangs this often (each hang costs the whole time limit)
 class KitOptions:
     budget: float = 5.0  # seconds of Hypothesis search per driver (0: fixed vectors only)
     seed: int = 0
+    # At most this many search cases (None: as many as the budget allows).  The
+    # rounds are seeded, so with a cap the cases searched do not depend on the
+    # machine's speed, as long as the budget is not spent first.
+    max_cases: int | None = None
     call_timeout: float = DEFAULT_CALL_TIMEOUT
     page_size: int = 4096
     format: str | None = None  # overrides the driver's declared format
@@ -156,7 +160,7 @@ def check_target(target: Target, options: KitOptions) -> DriverReport:
             from .search import search
 
             report.search_cases = search(checker, found, options.budget, options.seed, batch,
-                                         give_up)
+                                         give_up, max_cases=options.max_cases)
         if give_up():
             report.notes.append(f"stopped early: the driver died {sb.deaths} times "
                                 f"({sb.hangs} of them hangs)")

@@ -32,16 +32,20 @@ class _NewClause(Exception):
 
 
 def search(checker: Checker, found: dict[str, Violation], budget: float, seed: int,
-           batch: int, give_up=lambda: False) -> int:
-    """Search until `budget` seconds have passed; add new clauses to `found`.
-    Returns the number of cases run."""
+           batch: int, give_up=lambda: False, max_cases: int | None = None) -> int:
+    """Search until `budget` seconds have passed (or `max_cases` cases ran);
+    add new clauses to `found`.  Returns the number of cases run."""
     deadline = time.monotonic() + budget
     ran = 0
     smallest: dict[str, Violation] = {}
 
+    def spent() -> bool:
+        return (time.monotonic() > deadline or give_up()
+                or (max_cases is not None and ran >= max_cases))
+
     def body(case):
         nonlocal ran
-        if time.monotonic() > deadline or give_up():
+        if spent():
             return
         ran += 1
         new = [v for v in checker.run_case(case) if v.clause not in found]
@@ -53,7 +57,7 @@ def search(checker: Checker, found: dict[str, Violation], budget: float, seed: i
 
     strategy = cases(checker.page_size, batch)
     round_seed = seed
-    while time.monotonic() < deadline and not give_up():
+    while not spent():
         test = settings(max_examples=ROUND_EXAMPLES, deadline=None, database=None,
                         phases=[Phase.generate, Phase.shrink], verbosity=Verbosity.quiet,
                         suppress_health_check=list(HealthCheck))(given(strategy)(body))

@@ -19,7 +19,7 @@ def _expected_text(r: DriverReport) -> str:
     return ", ".join(r.expected) if r.seeded_bug else "nothing"
 
 
-def check_catalogue(call_timeout: float = 0.5, jobs: int | None = None
+def check_catalogue(call_timeout: float = 2.0, jobs: int | None = None
                     ) -> tuple[list[str], list[DriverReport], float]:
     """(mismatches with the catalogue, the reports, seconds)."""
     started = time.perf_counter()
