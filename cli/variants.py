@@ -17,8 +17,8 @@ def variants() -> None:
 
 def print_variants() -> None:
     table = Table(title="variants")
-    for col in ("name", "what it is", "crypto layer", "source"):
+    for col in ("name", "what it is", "crypto layer", "base tree", "source"):
         table.add_column(col)
     for v in VARIANTS.values():
-        table.add_row(v.name, v.title, v.crypto_layer, v.source)
+        table.add_row(v.name, v.title, v.crypto_layer, v.base_tree, v.source)
     console.print(table)

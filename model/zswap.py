@@ -4,10 +4,14 @@ load, invalidate, writeback and the shrinkers.
 Transcribed, in the model's own words, from mm/zswap.c of Linux 7.3.4
 (Debian's linux-source-7.3, the kernel `zswap-spec kernel-check` boots) and
 damonitor/linux 9321810240ec (late 2025), which agree on everything here but
-the writeback walk (`shrink_memcg`: 7.3 walks up to 32 LRU entries, the late
-2025 tree one).  What differs between kernel variants (how a folio's pages
-are compressed and entered) lives in ``zswap_spec.model.variants``; this
-module calls the variant's `store_pages` for the part in between.
+the writeback walk and one branch of the pool shrink worker.  Those come from
+the variant's base tree (`zswap_spec.model.variants.base_trees`): 7.3's
+`shrink_memcg` walks up to 32 LRU entries, the late-2025 tree's one; with
+memcg disabled 7.3's `shrink_worker` shrinks the global LRU where the
+late-2025 tree's only counts failures.  What differs between kernel variants
+(how a folio's pages are compressed and entered) lives in
+``zswap_spec.model.variants``; this module calls the variant's `store_pages`
+for the part in between.
 
 The pool shrink worker runs when the model is told to: a store that fails
 while the pool is full queues it (`queue_work`), and `run_queued_work`, which
@@ -24,7 +28,7 @@ from .cint import EAGAIN, EEXIST, EINVAL, EIO, ENOENT
 from .compressors import algorithm
 from .memcg import (MemCgroup, mem_cgroup_iter, mem_cgroup_tryget_online,
                     mem_cgroup_zswap_writeback_enabled, obj_cgroup_may_zswap)
-from .variants import get_variant
+from .variants import get_base_tree, get_variant
 from .zsmalloc import ZsPool
 
 __all__ = [
@@ -54,7 +58,7 @@ REJECT_COUNTERS = tuple(c for c in DEBUGFS_COUNTERS if c.startswith("reject_") a
 VM_EVENTS = ("zswpin", "zswpout", "zswpwb")
 SUPPORTED_PAGE_SIZES = (4096, 16384, 65536)
 MAX_RECLAIM_RETRIES = 16
-SWAP_CLUSTER_MAX = 32
+SWAP_CLUSTER_MAX = 32  # Linux 7.3's `shrink_memcg` walk (BaseTree.shrink_memcg_walk)
 
 
 @dataclass(frozen=True)
@@ -117,13 +121,25 @@ class Zswap:
     def __init__(self, variant="mainline", compressor="lz4", page_size: int = 4096,
                  total_ram_pages: int = 1 << 20, max_pool_percent: int = DEFAULT_MAX_POOL_PERCENT,
                  accept_threshold_percent: int = 90, enabled: bool = True,
-                 max_batch_size: int | None = None):
+                 max_batch_size: int | None = None, base_tree=None,
+                 memcg_disabled: bool = False):
+        """`base_tree`: the kernel tree whose writeback walk and shrink worker
+        run around the variant (a name of `BASE_TREES` or a `BaseTree`);
+        by default the variant's own (`variant.base_tree`).
+
+        `memcg_disabled`: the kernel booted with memcg disabled
+        (`cgroup_disable=memory`): stores carry no cgroup (every entry on the
+        root's LRU, the global one), `memory.zswap.max` and
+        `memory.zswap.writeback` do not exist, and the shrink worker's
+        `mem_cgroup_iter` answers NULL every time."""
         if page_size not in SUPPORTED_PAGE_SIZES:
             raise ValueError(
                 f"page size {page_size} is not supported; use one of {SUPPORTED_PAGE_SIZES}"
             )
         self.page_size = page_size
         self.variant = get_variant(variant) if isinstance(variant, str) else variant
+        self.base_tree = get_base_tree(self.variant.base_tree if base_tree is None else base_tree)
+        self.memcg_disabled = memcg_disabled
         self.alg = algorithm(compressor) if isinstance(compressor, str) else compressor
         self.enabled = enabled
         self.total_ram_pages = total_ram_pages
@@ -176,6 +192,8 @@ class Zswap:
         return self.pool_reached_full
 
     def writeback_enabled(self, memcg: MemCgroup | None) -> bool:
+        if self.memcg_disabled:
+            return True  # no cgroup: mem_cgroup_zswap_writeback_enabled(NULL)
         return mem_cgroup_zswap_writeback_enabled(memcg or self.root, self.enabled)
 
     # -- store ----------------------------------------------------------------
@@ -198,12 +216,16 @@ class Zswap:
         if top is not self.root:
             raise ValueError(f"cgroup {memcg.name!r} is not in this zswap's hierarchy; "
                              f"make it under Zswap.root (the shrink worker walks only that tree)")
+        if self.memcg_disabled and memcg is not self.root:
+            raise ValueError(f"cgroup {memcg.name!r}: memcg is disabled (memcg_disabled=True), "
+                             f"so a folio has no cgroup; give it memcg=None")
         self.trace = StoreTrace()
         ok = False
         if not self.enabled:
             self.trace.stage = "disabled"
         else:
-            if not obj_cgroup_may_zswap(memcg, self.page_size) and self.shrink_memcg(memcg) != 0:
+            if (not self.memcg_disabled and not obj_cgroup_may_zswap(memcg, self.page_size)
+                    and self.shrink_memcg(memcg) != 0):
                 self.trace.stage = "memcg_limit"
             elif self.zswap_check_limits():
                 self.trace.stage = "pool_limit"
@@ -335,10 +357,11 @@ class Zswap:
         return 0
 
     def shrink_memcg(self, memcg: MemCgroup) -> int:
-        """Walk up to SWAP_CLUSTER_MAX entries of `memcg`'s LRU, writing back
-        those without the referenced bit (mm/zswap.c `shrink_memcg` and
-        `shrink_memcg_cb` as of Linux 7.3, Debian linux-source-7.3 7.3.4;
-        late-2025 trees walked one entry).
+        """Walk up to `base_tree.shrink_memcg_walk` entries of `memcg`'s LRU,
+        writing back those without the referenced bit (mm/zswap.c
+        `shrink_memcg` and `shrink_memcg_cb`): 32 (SWAP_CLUSTER_MAX) on
+        Linux 7.3 (Debian linux-source-7.3 7.3.4, lines 1290-1317), one on
+        damonitor/linux 9321810240ec (late 2025), the batching series' base.
 
         0 if it wrote an entry back; -EAGAIN if it walked entries but wrote
         none back; -ENOENT if the cgroup's writeback is disabled or its LRU
@@ -349,7 +372,7 @@ class Zswap:
         lru = memcg.lru
         if not lru:
             return -ENOENT  # nothing scanned
-        shrunk = self._list_lru_walk(lru, SWAP_CLUSTER_MAX)
+        shrunk = self._list_lru_walk(lru, self.base_tree.shrink_memcg_walk)
         return 0 if shrunk else -EAGAIN
 
     def _list_lru_walk(self, lru: dict[int, bool], nr_to_walk: int) -> int:
@@ -437,20 +460,33 @@ class Zswap:
         `zswap_total_pages()` is at or below `zswap_accept_thr_pages()`,
         checked after each turn (so it always takes at least one).
 
+        With memcg disabled (`memcg_disabled`) the walk answers None every
+        turn, and the base tree decides: Linux 7.3 then calls `shrink_memcg`
+        on the root's LRU (the global one) as on a cgroup; the late-2025 tree
+        ends a pass every turn, each a failure since no attempt is made, so it
+        gives up after MAX_RECLAIM_RETRIES turns having written nothing back
+        (`base_tree.worker_shrinks_root_without_memcg`).
+
         mm/zswap.c `shrink_worker`, lines 1319-1404, with `shrink_memcg`
         (1282-1317) and `zswap_memcg_offline_cleanup` (722-742, not modelled:
-        no cgroup goes offline), Linux 7.3.4, Debian linux-source-7.3.
+        no cgroup goes offline), Linux 7.3.4, Debian linux-source-7.3; and
+        the same function of damonitor/linux 9321810240ec (late 2025), whose
+        only other difference, `continue` for 7.3's `goto resched`, skips a
+        `cond_resched()` and nothing the model has.
         """
         trace = self.shrink_trace = ShrinkTrace()
         failures = attempts = 0
         thr = self.zswap_accept_thr_pages()
+        shrink_root = self.memcg_disabled and self.base_tree.worker_shrinks_root_without_memcg
         while True:
-            memcg = mem_cgroup_iter(self.root, self.zswap_next_shrink)
+            memcg = self._mem_cgroup_iter(self.zswap_next_shrink)
             self.zswap_next_shrink = memcg
             while memcg is not None and not mem_cgroup_tryget_online(memcg):
-                memcg = mem_cgroup_iter(self.root, self.zswap_next_shrink)
+                memcg = self._mem_cgroup_iter(self.zswap_next_shrink)
                 self.zswap_next_shrink = memcg
-            if memcg is None:  # a pass is over (memcg is never disabled here)
+            if memcg is None and shrink_root:
+                memcg = self.root  # shrink_memcg(NULL): the global LRU
+            if memcg is None:  # a pass is over
                 trace.steps.append((None, None))
                 if not attempts:
                     failures += 1
@@ -471,6 +507,12 @@ class Zswap:
             if self.zswap_total_pages() <= thr:
                 break
         trace.failures, trace.attempts = failures, attempts
+
+    def _mem_cgroup_iter(self, prev: MemCgroup | None) -> MemCgroup | None:
+        """`mem_cgroup_iter(NULL, prev, NULL)`: None every time with memcg disabled."""
+        if self.memcg_disabled:
+            return None
+        return mem_cgroup_iter(self.root, prev)
 
     # -- views ----------------------------------------------------------------
 

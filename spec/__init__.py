@@ -4,7 +4,7 @@ every table that follows a `<!-- table: NAME -->` marker; a malformed one is
 a `TableError` naming the table, the row and the fix).
 
 `TABLES` maps each table's key (`invariant`, `equivalence`, `assumption`,
-`variant`, `mainline`, `software`, `batching`, `fault`, `clause`, `driver`)
+`tree`, `variant`, `mainline`, `software`, `batching`, `fault`, `clause`, `driver`)
 to its rows as dicts; `INVARIANTS` maps each stable invariant ID to its
 statement; `value()` turns the tables' symbolic values (P, L, P+1, -EINVAL,
 0x80000000) into numbers for a given page size.

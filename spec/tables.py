@@ -11,8 +11,9 @@ and the fix.
 
 Cells are checked, not only split: IDs must be unique and well formed,
 symbolic values must be ones `value()` knows, outcome cells must use the
-outcome words §6 defines, and the decision tables must have one column per
-variant of the `variants` table, in its order.
+outcome words §6 defines, the decision tables must have one column per
+variant of the `variants` table, in its order, and each variant's base tree
+must be a tree of the `trees` table.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Callable
 from zswap_spec.model import cint
 
 __all__ = ["TableError", "Column", "TableSpec", "TABLE_SPECS", "parse", "value", "VALID_LENGTH",
-           "REJECT_WORDS", "PAGE_WORDS"]
+           "REJECT_WORDS", "PAGE_WORDS", "WORKER_WITHOUT_MEMCG"]
 
 VALID_LENGTH = 100  # "L" in the tables: any length in (0, P)
 
@@ -137,6 +138,15 @@ def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str]:
     return check
 
 
+def _count(cell: str) -> int:
+    if not re.fullmatch(r"[1-9][0-9]*", cell):
+        raise _BadCell(f"{cell!r} is not a count", "write a positive whole number such as 32")
+    return int(cell)
+
+
+# How a tree's pool shrink worker treats the NULL cursor with memcg disabled.
+WORKER_WITHOUT_MEMCG = ("shrinks the global LRU", "counts a failure")
+
 _CLAUSE_ID = r"C-[A-Z]+(?:-[A-Z]+)?"
 _FINDS = re.compile(rf"^(?P<clause>{_CLAUSE_ID})(?: \((?P<also>{_CLAUSE_ID}(?:, {_CLAUSE_ID})*)\))?$")
 
@@ -176,9 +186,17 @@ class TableSpec:
 _PAIR1, _PAIR2 = _outcome_pair(1), _outcome_pair(2)
 
 TABLE_SPECS: dict[str, TableSpec] = {s.marker: s for s in (
-    # Read first: the decision tables take their variant columns from it.
+    # Read before the variants, whose base trees must be its rows.
+    TableSpec("trees", "tree",
+              (Column("name", "name"), Column("source", "source"),
+               Column("shrink_memcg walk", "shrink_memcg_walk", _count),
+               Column("shrink worker, memcg disabled", "worker_without_memcg",
+                      _one_of(WORKER_WITHOUT_MEMCG))),
+              r"[a-z][a-z0-9.-]*", "linux-7.3"),
+    # Read first of the rest: the decision tables take their variant columns from it.
     TableSpec("variants", "variant",
-              (Column("name", "name"), Column("crypto layer", "crypto_layer"), Column("source", "source")),
+              (Column("name", "name"), Column("crypto layer", "crypto_layer"),
+               Column("base tree", "base_tree"), Column("source", "source")),
               r"[a-z][a-z0-9]*", "v13"),
     TableSpec("mainline", "mainline",
               (Column("ID", "id"), Column("condition", "condition"),
@@ -278,6 +296,7 @@ def parse(text: str, source: str = "spec/zswap-spec.md") -> dict[str, list[dict]
     raw = _raw_tables(text, source)
     out: dict[str, list[dict]] = {}
     variant_names: list[str] = []
+    tree_names: list[str] = []
     for spec in TABLE_SPECS.values():
         t = raw.get(spec.marker)
         if t is None:
@@ -314,6 +333,9 @@ def parse(text: str, source: str = "spec/zswap-spec.md") -> dict[str, list[dict]
             for col, cell in zip(columns, cells):
                 try:
                     v = col.read(cell)
+                    if col.key == "base_tree" and v not in tree_names:
+                        raise _BadCell(f"{v!r} is not a tree of the table 'trees'",
+                                       f"write one of {', '.join(tree_names)}, or add the tree there")
                 except _BadCell as e:
                     raise TableError(f"{where}, column {col.header!r}: {e.problem}; fix: {e.fix}") from None
                 if col.key:
@@ -324,4 +346,6 @@ def parse(text: str, source: str = "spec/zswap-spec.md") -> dict[str, list[dict]
         out[spec.key] = rows
         if spec.marker == "variants":
             variant_names = [r["name"] for r in rows]
+        if spec.marker == "trees":
+            tree_names = [r["name"] for r in rows]
     return out

@@ -6,6 +6,12 @@ process a large folio in batches" (Kanchana P Sridhar, 2025-11-04), which v14
 25/26 keeps.  `V13` adds `zswap_compress()` of "[PATCH v13 22/22] mm: zswap:
 Batched zswap_compress() with compress batching of large folios"
 (2025-11-04); `V14` that of "[PATCH v14 26/26]" (2026-01-24).
+
+Both sit on the series' base (`base_tree` "mm-late-2025"): the v13 cover
+letter ("[PATCH v13 00/22] zswap compression batching with optimized
+iaa_crypto driver", 2025-11-04) names mm-unstable of 2025-10-24, commit
+813c0fa931ce; the model runs them with the zswap of damonitor/linux
+9321810240ec (late 2025), whose `shrink_memcg` walks one entry.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ class BatchedStore:
     """zswap_store() and zswap_store_pages() of the batching series."""
 
     crypto_layer = "legacy"
+    base_tree = "mm-late-2025"  # the series' base (module docstring)
     batch_everyone = False  # True: software compressors get batches too
 
     def compr_batch_size(self, alg, override=None) -> int:

@@ -5,6 +5,15 @@ damonitor/linux 9321810240ec (late 2025), which include commit dca4437a5861
 ("mm/zswap: store <PAGE_SIZE compression failed page as-is", SeongJae Park,
 v5 2025-08-22) and the single-page destination buffer ("mm/zswap: reduce the
 size of the compression buffer to a single page", Nhat Pham, 2025-08-20).
+
+Its base tree is Linux 7.3 (`base_tree`), the kernel `zswap-spec
+kernel-check` compares it with: Linux 7.3.4's `zswap_compress()` (mm/zswap.c
+lines 842-924) computes what the late-2025 tree's does, line for line; the
+two differ only in locking (7.3 takes the per-CPU context with
+`raw_cpu_ptr` and `mutex_lock`, the late-2025 tree with its
+`acomp_ctx_get_cpu_lock()` retry loop; 7.3 holds `rcu_read_lock()` around
+the writeback look-up), which the model, on one CPU, does not have.
+`zswap_store_page()` is the same in both.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ class Mainline:
     title = "mainline (7.x): per-page compress, dlen test, as-is storage"
     source = "mm/zswap.c, damonitor/linux 9321810240ec (late 2025)"
     crypto_layer = "legacy"
+    base_tree = "linux-7.3"
 
     def compr_batch_size(self, alg, override=None) -> int:
         return 1

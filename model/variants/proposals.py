@@ -15,7 +15,9 @@ splits batches for non-batching ones, so zswap reads entries only, in one
 code path, with mainline's per-page test.
 
 No code was posted for either; each transcribes the proposal's text, and
-spec/zswap-spec.md states the reading.
+spec/zswap-spec.md states the reading.  Both were made in review of the
+series, so they sit on its base tree, as v13 and v14 do (`base_tree`,
+inherited from `BatchedStore`: "mm-late-2025").
 """
 
 from __future__ import annotations

@@ -110,11 +110,16 @@ def test_check_prints_the_tables(capsys):
     assert "match the manifest" in out and "mainline" in out and "deflate-iaa" in out
 
 
-def test_variants_lists_every_variant_with_its_source():
+def test_variants_lists_every_variant_with_its_source_and_base_tree():
+    from zswap_spec.model.variants import VARIANTS
+
     p = run("variants")
     assert p.returncode == 0
     for name in ("mainline", "v13", "v14", "explicit", "uniform", "2025-11-04"):
         assert name in p.stdout
+    for v in VARIANTS.values():
+        row = next(line for line in p.stdout.splitlines() if f" {v.name} " in line)
+        assert v.base_tree in row, (v.name, row)
 
 
 def test_prove_json_for_one_variant_matches_the_manifest():

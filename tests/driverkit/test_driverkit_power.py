@@ -80,12 +80,13 @@ def test_every_seeded_bug_is_rejected_with_its_clause(catalogue_reports, name):
 # The search's rounds are seeded, so a cap on cases (rather than the wall
 # time, which a loaded machine shrinks) makes what is searched the same on
 # every machine; the budget is only a bound.  The multi-unit bug needs the
-# most cases (about 300 here).
+# most cases (between 250 and 300 here, alone; in some full runs more,
+# for a reason not yet found: the cap leaves five times the room).
 @pytest.mark.parametrize("name,clause,max_units,cases", [
     ("bug-zero-length", "C-LENGTH", 1, 300),
     ("bug-exact-fit-terminator", "C-OVERRUN", 1, 300),
     ("bug-ret-ok-on-failure", "C-RET", 1, 300),
-    ("bug-shared-budget", "C-INDEPENDENT", 8, 600),
+    ("bug-shared-budget", "C-INDEPENDENT", 8, 1500),
 ])
 def test_search_alone_finds_seeded_bugs_and_shrinks_them(name, clause, max_units, cases, tmp_path):
     (target,) = [t for t in builtin_targets() if t.name == name]

@@ -264,7 +264,8 @@ def test_what_queues_the_shrink_worker():
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_the_200_page_example_writes_back_and_accepts_again(variant):
-    """RAM 200 pages: limit 40 pool pages, accept threshold 36.  400 random
+    """On Linux 7.3's zswap (mainline's base tree; every variant's store path
+    is run on it here).  RAM 200 pages: limit 40 pool pages, accept threshold 36.  400 random
     pages, one per folio, in one cgroup with writeback on; each takes one pool
     page.  By hand, from the rules:
 
@@ -285,7 +286,8 @@ def test_the_200_page_example_writes_back_and_accepts_again(variant):
     Stored 40 + 24 + 19 * 16 + 11 = 379, refused 2 + 19 = 21 (each one a
     pool_limit_hit), written back 24 + 16 + 19 * 16 = 344, pool 379 - 344 = 35.
     """
-    zs, memcg, system = make(variant, total_ram_pages=200)
+    zs, memcg, system = make(variant, total_ram_pages=200, base_tree="linux-7.3")
+    assert zs.base_tree.shrink_memcg_walk == 32
     assert (zs.zswap_max_pages(), zs.zswap_accept_thr_pages()) == (40, 36)
     pages = rand_pages(400, seed=200)
     outcomes = [system.swap_out(Folio((p,), i, memcg))[0] for i, p in enumerate(pages)]
@@ -299,6 +301,64 @@ def test_the_200_page_example_writes_back_and_accepts_again(variant):
     assert zs.shrink_trace.steps == [(None, None), ("/", -ENOENT), ("/t", 0)]
     assert [system.swap_in(i) for i in range(400)] == pages
     assert not system.violations and not system.check_global()
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_200_page_example_on_the_late_2025_tree(variant):
+    """The same 400 pages on the late-2025 tree (the batching series' base;
+    every variant's store path is run on it here), whose `shrink_memcg`
+    walks one entry: each call clears one referenced bit (-EAGAIN: an
+    attempt and a failure) or writes one entry back (0).  By hand:
+
+    - 0-39 stored; 40 refused (hit).  Run 1 starts at the root: root
+      (-ENOENT), /t (clears 0's bit: failure 1), end of pass (an attempt: no
+      failure), ... the 16th /t call is failure 16: gave up, 0-15 cleared,
+      nothing written back, pool still 40.
+    - 41 refused.  Run 2 starts at the cursor /t: end of pass (no attempt yet
+      this run: failure 1), then 15 /t calls clear 16-30 (failures 2-16).
+    - 42 refused.  Run 3: end of pass (failure 1), 9 /t calls clear 31-39
+      (failures 2-10), then 4 calls write back 0-3: pool 36, done.  All 36
+      entries left (4-39) are unreferenced.
+    - nine cycles: 4 stored (pool 36 -> 40), 1 refused, the run writes back
+      the 4 oldest (end of pass, root, /t, four times): refusals at 47, 52,
+      ..., 87; then the LRU holds the 36 entries stored in those cycles, all
+      referenced.  88-91 stored (40 referenced entries), 92 refused: as at
+      40, but the run starts at the cursor, so runs at 92 and 93 clear 15
+      each and the run at 94 clears 10 and writes back 4.
+    So from b = 40, every 52 offsets: refusals b, b+1, b+2 and b+2+5k for k
+    = 1..9; b = 40, 92, ..., 352, whose last refusal is 399.  Seven phases
+    of 12 refusals: 84 refused (each a pool_limit_hit), 316 stored, 7 * (4
+    + 9 * 4) = 280 written back, pool 316 - 280 = 36.
+    """
+    zs, memcg, system = make(variant, total_ram_pages=200, base_tree="mm-late-2025")
+    assert zs.base_tree.shrink_memcg_walk == 1
+    pages = rand_pages(400, seed=200)
+    outcomes = [system.swap_out(Folio((p,), i, memcg))[0] for i, p in enumerate(pages)]
+    refused = [i for i, o in enumerate(outcomes) if o == "rejected"]
+    assert refused == [b + d for b in range(40, 400, 52) for d in [0, 1, 2] + [2 + 5 * k for k in range(1, 10)]]
+    assert refused[:6] == [40, 41, 42, 47, 52, 57] and refused[-1] == 399
+    assert outcomes.count("raw") == 316 and len(refused) == 84
+    assert zs.counters["pool_limit_hit"] == 84
+    assert zs.counters["written_back_pages"] == 280 == memcg.stat["zswpwb"]
+    assert zs.counters["stored_pages"] == 36 == zs.zswap_total_pages()
+    assert zs.zswap_next_shrink is memcg
+    assert zs.shrink_trace.steps == [(None, None), ("/", -ENOENT), ("/t", 0)] * 4
+    assert [system.swap_in(i) for i in range(400)] == pages
+    assert not system.violations and not system.check_global()
+
+
+def test_the_first_worker_run_on_the_late_2025_tree_gives_up():
+    zs, memcg, system = make("v13", total_ram_pages=200)
+    assert zs.base_tree.name == "mm-late-2025"
+    for i, p in enumerate(rand_pages(41, seed=1)):
+        system.swap_out(Folio((p,), i, memcg))
+    t = zs.shrink_trace
+    per_pass = [("/", -ENOENT), ("/t", -EAGAIN)]
+    assert t.steps == (per_pass + [(None, None)]) * (MAX_RECLAIM_RETRIES - 1) + per_pass
+    assert (t.failures, t.attempts, t.gave_up) == (MAX_RECLAIM_RETRIES, 1, True)
+    assert zs.counters["written_back_pages"] == 0 and zs.zswap_total_pages() == 40
+    assert list(memcg.lru) == list(range(16, 40)) + list(range(16))
+    assert memcg.lru == {i: i >= 16 for i in range(40)}
 
 
 def test_the_first_worker_run_of_the_200_page_example():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import zswap_spec
-from zswap_spec.model.variants import VARIANTS
+from zswap_spec.model.variants import BASE_TREES, VARIANTS
 from zswap_spec.spec import INVARIANTS, SPEC_TEXT, TABLES, TableError, parse
 from zswap_spec.spec.tables import TABLE_SPECS
 
@@ -163,6 +163,17 @@ PLANTED = {
     "a broken rule row": (
         lambda: SPEC_TEXT.replace("| ID | statement |\n|---|---|\n| INV-LEN", "| ID | statement |\n|---|\n| INV-LEN", 1),
         ["table 'invariants', rule row", "|---|---|"]),
+    "a base tree the trees table lacks": (
+        lambda: _replace_line("| v13 |", _line("| v13 |").replace("| mm-late-2025 |", "| mm-2025 |", 1)),
+        ["table 'variants', row v13, column 'base tree'", "'mm-2025' is not a tree",
+         "linux-7.3, mm-late-2025"]),
+    "a walk that is not a count": (
+        lambda: _replace_line("| mm-late-2025 |", _line("| mm-late-2025 |").replace("| 1 |", "| one |", 1)),
+        ["table 'trees', row mm-late-2025, column 'shrink_memcg walk'", "not a count"]),
+    "an unknown worker behaviour": (
+        lambda: _replace_line("| linux-7.3 |", _line("| linux-7.3 |").replace(
+            "| shrinks the global LRU |", "| shrinks the root |", 1)),
+        ["table 'trees', row linux-7.3, column 'shrink worker, memcg disabled'", "counts a failure"]),
     "a row that does not end": (
         lambda: _replace_line("| EQV-COUNTERS |", _line("| EQV-COUNTERS |").rstrip("|")),
         ["table 'equivalences', row 2", "does not end with '|'"]),
@@ -197,6 +208,21 @@ def test_variants_table_matches_the_model():
     assert [r["name"] for r in rows] == list(VARIANTS)
     for r in rows:
         assert VARIANTS[r["name"]].crypto_layer == r["crypto_layer"], r["name"]
+        assert VARIANTS[r["name"]].base_tree == r["base_tree"], r["name"]
+    assert {r["name"]: r["base_tree"] for r in rows} == {
+        "mainline": "linux-7.3", "v13": "mm-late-2025", "v14": "mm-late-2025",
+        "explicit": "mm-late-2025", "uniform": "mm-late-2025"}
+
+
+def test_trees_table_matches_the_model():
+    rows = TABLES["tree"]
+    assert [r["name"] for r in rows] == list(BASE_TREES)
+    for r in rows:
+        tree = BASE_TREES[r["name"]]
+        assert r["source"].startswith(tree.source), r["name"]
+        assert r["shrink_memcg_walk"] == tree.shrink_memcg_walk, r["name"]
+        assert (r["worker_without_memcg"] == "shrinks the global LRU") == tree.worker_shrinks_root_without_memcg
+    assert {r["name"]: r["shrink_memcg_walk"] for r in rows} == {"linux-7.3": 32, "mm-late-2025": 1}
 
 
 def test_decision_tables_have_every_variant():
