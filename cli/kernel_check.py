@@ -23,12 +23,12 @@ from .options import check_names
 @click.option("--writeback", type=click.Choice(["on", "off", "both"]), default="on",
               show_default=True, help="memory.zswap.writeback of the test cgroup.")
 @click.option("--no-writeback", is_flag=True, help="Same as --writeback off.")
-@click.option("--zswap-max", type=int, help="memory.zswap.max of the test cgroup, in bytes.")
-@click.option("--max-pool-percent", type=int,
+@click.option("--zswap-max", type=click.IntRange(min=0), help="memory.zswap.max of the test cgroup, in bytes.")
+@click.option("--max-pool-percent", type=click.IntRange(1, 100),
               help="zswap's max_pool_percent (1-100): a 256 MiB guest fills the pool past "
                    "this global limit, one folio per call, letting the shrink worker finish "
                    "after each.")
-@click.option("--accept-threshold", type=int,
+@click.option("--accept-threshold", type=click.IntRange(0, 100),
               help="zswap's accept_threshold_percent (0-100) of the pool limit.")
 @click.option("--pages", "page_files", multiple=True, type=click.Path(),
               help="A file of pages to add as one more group (repeatable).")
@@ -60,12 +60,6 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
     check_names("variant", [variant], VARIANTS)
     if no_writeback:
         writeback = "off"
-    if zswap_max is not None and zswap_max < 0:
-        raise InputError(f"--zswap-max {zswap_max}: give a size in bytes, 0 or more")
-    if max_pool_percent is not None and not 1 <= max_pool_percent <= 100:
-        raise InputError(f"--max-pool-percent {max_pool_percent}: give a percentage, 1 to 100")
-    if accept_threshold is not None and not 0 <= accept_threshold <= 100:
-        raise InputError(f"--accept-threshold {accept_threshold}: give a percentage, 0 to 100")
     files = []
     for f in page_files:
         path = Path(f)

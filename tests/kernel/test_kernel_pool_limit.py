@@ -139,10 +139,11 @@ def test_a_difference_in_worker_runs_is_a_disagreement():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--max-pool-percent", "0"], "--max-pool-percent 0: give a percentage, 1 to 100"),
-    (["--max-pool-percent", "101"], "--max-pool-percent 101"),
-    (["--accept-threshold", "-1"], "--accept-threshold -1: give a percentage, 0 to 100"),
-    (["--accept-threshold", "101"], "--accept-threshold 101"),
+    (["--max-pool-percent", "0"], "'--max-pool-percent': 0 is not in the range 1<=x<=100"),
+    (["--max-pool-percent", "101"], "'--max-pool-percent': 101 is not in the range 1<=x<=100"),
+    (["--accept-threshold", "-1"], "'--accept-threshold': -1 is not in the range 0<=x<=100"),
+    (["--accept-threshold", "101"], "'--accept-threshold': 101 is not in the range 0<=x<=100"),
+    (["--zswap-max", "-5"], "'--zswap-max': -5 is not in the range x>=0"),
 ])
 def test_pool_options_out_of_range_are_one_line_errors(args, message):
     # Refused before any kernel is looked up: no network, no qemu.
