@@ -12,7 +12,7 @@ from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.model.variants import VARIANTS
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
-from .options import check_names, choice_list
+from .options import check_names, choice_list, resolve_impl
 
 
 @click.command()
@@ -122,7 +122,7 @@ def _fuzz_impl(impl: str, faults: str) -> str:
 
     named = [] if faults in ("none", "all") else [f for f in faults.split(",") if f]
     wants = [ZSWAP_MAX, SHRINKER] + ([fault_feature(f) for f in FAULTS] if faults == "all" else [])
-    return _resolve(impl, needs=[fault_feature(f) for f in named], wants=wants)
+    return resolve_impl(impl, needs=[fault_feature(f) for f in named], wants=wants)
 
 
 def _impl_request(impl: str) -> str:
@@ -132,13 +132,4 @@ def _impl_request(impl: str) -> str:
     try:
         return requested_impl(impl)
     except PoolInputError as e:
-        raise InputError(str(e)) from None
-
-
-def _resolve(impl: str, needs=(), wants=()) -> str:
-    from zswap_spec.pool import CoreUnavailable, PoolInputError, resolve_impl
-
-    try:
-        return resolve_impl(impl, needs=needs, wants=wants)
-    except (CoreUnavailable, PoolInputError) as e:
         raise InputError(str(e)) from None

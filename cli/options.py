@@ -14,7 +14,7 @@ from zswap_spec.model.zswap import SUPPORTED_PAGE_SIZES
 from .errors import InputError
 
 __all__ = ["choice_list", "check_names", "page_size_option", "check_page_size", "read_pages",
-           "Progress", "stderr_console"]
+           "resolve_impl", "Progress", "stderr_console"]
 
 
 def choice_list(names) -> str:
@@ -88,3 +88,14 @@ def stderr_console():
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+def resolve_impl(requested: str | None, needs=(), wants=()) -> str:
+    """`zswap_spec.pool.resolve_impl`, its refusals as input errors."""
+    from zswap_spec.pool import CoreUnavailable, PoolInputError
+    from zswap_spec.pool import resolve_impl as resolve
+
+    try:
+        return resolve(requested, needs=needs, wants=wants)
+    except (CoreUnavailable, PoolInputError) as e:
+        raise InputError(str(e)) from None

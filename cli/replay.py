@@ -11,7 +11,8 @@ from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.model.variants import VARIANTS
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
-from .options import Progress, check_names, check_page_size, choice_list, page_size_option, read_pages
+from .options import (Progress, check_names, check_page_size, choice_list, page_size_option, read_pages,
+                      resolve_impl)
 
 
 @click.command()
@@ -31,8 +32,7 @@ from .options import Progress, check_names, check_page_size, choice_list, page_s
 @click.option("--json", "as_json", is_flag=True, help="Print {\"runs\": [...]} as JSON.")
 def replay(files, variants, compressors, folio_pages, no_writeback, page_size, impl, as_json) -> None:
     """Swap FILE... out through each variant and compressor, read it back, check."""
-    from zswap_spec.pool import CoreUnavailable, PoolInputError, compressor_feature, resolve_impl
-    from zswap_spec.replay import RunConfig, replay_pages
+    from zswap_spec.replay import RunConfig, replay_pages, run_needs
     from zswap_spec.replay.report import print_runs, runs_json
 
     variants = check_names("variant", variants, VARIANTS) or list(VARIANTS)
@@ -43,12 +43,12 @@ def replay(files, variants, compressors, folio_pages, no_writeback, page_size, i
     pages: list[bytes] = []
     for path in files:
         pages.extend(read_pages(path, page_size, lambda msg: click.echo(f"note: {msg}", err=True)))
-    try:  # pool.resolve_impl's rule; the runs need their compressors
-        impl = resolve_impl(impl, needs=[compressor_feature(c) for c in compressors])
-    except (CoreUnavailable, PoolInputError) as e:
-        raise InputError(str(e)) from None
     configs = [RunConfig(v, c, not no_writeback, folio_pages, page_size)
                for c in compressors for v in variants]
+    # Refuse what the request cannot serve before any run; each run then
+    # takes the implementation by the same rule for what it needs.
+    for cfg in configs:
+        resolve_impl(impl, needs=run_needs(len(pages), cfg))
     results = []
     with Progress(len(pages) * 2 * len(configs)) as advance:
         for cfg in configs:

@@ -79,23 +79,6 @@ def _snapshot(zs: Zswap, memcg: MemCgroup, worker_runs: int) -> Stage:
     )
 
 
-class _WorkerRuns:
-    """Counts the model's shrink worker runs: each run leaves a new
-    `shrink_trace` behind (the model's instrumentation of its last run)."""
-
-    def __init__(self, zs: Zswap):
-        self.zs = zs
-        self.runs = 0
-        self._last = zs.shrink_trace
-
-    def after_swap_out(self) -> None:
-        """The point where the guest waits for the kernel's worker."""
-        self.zs.run_queued_work()  # SwapSystem.swap_out did already: a no-op
-        if self.zs.shrink_trace is not self._last:
-            self.runs += 1
-            self._last = self.zs.shrink_trace
-
-
 def predict(stream: Stream, alg, *, variant: str = "mainline", writeback: bool = True,
             zswap_max: int | None = None, page_size: int = 4096,
             total_ram_pages: int = 1 << 18,
@@ -112,17 +95,17 @@ def predict(stream: Stream, alg, *, variant: str = "mainline", writeback: bool =
                else accept_threshold)
     memcg = MemCgroup("/zswap-spec", zs.root, zswap_writeback=writeback, zswap_max=zswap_max)
     system = SwapSystem(zs)
-    worker = _WorkerRuns(zs)
-    stages = {"setup": _snapshot(zs, memcg, worker.runs)}
+    stages = {"setup": _snapshot(zs, memcg, zs.shrink_worker_runs)}
     outcomes: list[str] = [""] * len(stream.pages)
     for name, first, count in stream.groups:
         for i in range(first, first + count):
+            # swap_out runs queued work before it returns: where the guest
+            # waits for the kernel's worker.
             outcomes[i] = system.swap_out(Folio((stream.pages[i],), i, memcg))[0]
-            worker.after_swap_out()
-        stages[f"after-{name}"] = _snapshot(zs, memcg, worker.runs)
+        stages[f"after-{name}"] = _snapshot(zs, memcg, zs.shrink_worker_runs)
     for i in range(len(stream.pages)):
         system.swap_in(i)
-    stages["after-readback"] = _snapshot(zs, memcg, worker.runs)
+    stages["after-readback"] = _snapshot(zs, memcg, zs.shrink_worker_runs)
     lost = sorted({v.offset for v in system.violations if v.invariant == "INV-ROUNDTRIP"})
     return Prediction(stages, lost, outcomes)
 

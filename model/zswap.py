@@ -155,7 +155,8 @@ class Zswap:
         self.shrink_work_queued = False
         # `zswap_next_shrink`: the shrink worker's cursor, kept across runs.
         self.zswap_next_shrink: MemCgroup | None = None
-        self.shrink_trace = ShrinkTrace()
+        self.shrink_trace = ShrinkTrace()  # the last run's steps
+        self.shrink_worker_runs = 0  # runs so far (the kernel check compares it)
         self.kmemcache_fail_next = 0  # entry allocations to fail (injection)
         self.xa_store_fail_next = 0  # tree insertions to fail (injection)
         self.swap_device: dict[int, bytes] = {}
@@ -475,6 +476,7 @@ class Zswap:
         `cond_resched()` and nothing the model has.
         """
         trace = self.shrink_trace = ShrinkTrace()
+        self.shrink_worker_runs += 1
         failures = attempts = 0
         thr = self.zswap_accept_thr_pages()
         shrink_root = self.memcg_disabled and self.base_tree.worker_shrinks_root_without_memcg

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .results import OUTCOME_CODES, RunConfig, RunResult
 
-__all__ = ["RunConfig", "RunResult", "replay_pages", "OUTCOME_CODES"]
+__all__ = ["RunConfig", "RunResult", "replay_pages", "run_needs", "OUTCOME_CODES"]
 
 
 def replay_pages(pages, config: RunConfig, progress=None, impl: str | None = "model") -> RunResult:
@@ -18,18 +18,26 @@ def replay_pages(pages, config: RunConfig, progress=None, impl: str | None = "mo
     compressor, so a compressor the core lacks (a driver's) takes the model,
     and so does a run that may fill the pool with writeback on (only the
     model runs the shrink worker the pool limit queues)."""
-    from zswap_spec.pool import SHRINK_WORKER, compressor_feature, resolve_impl
+    from zswap_spec.pool import resolve_impl
 
-    needs = [compressor_feature(config.compressor)]
-    if config.writeback and _may_reach_pool_limit(len(pages), config):
-        needs.append(SHRINK_WORKER)
-    if resolve_impl(impl, needs=needs) == "core":
+    if resolve_impl(impl, needs=run_needs(len(pages), config)) == "core":
         from .on_core import replay_on_core
 
         return replay_on_core(pages, config, progress)
     from .on_model import replay_on_model
 
     return replay_on_model(pages, config, progress)
+
+
+def run_needs(nr_pages: int, config: RunConfig) -> list[str]:
+    """What a run of `nr_pages` pages needs of the implementation
+    (`zswap_spec.pool.resolve_impl`'s features)."""
+    from zswap_spec.pool import SHRINK_WORKER, compressor_feature
+
+    needs = [compressor_feature(config.compressor)]
+    if config.writeback and _may_reach_pool_limit(nr_pages, config):
+        needs.append(SHRINK_WORKER)
+    return needs
 
 
 # zsmalloc pages beyond one per stored page: at most a partly filled zspage
