@@ -44,11 +44,29 @@ from .options import check_names
               help="Seconds before a guest counts as hung.")
 @click.option("--jobs", type=int, default=None, help="Guests booted at once (default: cores).")
 @click.option("--keep", type=click.Path(), help="Folder for the serial logs (default: the cache).")
+@click.option("--script", "scripts", multiple=True, type=click.Path(),
+              help="A workload script (spec/script-format.md) to run on the kernel and the "
+                   "model, every step compared (repeatable; replaces the built-in plan).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
 def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zswap_max,
                  max_pool_percent, accept_threshold, page_files, variant, model_compressor,
-                 kernel_source, timeout, jobs, keep, as_json) -> None:
+                 kernel_source, timeout, jobs, keep, scripts, as_json) -> None:
     """Boot a real kernel under qemu, push pages through its zswap, compare with the model."""
+    if scripts:
+        from .kernel_script import run_script_check
+
+        other = [name for name, given in (("--compressor", compressors),
+                                          ("--max-pool-percent", max_pool_percent),
+                                          ("--accept-threshold", accept_threshold),
+                                          ("--zswap-max", zswap_max), ("--pages", page_files),
+                                          ("--no-writeback", no_writeback)) if given]
+        if other:
+            raise InputError(f"--script: {', '.join(other)} cannot be combined with scripts; "
+                             f"a script sets its own compressor and settings")
+        run_script_check(scripts, kernel_spec=kernel_spec, modules=modules, variant=variant,
+                         model_compressor=model_compressor, kernel_source=kernel_source,
+                         timeout=timeout, keep=keep, as_json=as_json)
+        return
     from zswap_spec.kernel.fetch import resolve_kernel
     from zswap_spec.kernel.kcomp import ALGORITHM_NAMES
     from zswap_spec.kernel.run import RunSpec, default_jobs, run_checks

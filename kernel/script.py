@@ -35,7 +35,7 @@ from pathlib import Path
 
 __all__ = [
     "FORMAT", "OPS", "KINDS", "FOLIO_PAGES", "PARAMS", "CGROUP_FILES", "PAGE_SIZE",
-    "Script", "Step", "ScriptError", "Corpus", "load_script", "parse_script", "dump_script",
+    "Script", "Step", "StepChecker", "ScriptError", "Corpus", "load_script", "parse_script", "dump_script",
     "page_bytes", "splitmix_page", "agent_line", "MAX_REGION_PAGES", "MAX_CGROUP_DEPTH",
 ]
 
@@ -224,6 +224,9 @@ def _check_step(where: str, raw: dict, state: dict, base: Path, compressor: str)
             else:
                 args["value"] = _int(where, "value", value, 0, 2**40)
         elif op == "reclaim":
+            if path == "":
+                _fail(where, "field path: reclaim at the root reclaims the whole machine "
+                             "(the agent and the shell too); name a cgroup below it")
             args["bytes"] = _int(where, "bytes", raw.get("bytes", MAX_REGION_PAGES * PAGE_SIZE),
                                  PAGE_SIZE, 2**40)
     elif op == "param":
@@ -278,6 +281,23 @@ def _check_step(where: str, raw: dict, state: dict, base: Path, compressor: str)
     return Step(op, args)
 
 
+class StepChecker:
+    """Checks steps one at a time against the state the earlier ones made (the
+    fuzzer builds scripts this way; `parse_script` uses it for a file)."""
+
+    def __init__(self, name: str = "<script>", compressor: str = "lz4",
+                 base: Path | None = None):
+        self.name = name
+        self.base = base or Path.cwd()
+        self.state = {"cgroups": {""}, "regions": set(), "compressor": compressor}
+        self.count = 0
+
+    def add(self, raw: dict) -> Step:
+        self.count += 1
+        return _check_step(f"{self.name}: step {self.count}", raw, self.state, self.base,
+                           self.state["compressor"])
+
+
 def parse_script(text: str, name: str = "<script>", base: Path | None = None) -> Script:
     """Check a script's text; every problem names `name`, the step and the field."""
     base = base or Path.cwd()
@@ -313,9 +333,8 @@ def parse_script(text: str, name: str = "<script>", base: Path | None = None) ->
         raise ScriptError(f"{name}: field step: write each step as a [[step]] table")
     if len(raw_steps) > MAX_STEPS:
         raise ScriptError(f"{name}: {len(raw_steps)} steps; at most {MAX_STEPS}")
-    state = {"cgroups": {""}, "regions": set(), "compressor": compressor}
-    steps = [_check_step(f"{name}: step {n}", raw, state, base, compressor)
-             for n, raw in enumerate(raw_steps, 1)]
+    checker = StepChecker(name, compressor, base)
+    steps = [checker.add(raw) for raw in raw_steps]
     return Script(Path(name).stem, steps, compressor=compressor,
                   description=str(doc.get("description", "")), start_cursor=cursor, base=base)
 

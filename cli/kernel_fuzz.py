@@ -1,0 +1,184 @@
+"""`zswap-spec kernel-fuzz`: generated workload scripts on a real kernel and on
+the model, step by step, until the budget is spent."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import click
+
+from zswap_spec.model.variants import VARIANTS
+
+from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
+from .options import check_names, stderr_console
+
+
+def _finite(ctx, param, value):
+    if value is not None and not (0 < value < 10**7):
+        raise click.BadParameter(f"{value}: give a number of seconds above 0")
+    return value
+
+
+def _campaign(c, env, progress_file):
+    """One compressor's campaign, in its own process (Hypothesis is not thread-safe)."""
+    from zswap_spec.kernel.kfuzz import run_campaign
+    from zswap_spec.kernel.script_env import prepare
+
+    def progress(run):
+        if progress_file:
+            tmp = f"{progress_file}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(run.to_json(), f)
+            os.replace(tmp, progress_file)
+
+    return run_campaign(c, lambda: prepare(env), progress)
+
+
+@click.command("kernel-fuzz")
+@click.option("--kernel", "kernel_spec", default="debian:7.3", show_default=True,
+              help="debian:VERSION (fetched and cached) or the path of a bzImage.")
+@click.option("--modules", type=click.Path(), help="With a bzImage: its modules folder.")
+@click.option("--compressor", "compressors", multiple=True,
+              help="A campaign per compressor (repeatable; default lz4).")
+@click.option("--budget", type=float, default=600.0, show_default=True, callback=_finite,
+              help="Wall-clock seconds for the whole run.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Fixed seed (repeatable runs).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Guests at once (default: one per core, at most one per compressor).")
+@click.option("--findings", type=click.Path(file_okay=False), default="kernel-findings",
+              show_default=True, help="Where reproducers are written.")
+@click.option("--variant", default="mainline", show_default=True,
+              help="The model variant that predicts the kernel.")
+@click.option("--model-compressor", type=click.Choice(["auto", "kernel", "library"]),
+              default="auto", show_default=True)
+@click.option("--kernel-source", type=click.Path(exists=True),
+              help="Kernel source tarball or tree for the kernel's compressors.")
+@click.option("--steps", "steps_per_script", type=click.IntRange(1, 200), default=24,
+              show_default=True, help="Steps per generated script.")
+@click.option("--timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+              help="Seconds one step may take before the guest counts as hung.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+def kernel_fuzz(kernel_spec, modules, compressors, budget, seed, jobs, findings, variant,
+                model_compressor, kernel_source, steps_per_script, timeout, as_json) -> None:
+    """Fuzz a real kernel against the model with generated workload scripts."""
+    from zswap_spec.kernel.kcomp import ALGORITHM_NAMES
+    from zswap_spec.kernel.kfuzz import Campaign
+    from zswap_spec.kernel.script_env import ScriptEnv
+    from zswap_spec.support.cache import cache_dir
+
+    compressors = check_names("compressor", compressors, ALGORITHM_NAMES) or ["lz4"]
+    check_names("variant", [variant], VARIANTS)
+    folder = Path(findings)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise InputError(f"--findings {findings}: cannot write there ({e.strerror}); give a "
+                         f"writable folder") from None
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    work = cache_dir() / "kfuzz" / run_id
+    jobs = jobs or max(1, min(os.cpu_count() or 1, len(compressors)))
+    waves = -(-len(compressors) // jobs)
+    per = budget / waves
+    env = ScriptEnv(kernel=kernel_spec, compressors=tuple(compressors), workdir=work,
+                    modules=modules, model_compressor=model_compressor,
+                    kernel_source=kernel_source, variant=variant, timeout=timeout)
+    campaigns = [Campaign(kernel_spec, c, list(compressors), per,
+                          None if seed is None else seed + 1000 * i,
+                          folder / run_id, steps_per_script)
+                 for i, c in enumerate(compressors)]
+    _prepare_or_fail(env)
+    progress_files = [str(work / f"progress-{c.compressor}.json") for c in campaigns]
+    work.mkdir(parents=True, exist_ok=True)
+    runs = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_campaign, c, env, p) for c, p in zip(campaigns, progress_files)]
+        _show_progress(futures, progress_files, budget)
+        for f, c in zip(futures, campaigns):
+            try:
+                runs.append(f.result())
+            except Exception as e:  # noqa: BLE001 - a campaign that could not run at all
+                from zswap_spec.kernel.kfuzz import CampaignRun
+
+                r = CampaignRun(kernel_spec, c.compressor)
+                r.error = f"{type(e).__name__}: {e}"
+                runs.append(r)
+    if as_json:
+        click.echo(json.dumps({"runs": [r.to_json() for r in runs]}, indent=2))
+    else:
+        _print_runs(runs, folder / run_id)
+    bad = any(r.disagreements or r.error for r in runs)
+    sys.exit(EXIT_FINDINGS if bad else EXIT_CLEAN)
+
+
+def _prepare_or_fail(env) -> None:
+    """Fetch the kernel and build the model's compressors once, before any
+    worker starts, so a bad --kernel is one input error, not one per worker."""
+    from zswap_spec.kernel.fetch import resolve_kernel
+    from zswap_spec.kernel.guest import needed_modules
+    from zswap_spec.kernel.tree import KernelError
+
+    note = lambda msg: click.echo(f"note: {msg}", err=True)  # noqa: E731
+    try:
+        tree = resolve_kernel(env.kernel, env.modules, progress=note)
+        for c in env.compressors:
+            needed_modules(tree, c)
+        if env.model_compressor != "library":
+            from zswap_spec.kernel.run import model_algorithms
+
+            model_algorithms(tree, env.model_compressor,
+                             Path(env.kernel_source) if env.kernel_source else None, note)
+    except KernelError as e:
+        raise InputError(str(e)) from None
+
+
+def _show_progress(futures, files, budget) -> None:
+    """A live line per campaign on a terminal; nothing when piped."""
+    if not sys.stderr.isatty():
+        return
+    err = stderr_console()
+    started = time.monotonic()
+    while not all(f.done() for f in futures):
+        parts = []
+        for path in files:
+            try:
+                r = json.loads(Path(path).read_text())
+                parts.append(f"{r['compressor']}: {r['scripts']} scripts, {r['steps']} steps, "
+                             f"{len(r['disagreements'])} disagreements")
+            except (OSError, ValueError, KeyError):
+                parts.append("booting")
+        elapsed = time.monotonic() - started
+        err.print(f"[{elapsed:5.0f}/{budget:.0f} s] " + " | ".join(parts), end="\r")
+        time.sleep(1.0)
+    err.print(" " * 100, end="\r")
+
+
+def _print_runs(runs, folder: Path) -> None:
+    from zswap_spec.support.console import console
+
+    for r in runs:
+        j = r.to_json()
+        console.print(f"{j['kernel']} {j['compressor']}: {j['scripts']} scripts, {j['steps']} steps "
+                      f"in {j['seconds']} s ({j['boots']} boots, {j['boot_seconds']} s booting); "
+                      f"ops {j['ops']}; folio sizes {j['folio_sizes']}; "
+                      f"cgroup levels {j['cgroup_levels']}")
+        for d in j["disagreements"]:
+            console.print(f"  DISAGREE step {d['step']} {d['op']}: {d['field']}"
+                          f"{' ' + d['cgroup'] if d['cgroup'] else ''}: kernel {d['kernel']}, "
+                          f"model {d['model']}; reproducer {d['reproducer']}")
+        for g in j["guest_failures"]:
+            console.print(f"  GUEST {g['error']}; reproducer {g['reproducer']}")
+        if j["error"]:
+            console.print(f"  ERROR {j['error']}")
+    if not any(r.disagreements for r in runs):
+        console.print("no disagreement")
+    else:
+        console.print(f"reproducers in {folder}")

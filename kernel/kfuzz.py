@@ -1,0 +1,431 @@
+"""`zswap-spec kernel-fuzz`: Hypothesis writes workload scripts, a live guest
+and the model run them step by step, and any step where they differ is a
+finding, shrunk to a minimal script and saved as a reproducer.
+
+The state machine (`KernelScriptMachine`) is the script: each rule is one
+step (make a cgroup, move the workload, change a setting, store, load,
+redirty, free, reclaim, wait, settle), drawn from what the script has made
+so far and checked by `script.StepChecker`, then run at once on the guest
+and on the model (`ScriptRunner.step`).  An example is one script; between
+examples the guest is reset (`GuestSession.reset`).  `target()` steers
+generation toward states that are rarely reached by chance: the pool limit
+hit, the shrink worker's writeback, memory.zswap.max rejections, large
+folios, deep cgroups.
+
+Shrinking re-runs smaller scripts on the same guest.  The smallest failing
+script seen is kept by the campaign itself (the example Hypothesis finally
+reports may be replaced once the shrink budget is spent), and written to the
+findings folder the moment it is found, then again each time a smaller one
+fails the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, settings, strategies as st, target
+from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, \
+    precondition, rule
+
+from .script import FOLIO_PAGES, Script, ScriptError, Step, StepChecker
+from .script_run import ScriptDisagreement, ScriptResult, ScriptRunner, save_reproducer
+
+__all__ = ["Campaign", "CampaignRun", "run_campaign", "KernelScriptMachine"]
+
+STEPS_PER_SCRIPT = 24
+CHUNK_EXAMPLES = 8
+SHRINK_SECONDS = 120.0  # per finding; then the smallest script seen so far is kept
+_KINDS = ("random", "mostly-random", "text", "code", "halfzero", "zero", "fit-1", "fit", "fit+1")
+_FOLIO_WEIGHTS = [1] * 6 + [4, 4, 8, 16, 64, 512]  # mostly base pages, every mTHP size
+_MAX_VALUES = ["max", 0, 4096, 16384, 65536, 262144]
+
+
+class _Disagreed(AssertionError):
+    """A step where the kernel and the model differ (what Hypothesis shrinks)."""
+
+
+class _GuestLost(Exception):
+    """The guest panicked, hung or died: the campaign reboots and goes on."""
+
+
+@dataclass
+class CampaignRun:
+    """What one campaign did: the figures `--json` prints."""
+
+    kernel: str
+    compressor: str
+    scripts: int = 0
+    steps: int = 0
+    ops: Counter = field(default_factory=Counter)
+    folio_sizes: Counter = field(default_factory=Counter)
+    cgroup_depth: int = 0
+    seconds: float = 0.0
+    boots: int = 0
+    boot_seconds: float = 0.0
+    disagreements: list = field(default_factory=list)
+    guest_failures: list = field(default_factory=list)
+    not_compared: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {"kernel": self.kernel, "compressor": self.compressor, "scripts": self.scripts,
+                "steps": self.steps, "ops": dict(sorted(self.ops.items())),
+                "folio_sizes": {str(k): v for k, v in sorted(self.folio_sizes.items())},
+                "cgroup_levels": self.cgroup_depth + 1, "seconds": round(self.seconds, 1),
+                "boots": self.boots, "boot_seconds": round(self.boot_seconds, 1),
+                "scripts_not_compared": self.not_compared,
+                "disagreements": self.disagreements, "guest_failures": self.guest_failures,
+                "error": self.error}
+
+
+@dataclass
+class Campaign:
+    kernel: str
+    compressor: str
+    compressors: list[str]  # every compressor a script may switch to
+    budget: float
+    seed: int | None
+    findings: Path
+    steps_per_script: int = STEPS_PER_SCRIPT
+
+
+class _Context:
+    """What the machine's class reads: set by `run_campaign` before each chunk."""
+
+    runner: ScriptRunner | None = None
+    campaign: Campaign | None = None
+    run: CampaignRun | None = None
+    known: set = set()
+    best: dict = {}  # signature -> (steps, folder)
+    shrink_started: dict = {}
+    deadline: float = 0.0
+
+
+class KernelScriptMachine(RuleBasedStateMachine):
+    """One script per example, one step per rule, run live."""
+
+    ctx = _Context
+
+    def __init__(self):
+        super().__init__()
+        self.live = False
+        self.steps: list[Step] = []
+        self.model_regions: set[str] = set()
+        self.cgroups = [""]
+        self.nregion = 0
+
+    # -- running a step --------------------------------------------------------------
+    def _do(self, raw: dict) -> None:
+        if not self.live:
+            return
+        try:
+            step = self.checker.add(raw)
+        except ScriptError:
+            return  # a draw that the state no longer allows: skip it
+        self.steps.append(step)
+        ctx = self.ctx
+        ctx.run.ops[step.op] += 1
+        if step.op == "store" and "pages" in step.args:
+            fp = step.args["folio_pages"]
+            ctx.run.folio_sizes[fp] += step.args["pages"] // fp
+        try:
+            found = ctx.runner.step(len(self.steps), step)
+        except Exception as e:  # noqa: BLE001
+            self._lost(e)
+            raise
+        ctx.run.steps += 1
+        new = [d for d in found if d.signature() not in ctx.known]
+        if new:
+            raise _Disagreed("; ".join(f"{d.field}{' ' + d.cgroup if d.cgroup else ''}: "
+                                       f"kernel {d.kernel}, model {d.model}" for d in new[:4]))
+
+    def _lost(self, e: Exception) -> None:
+        from .session import GuestDied
+
+        if isinstance(e, GuestDied):
+            raise _GuestLost(str(e)) from e
+
+    @initialize(compressor=st.data())
+    def start(self, compressor):
+        ctx = self.ctx
+        if time.monotonic() > ctx.deadline:
+            return  # out of time (a late shrink): this example does nothing
+        script = Script("fuzz", [], compressor=ctx.campaign.compressor)
+        self.script = script
+        self.steps = script.steps  # one list: a guest that dies mid-step leaves it whole
+        self.checker = StepChecker("fuzz", script.compressor, script.base)
+        try:
+            ctx.runner.begin(script)
+        except Exception as e:  # noqa: BLE001
+            self._lost(e)
+            raise
+        self.live = True
+        ctx.run.scripts += 1
+
+    def teardown(self):
+        if not self.live:
+            return
+        ctx = self.ctx
+        try:
+            result = ctx.runner.end()
+        except Exception as e:  # noqa: BLE001
+            self._lost(e)
+            raise
+        if result.not_compared:
+            ctx.run.not_compared += 1
+        depth = max(c.count("/") + 1 if c else 0 for c in self.cgroups)
+        ctx.run.cgroup_depth = max(ctx.run.cgroup_depth, depth)
+        last = result.kernel_trace[-1] if result.kernel_trace else {}
+        counters = last.get("counter", {})
+        target(float(counters.get("pool_limit_hit", 0) > 0) + min(
+            1.0, counters.get("written_back_pages", 0) / 64), label="pool limit and writeback")
+        target(float(counters.get("reject_reclaim_fail", 0) > 0
+                     or any(s.op == "cgset" and s.args["file"] == "memory.zswap.max"
+                            for s in self.steps)), label="zswap.max")
+        target(float(max([s.args.get("folio_pages", 1) for s in self.steps] or [1])),
+               label="folio size")
+        target(float(depth), label="cgroup depth")
+        new = [d for d in result.disagreements if d.signature() not in ctx.known]
+        if new:
+            self._record(result, new)
+            raise _Disagreed(f"{len(new)} disagreement(s) at the end of the script")
+        # A disagreement found in a rule was recorded there; keep it too.
+
+    def _record(self, result: ScriptResult, new: list[ScriptDisagreement]) -> None:
+        _keep(self.ctx, result, new)
+
+    # -- the rules: one per operation ---------------------------------------------------
+    @precondition(lambda self: self.live and len(self.cgroups) < 7)
+    @rule(data=st.data())
+    def mkcg(self, data):
+        parents = [c for c in self.cgroups if c.count("/") < 2 or c == ""]
+        parent = data.draw(st.sampled_from(parents))
+        name = f"c{len(self.cgroups)}"
+        path = f"{parent}/{name}" if parent else name
+        self.cgroups.append(path)
+        self._do({"op": "mkcg", "path": path})
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data())
+    def enter(self, data):
+        self._do({"op": "enter", "path": data.draw(st.sampled_from(self.cgroups)) or "/"})
+
+    @precondition(lambda self: self.live and len(self.cgroups) > 1)
+    @rule(data=st.data(), writeback=st.booleans())
+    def set_writeback(self, data, writeback):
+        path = data.draw(st.sampled_from(self.cgroups[1:]))
+        self._do({"op": "cgset", "path": path, "file": "memory.zswap.writeback",
+                  "value": int(writeback)})
+
+    @precondition(lambda self: self.live and len(self.cgroups) > 1)
+    @rule(data=st.data(), value=st.sampled_from(_MAX_VALUES))
+    def set_zswap_max(self, data, value):
+        path = data.draw(st.sampled_from(self.cgroups[1:]))
+        self._do({"op": "cgset", "path": path, "file": "memory.zswap.max", "value": value})
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data())
+    def param(self, data):
+        name = data.draw(st.sampled_from(["max_pool_percent", "max_pool_percent",
+                                          "accept_threshold_percent", "enabled",
+                                          "compressor", "shrinker_enabled"]))
+        if name == "max_pool_percent":
+            value = data.draw(st.sampled_from([1, 1, 2, 20]))
+        elif name == "accept_threshold_percent":
+            value = data.draw(st.sampled_from([0, 50, 90, 100]))
+        elif name == "compressor":
+            value = data.draw(st.sampled_from(self.ctx.campaign.compressors))
+        elif name == "shrinker_enabled":
+            value = False  # the memory-pressure shrinker is not modelled (see the README)
+        else:
+            value = data.draw(st.booleans())
+        self._do({"op": "param", "name": name, "value": value})
+
+    @precondition(lambda self: self.live and self.nregion < 8)
+    @rule(data=st.data(), kind=st.sampled_from(_KINDS), seed=st.integers(0, 7))
+    def store_new(self, data, kind, seed):
+        fp = data.draw(st.sampled_from(_FOLIO_WEIGHTS))
+        if data.draw(st.integers(0, 7)) == 0:
+            pages = data.draw(st.sampled_from([256, 512, 768]))  # enough to fill the pool
+            pages -= pages % fp
+            kind = "mostly-random"
+        else:
+            pages = fp * data.draw(st.integers(1, max(1, 32 // fp)))
+        name = f"r{self.nregion}"
+        self.nregion += 1
+        self.model_regions.add(name)
+        self._do({"op": "store", "region": name, "pages": pages, "folio_pages": fp,
+                  "content": kind, "seed": seed})
+
+    def _region(self, data):
+        return data.draw(st.sampled_from(sorted(self.model_regions)))
+
+    @precondition(lambda self: self.live and self.model_regions)
+    @rule(data=st.data())
+    def store_again(self, data):
+        self._do({"op": "store", "region": self._region(data)})
+
+    @precondition(lambda self: self.live and self.model_regions)
+    @rule(data=st.data())
+    def load(self, data):
+        self._do({"op": "load", "region": self._region(data)})
+
+    @precondition(lambda self: self.live and self.model_regions)
+    @rule(data=st.data(), kind=st.sampled_from(_KINDS), seed=st.integers(0, 7))
+    def redirty(self, data, kind, seed):
+        self._do({"op": "redirty", "region": self._region(data), "content": kind, "seed": seed})
+
+    @precondition(lambda self: self.live and self.model_regions)
+    @rule(data=st.data())
+    def free(self, data):
+        region = self._region(data)
+        self.model_regions.discard(region)
+        self._do({"op": "free", "region": region})
+
+    @precondition(lambda self: self.live and len(self.cgroups) > 1)
+    @rule(data=st.data())
+    def reclaim(self, data):
+        self._do({"op": "reclaim", "path": data.draw(st.sampled_from(self.cgroups[1:]))})
+
+    @precondition(lambda self: self.live)
+    @rule(settle=st.booleans())
+    def wait(self, settle):
+        self._do({"op": "settle" if settle else "wait"})
+
+
+def _keep(ctx, result: ScriptResult, new: list[ScriptDisagreement]) -> None:
+    """Save a failing script if it is the first or the smallest of its kind."""
+    sig = new[0].signature()
+    nsteps = len(result.script.steps)
+    best = ctx.best.get(sig)
+    if best is not None and best[0] <= nsteps:
+        return
+    ctx.shrink_started.setdefault(sig, time.monotonic())
+    folder = ctx.campaign.findings / f"{ctx.campaign.compressor}-{_slug(sig)}"
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_reproducer(tmp, result, kernel=ctx.campaign.kernel,
+                    corpus_digest=getattr(ctx.runner, "corpus_digest", ""),
+                    serial_log=getattr(ctx.runner.session, "serial_log", None))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)  # a reader sees the old reproducer or the new, never half
+    ctx.best[sig] = (nsteps, folder, new[0])
+
+
+def _slug(sig: tuple) -> str:
+    return "-".join(str(s) for s in sig).replace(".", "_").replace(" ", "_")[:60]
+
+
+# ---- the campaign ---------------------------------------------------------------------
+
+def _machine_settings(c: Campaign):
+    return settings(max_examples=CHUNK_EXAMPLES, stateful_step_count=c.steps_per_script,
+                    deadline=None, database=None, print_blob=False,
+                    phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
+                    suppress_health_check=list(HealthCheck))
+
+
+def _finding_json(sig, best, c: Campaign) -> dict:
+    nsteps, folder, d = best
+    return {"step": d.step, "op": d.op, "field": d.field, "cgroup": d.cgroup,
+            "kernel": d.kernel, "model": d.model, "reproducer": str(folder / "script.toml"),
+            "script_steps": nsteps}
+
+
+def run_campaign(c: Campaign, setup, progress=None) -> CampaignRun:
+    """Fuzz one compressor until the budget (wall-clock seconds) is spent.
+
+    `setup()` gives (start_session, make_model, exact_sizes, corpus_digest):
+    `start_session()` boots a fresh guest, `make_model(script, cursor)` a
+    fresh model run."""
+    from hypothesis.reporting import with_reporter
+
+    run = CampaignRun(c.kernel, c.compressor)
+    started = time.monotonic()
+    end = started + c.budget
+    start_session, make_model, exact, digest = setup()
+    c.findings.mkdir(parents=True, exist_ok=True)
+    ctx = _Context
+    ctx.campaign, ctx.run, ctx.known, ctx.best = c, run, set(), {}
+    session = runner = None
+    chunk = 0
+    try:
+        while time.monotonic() < end - 5:
+            if session is None:
+                session = start_session()
+                run.boots += 1
+                run.boot_seconds += session.boot_seconds
+                runner = ScriptRunner(session, make_model, exact_sizes=exact)
+                runner.corpus_digest = digest
+            ctx.runner = runner
+            ctx.shrink_started = {}
+            ctx.deadline = end
+            test = get_state_machine_test(KernelScriptMachine, settings=_machine_settings(c))
+            if c.seed is not None:
+                test._hypothesis_internal_use_seed = c.seed + chunk
+            try:
+                with with_reporter(lambda *_: None):
+                    test()
+            except KeyboardInterrupt:
+                raise
+            except _GuestLost as e:
+                run.guest_failures.append(_guest_failure(e, runner, c))
+                session.close()
+                session = None
+            except BaseException as e:  # noqa: BLE001 - a finding, or a crash to report
+                lost = _cause(e, _GuestLost)
+                if lost is not None:
+                    run.guest_failures.append(_guest_failure(lost, runner, c))
+                    session.close()
+                    session = None
+                elif not _cause(e, _Disagreed) and not ctx.best.keys() - ctx.known:
+                    run.error = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                    break
+            for sig in sorted(ctx.best.keys() - ctx.known):
+                run.disagreements.append(_finding_json(sig, ctx.best[sig], c))
+                ctx.known.add(sig)
+            chunk += 1
+            run.seconds = time.monotonic() - started
+            if progress is not None:
+                progress(run)
+    finally:
+        if session is not None:
+            session.close()
+        run.seconds = time.monotonic() - started
+    return run
+
+
+def _cause(e: BaseException, kind):
+    """`e` or an exception it was raised from (or groups), if of `kind`."""
+    seen = set()
+    todo = [e]
+    while todo:
+        x = todo.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, kind):
+            return x
+        todo += [x.__cause__, x.__context__]
+        if isinstance(x, BaseExceptionGroup):
+            todo += list(x.exceptions)
+    return None
+
+
+def _guest_failure(e: Exception, runner, c: Campaign) -> dict:
+    """A guest that died: the script and step it was running, its serial log kept."""
+    result = getattr(runner, "result", None)
+    steps = len(result.script.steps) if result is not None else 0
+    folder = c.findings / f"{c.compressor}-guest-{len(list(c.findings.glob('*-guest-*')))}"
+    log = getattr(runner.session, "serial_log", None)
+    if result is not None:
+        save_reproducer(folder, result, kernel=c.kernel,
+                        corpus_digest=getattr(runner, "corpus_digest", ""), serial_log=log)
+    return {"error": str(e), "script_steps": steps,
+            "reproducer": str(folder / "script.toml") if result is not None else None,
+            "serial_log": str(folder / "serial.log") if log else None}
