@@ -36,7 +36,7 @@ from pathlib import Path
 __all__ = [
     "FORMAT", "OPS", "KINDS", "FOLIO_PAGES", "PARAMS", "CGROUP_FILES", "PAGE_SIZE",
     "Script", "Step", "StepChecker", "ScriptError", "Corpus", "load_script", "parse_script", "dump_script",
-    "page_bytes", "splitmix_page", "agent_line", "MAX_REGION_PAGES", "MAX_CGROUP_DEPTH",
+    "page_bytes", "splitmix_page", "agent_line", "parse_agent_line", "MAX_REGION_PAGES", "MAX_CGROUP_DEPTH",
 ]
 
 FORMAT = "zswap-spec-script/1"
@@ -503,3 +503,38 @@ def agent_line(step: Step, base: Path) -> str:
     if step.op == "reclaim":
         return f"reclaim /{a['path']} {a['bytes']}"
     return step.op
+
+
+def parse_agent_line(line: str) -> dict:
+    """The step fields an agent command line carries (the inverse of
+    `agent_line`, for test doubles of the guest and for reading its logs).
+    `file` contents cannot be recovered from their corpus section."""
+    words = line.split()
+    op, rest = words[0], words[1:]
+    if op in ("mkcg", "enter"):
+        return {"op": op, "path": rest[0]}
+    if op == "cgset":
+        value = rest[2] if rest[2] == "max" else int(rest[2])
+        return {"op": op, "path": rest[0], "file": rest[1], "value": value}
+    if op == "param":
+        name, value = rest
+        if PARAMS[name] == "bool":
+            return {"op": op, "name": name, "value": value == "Y"}
+        return {"op": op, "name": name, "value": value if name == "compressor" else int(value)}
+    if op in ("load", "free") or (op == "store" and len(rest) == 1):
+        return {"op": op, "region": rest[0]}
+
+    def content(kind, seed, section):
+        out = {"content": kind, "seed": int(seed)}
+        if kind in FIT_KINDS:
+            out["fit_for"] = section.split(":", 1)[1]
+        return out
+
+    if op == "store":
+        return {"op": op, "region": rest[0], "pages": int(rest[1]), "folio_pages": int(rest[2]),
+                **content(*rest[3:6])}
+    if op == "redirty":
+        return {"op": op, "region": rest[0], **content(*rest[1:4])}
+    if op == "reclaim":
+        return {"op": op, "path": rest[0], "bytes": int(rest[1])}
+    return {"op": op}

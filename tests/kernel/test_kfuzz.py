@@ -1,0 +1,156 @@
+"""The kernel fuzzer's machinery without a kernel: a stand-in guest that answers
+with the model's own figures (offset, as a long-running kernel's cumulative
+counters are) runs every generated script without a disagreement, and the
+same stand-in with one planted difference is caught, shrunk to a short
+script and saved as a reproducer that shows the difference again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zswap_spec.kernel.kfuzz import Campaign, run_campaign
+from zswap_spec.kernel.script import Corpus, Script, Step, load_script, parse_agent_line
+from zswap_spec.kernel.script_model import ScriptModel
+from zswap_spec.kernel.script_run import ScriptRunner, compare_records, normalize
+from zswap_spec.model.compressors import ALGORITHMS
+
+TOTALRAM = 60000
+OFFSET = 1000  # what the counters held before the script: a reset does not zero them
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return Corpus.build({"lz4": ALGORITHMS["lz4"], "zstd": ALGORITHMS["zstd"]}, per_kind=8)
+
+
+class StandIn:
+    """A guest whose answers are the model's; `plant(step, record)` may alter them."""
+
+    boot_seconds = 0.0
+    totalram_pages = TOTALRAM
+    serial_log = None
+
+    def __init__(self, corpus, plant=None):
+        self.corpus, self.plant = corpus, plant
+        self.layouts = {}
+
+    def reset(self, compressor):
+        self.model = _model(self.corpus, compressor, "none")
+        self.layouts = {}
+        self.steps = []
+        return self._raw(self.model.start_record())
+
+    def step(self, line):
+        fields = parse_agent_line(line)
+        op = fields.pop("op")
+        if op in ("mkcg", "enter", "cgset", "reclaim"):
+            fields["path"] = fields["path"].strip("/")
+        step = Step(op, fields)
+        self.steps.append(step)
+        if op == "store" and "pages" in fields:
+            self.layouts[fields["region"]] = f"{fields['pages'] // fields['folio_pages']}x" \
+                                             f"{fields['folio_pages']}"
+        record = self.model.step(step)
+        if self.plant is not None:
+            record = self.plant(self.steps, json.loads(json.dumps(record)))
+        return self._raw(record)
+
+    def _raw(self, rec):
+        counter = {k: v + (0 if k in ("pool_total_size", "stored_pages",
+                                      "stored_incompressible_pages") else OFFSET)
+                   for k, v in rec["counter"].items()}
+        memcg = {p: dict(v) for p, v in rec["memcg"].items()}
+        for k in ("zswpin", "zswpout", "zswpwb"):
+            memcg["/"][k] += OFFSET
+        runs = rec["worker"]["shrink_worker_runs"] + OFFSET
+        regions = {n: {**r, "bad": 0, "layout": self.layouts.get(n)}
+                   for n, r in rec["regions"].items()}
+        return {"counter": counter, "vmstat": {k: v + OFFSET for k, v in rec["vmstat"].items()},
+                "memcg": memcg, "regions": regions, "worker": {"queued": runs, "ended": runs},
+                "ret": 0, "errors": []}
+
+    def close(self):
+        pass
+
+
+def _model(corpus, compressor, cursor):
+    return ScriptModel(compressor=compressor, algorithms=dict(ALGORITHMS),
+                       total_ram_pages=TOTALRAM, corpus=corpus, base=Path.cwd(),
+                       start_cursor=cursor)
+
+
+def _setup(corpus, plant=None):
+    def setup():
+        return (lambda: StandIn(corpus, plant),
+                lambda script, cursor: _model(corpus, script.compressor, cursor), True,
+                corpus.digest())
+    return setup
+
+
+def test_normalize_takes_cumulative_values_from_the_reset():
+    base = {"counter": {"stored_pages": 0, "written_back_pages": 7}, "vmstat": {"zswpout": 5},
+            "memcg": {"/": {"zswpout": 3, "zswap": 0}}, "worker": {"ended": 2, "queued": 2}}
+    raw = {"counter": {"stored_pages": 4, "written_back_pages": 9}, "vmstat": {"zswpout": 9},
+           "memcg": {"/": {"zswpout": 7, "zswap": 100}, "/a": {"zswpout": 4}},
+           "worker": {"ended": 3, "queued": 4}, "regions": {}}
+    rec = normalize(raw, base)
+    assert rec["counter"] == {"stored_pages": 4, "written_back_pages": 2}
+    assert rec["vmstat"] == {"zswpout": 4}
+    assert rec["memcg"] == {"/": {"zswpout": 4, "zswap": 100}, "/a": {"zswpout": 4}}
+    assert rec["worker"] == {"shrink_worker_runs": 1} and rec["pending"] == 1
+
+
+def test_compare_names_field_cgroup_and_both_values():
+    k = {"counter": {"stored_pages": 3}, "memcg": {"/a": {"zswpout": 2}}, "regions": {}}
+    m = {"counter": {"stored_pages": 3}, "memcg": {"/a": {"zswpout": 3}}, "regions": {}}
+    (d,) = compare_records(4, "store", k, m, exact_sizes=True)
+    assert (d.step, d.op, d.field, d.cgroup, d.kernel, d.model) == (4, "store", "memcg.zswpout",
+                                                                   "/a", 2, 3)
+    assert compare_records(4, "store", k, k, exact_sizes=True) == []
+
+
+def test_a_guest_that_is_the_model_agrees_on_every_generated_script(corpus, tmp_path):
+    c = Campaign("stand-in", "lz4", ["lz4", "zstd"], budget=25, seed=7, findings=tmp_path,
+                 steps_per_script=12)
+    run = run_campaign(c, _setup(corpus))
+    assert run.error is None, run.error
+    assert run.disagreements == [] and run.guest_failures == []
+    assert run.scripts >= 4 and run.steps >= 20, run.to_json()
+    print(f"stand-in campaign: {run.scripts} scripts, {run.steps} steps, ops {dict(run.ops)}")
+
+
+def _grandchild_bug(steps, record):
+    """A planted kernel bug: stores from a grandchild cgroup count one zswpout
+    too few in that cgroup's memory.stat."""
+    entered = [s for s in steps if s.op == "enter"]
+    where = entered[-1].args["path"] if entered else ""
+    if where.count("/") == 1 and any(s.op == "store" for s in steps):
+        cg = record["memcg"].get("/" + where)
+        if cg and cg["zswpout"] > 0:
+            cg["zswpout"] -= 1
+    return record
+
+
+def test_a_planted_difference_is_found_shrunk_and_saved(corpus, tmp_path):
+    c = Campaign("stand-in", "lz4", ["lz4"], budget=60, seed=3, findings=tmp_path,
+                 steps_per_script=16)
+    run = run_campaign(c, _setup(corpus, _grandchild_bug))
+    assert run.disagreements, run.to_json()
+    d = run.disagreements[0]
+    assert d["field"] == "memcg.zswpout" and d["cgroup"].count("/") == 2
+    script = load_script(Path(d["reproducer"]))
+    # The smallest script showing it: two mkcg, enter, one store; a little
+    # slack for what the shrinker could not remove within its budget.
+    assert len(script.steps) <= 6, [s.op for s in script.steps]
+    # The reproducer shows the difference again, and the model alone does not.
+    runner = ScriptRunner(StandIn(corpus, _grandchild_bug),
+                          lambda s, cur: _model(corpus, s.compressor, cur), exact_sizes=True)
+    assert not runner.run(script).agree
+    runner = ScriptRunner(StandIn(corpus), lambda s, cur: _model(corpus, s.compressor, cur),
+                          exact_sizes=True)
+    assert runner.run(script).agree
+    saved = json.loads((Path(d["reproducer"]).parent / "disagreements.json").read_text())
+    assert saved["disagreements"][0]["field"] == "memcg.zswpout"
