@@ -241,23 +241,31 @@ def _busybox() -> Path:
 
 def _probe() -> Path:
     """The static probe, compiled once per source version into the cache."""
+    return static_program(_PROBE_SRC)
+
+
+def static_program(src: Path) -> Path:
+    """A static guest program built from `src`, compiled once per version of its
+    sources (it and the files beside it that it `#include`s) into the cache."""
     with _BUILD_LOCK:  # guests of one run are prepared in parallel threads
-        return _probe_locked()
+        return _static_program_locked(src)
 
 
-def _probe_locked() -> Path:
-    src = _PROBE_SRC.read_bytes()
+def _static_program_locked(src_path: Path) -> Path:
+    src = src_path.read_bytes()
+    for name in re.findall(rb'^#include "([^"/]+)"', src, re.M):
+        src += (src_path.parent / name.decode()).read_bytes()
     key = hashlib.sha256(src + " ".join(_PROBE_FLAGS).encode()).hexdigest()[:16]
-    out = cache_dir() / "probe" / f"probe-{key}"
+    out = cache_dir() / "probe" / f"{src_path.stem}-{key}"
     if out.is_file():
         return out
     gcc = _tool("gcc", "gcc (and libc6-dev for the static C library)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    proc = subprocess.run([gcc, *_PROBE_FLAGS, "-o", str(tmp), str(_PROBE_SRC)],
+    proc = subprocess.run([gcc, *_PROBE_FLAGS, "-o", str(tmp), str(src_path)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise GuestError(f"compiling {_PROBE_SRC.name} failed (is libc6-dev installed?):\n"
+        raise GuestError(f"compiling {src_path.name} failed (is libc6-dev installed?):\n"
                          f"{proc.stderr.strip()}")
     tmp.replace(out)
     return out
