@@ -203,7 +203,9 @@ class KernelScriptMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.live and len(self.cgroups) < 7)
     @rule(data=st.data())
     def mkcg(self, data):
-        parents = [c for c in self.cgroups if c.count("/") < 2 or c == ""]
+        current = self.checker.state.get("current", "")
+        parents = [c for c in self.cgroups
+                   if (c == "" or c.count("/") < 2) and (c == "" or c != current)]
         parent = data.draw(st.sampled_from(parents))
         name = f"c{len(self.cgroups)}"
         path = f"{parent}/{name}" if parent else name
@@ -213,7 +215,9 @@ class KernelScriptMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.live)
     @rule(data=st.data())
     def enter(self, data):
-        self._do({"op": "enter", "path": data.draw(st.sampled_from(self.cgroups)) or "/"})
+        leaves = [c for c in self.cgroups
+                  if c == "" or not any(o.startswith(c + "/") for o in self.cgroups)]
+        self._do({"op": "enter", "path": data.draw(st.sampled_from(leaves)) or "/"})
 
     @precondition(lambda self: self.live and len(self.cgroups) > 1)
     @rule(data=st.data(), writeback=st.booleans())

@@ -202,10 +202,21 @@ def _check_step(where: str, raw: dict, state: dict, base: Path, compressor: str)
             if parent not in cgroups:
                 _fail(where, f"field path: the parent {parent!r} of {path!r} does not exist; "
                              f"make it first")
+            if parent and state.get("current", "") == parent:
+                # cgroup v2 keeps processes out of a cgroup whose children have
+                # a controller: the parent cannot enable memory for them.
+                _fail(where, f"field path: the workload runs in {parent!r}, which cannot "
+                             f"get children while it holds a process (cgroup v2); enter "
+                             f"another cgroup first")
             cgroups.add(path)
         elif path not in cgroups:
             _fail(where, f"field path: cgroup {path!r} does not exist; make it with a "
                          f"mkcg step first")
+        elif op == "enter":
+            if path and any(c.startswith(path + "/") for c in cgroups):
+                _fail(where, f"field path: cgroup {path!r} has children; cgroup v2 lets a "
+                             f"process run only in the root or a cgroup without children")
+            state["current"] = path
         elif op == "cgset":
             if path == "":
                 _fail(where, "field path: the root cgroup has no memory.zswap.* files")
