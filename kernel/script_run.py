@@ -10,15 +10,20 @@ What is compared, and how memcg's lazy statistics are handled:
   differences from the values read right after the reset (`normalize`); the
   gauges (pool_total_size, stored_pages, stored_incompressible_pages) are
   compared as read, so anything a previous script left behind shows.
-- memory.stat is folded from per-CPU deltas lazily (when enough updates
-  pile up, or by a periodic flush every 2 s), so a read can be stale.  After
-  every step it is compared; where it differs, the guest is asked to
-  `settle` (sleep past the periodic flush, so every value is exact) and it is
-  compared again; only a difference that survives is a disagreement.  Every
-  script ends with a settled read compared in full.  A difference that
-  persists is therefore always seen: at the latest at the script's final
-  settled read, where every value is exact.  A stale read that happens to
-  equal the model's is only ever a hidden difference until that point.
+- memory.stat is folded from per-CPU deltas lazily: a read flushes only
+  when more than a batch of updates (64 per CPU) is pending, otherwise a
+  periodic flush does within 2 s, so a read can be stale.  After every step
+  it is compared; where it differs, the guest is asked to `flush` and it is
+  compared again; only a difference that survives is a disagreement.  The
+  agent's `flush` faults in and frees 256 pages, hundreds of updates, which
+  puts the root cgroup past the batch, and the agent reads the root's
+  memory.stat first, whose flush covers the whole hierarchy: every value
+  then read is exact (the `settle` step, a 2.1 s sleep past the periodic
+  flush, gets the same from the other side).  Every script ends with a
+  flushed read compared in full.  A difference that persists is therefore
+  always seen, at the latest at the script's final read where every value is
+  exact; a stale read that happens to equal the model's hides a difference
+  only until that point.
 - Regions: pages swapped out and resident (from the guest's pagemap) after
   every step; the kernel's count of pages that read back wrong must be 0.
 - Sizes (pool_total_size, memcg `zswap`) are compared only when the model
@@ -208,7 +213,7 @@ class ScriptRunner:
         found = compare_records(n, step.op, kernel, model, exact_sizes=self.exact_sizes)
         if any(d.field.startswith("memcg") for d in found) and step.op != "settle":
             # memory.stat may be stale: read it again once it is exact.
-            kernel = normalize(self.session.step("settle"), self.baseline)
+            kernel = normalize(self.session.step("flush"), self.baseline)
             found = compare_records(n, step.op, kernel, model, exact_sizes=self.exact_sizes)
         res.kernel_trace.append(kernel)
         res.model_trace.append(model)
@@ -216,11 +221,11 @@ class ScriptRunner:
         return found
 
     def end(self) -> ScriptResult:
-        """The final settled read, compared in full; the cursor carried on."""
+        """The final flushed read, compared in full; the cursor carried on."""
         res = self.result
         if res.not_compared is None:
             n = len(res.script.steps) + 1
-            kernel = normalize(self.session.step("settle"), self.baseline)
+            kernel = normalize(self.session.step("flush"), self.baseline)
             model = self.model.step(Step("settle", {}))
             res.kernel_trace.append(kernel)
             res.model_trace.append(model)
