@@ -120,13 +120,14 @@ class KernelScriptMachine(RuleBasedStateMachine):
         self.nregion = 0
 
     # -- running a step --------------------------------------------------------------
-    def _do(self, raw: dict) -> None:
+    def _do(self, raw: dict) -> bool:
+        """Run one step if the script's state allows it; whether it ran."""
         if not self.live:
-            return
+            return False
         try:
             step = self.checker.add(raw)
         except ScriptError:
-            return  # a draw that the state no longer allows: skip it
+            return False  # a draw that the state no longer allows: skip it
         self.steps.append(step)
         ctx = self.ctx
         ctx.run.ops[step.op] += 1
@@ -143,6 +144,7 @@ class KernelScriptMachine(RuleBasedStateMachine):
         if new:
             raise _Disagreed("; ".join(f"{d.field}{' ' + d.cgroup if d.cgroup else ''}: "
                                        f"kernel {d.kernel}, model {d.model}" for d in new[:4]))
+        return True
 
     def _lost(self, e: Exception) -> None:
         from .session import GuestDied
@@ -209,8 +211,8 @@ class KernelScriptMachine(RuleBasedStateMachine):
         parent = data.draw(st.sampled_from(parents))
         name = f"c{len(self.cgroups)}"
         path = f"{parent}/{name}" if parent else name
-        self.cgroups.append(path)
-        self._do({"op": "mkcg", "path": path})
+        if self._do({"op": "mkcg", "path": path}):
+            self.cgroups.append(path)
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())
@@ -262,9 +264,9 @@ class KernelScriptMachine(RuleBasedStateMachine):
             pages = fp * data.draw(st.integers(1, max(1, 32 // fp)))
         name = f"r{self.nregion}"
         self.nregion += 1
-        self.model_regions.add(name)
-        self._do({"op": "store", "region": name, "pages": pages, "folio_pages": fp,
-                  "content": kind, "seed": seed})
+        if self._do({"op": "store", "region": name, "pages": pages, "folio_pages": fp,
+                     "content": kind, "seed": seed}):
+            self.model_regions.add(name)
 
     def _region(self, data):
         return data.draw(st.sampled_from(sorted(self.model_regions)))
@@ -288,8 +290,8 @@ class KernelScriptMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def free(self, data):
         region = self._region(data)
-        self.model_regions.discard(region)
-        self._do({"op": "free", "region": region})
+        if self._do({"op": "free", "region": region}):
+            self.model_regions.discard(region)
 
     @precondition(lambda self: self.live and len(self.cgroups) > 1)
     @rule(data=st.data())
