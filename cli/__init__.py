@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from . import bench, check, check_driver, fuzz, kernel_check, kernel_fuzz, prove, replay, variants
+from . import (bench, check, check_driver, fuzz, kernel_check, kernel_fuzz, prove, replay, script,
+               variants)
 from .errors import EXIT_CLEAN, EXIT_USAGE
 
 __all__ = ["cli", "main"]
@@ -22,7 +23,7 @@ def cli() -> None:
 
 # Each subcommand's module defines a click command of the module's name.
 for _module in (bench, check, check_driver, fuzz, kernel_check, kernel_fuzz, prove, replay,
-                variants):
+                script, variants):
     cli.add_command(getattr(_module, _module.__name__.rsplit(".", 1)[1]))
 
 

@@ -207,7 +207,7 @@ def check_store(zs: Zswap, folio: Folio, ok: bool, wb_enabled: bool,
             if not 0 < length <= page_size:
                 out.append(length_out_of_range(entry.offset, length, page_size))
             if length == page_size:
-                if zs.zpool.objects.get(entry.handle) != page:
+                if (entry.pool or zs.pool).zpool.objects.get(entry.handle) != page:
                     out.append(corrupt_entry(entry.offset, page_size))
                 if not wb_enabled:
                     out.append(as_is_without_writeback(entry.offset))
@@ -215,8 +215,8 @@ def check_store(zs: Zswap, folio: Folio, ok: bool, wb_enabled: bool,
         moved = sum(zs.counters[c] for c in REJECT_COUNTERS) - rejects_before
         if moved != 1:
             out.append(reject_counters_moved(folio.offset, moved))
-    if len(zs.zpool.objects) != len(tree):
-        out.append(objects_for_entries(folio.offset, len(zs.zpool.objects), len(tree)))
+    if zs.live_objects() != len(tree):
+        out.append(objects_for_entries(folio.offset, zs.live_objects(), len(tree)))
     return out
 
 
@@ -246,7 +246,8 @@ def check_global(zs: Zswap) -> list[Violation]:
     # memcg stats: each cgroup's figures cover its own entries and its descendants'.
     expected: dict[int, list] = {}
     for e in entries:
-        m = e.memcg
+        # An entry of the root cgroup is not charged without `charge_root`.
+        m = None if e.memcg is zs.root and not zs.charge_root else e.memcg
         while m is not None:
             rec = expected.setdefault(id(m), [m, 0, 0, 0])
             rec[1] += e.length
@@ -258,10 +259,12 @@ def check_global(zs: Zswap) -> list[Violation]:
         got = (m.stat["zswap"], m.stat["zswapped"], m.stat["zswap_incomp"])
         if got != (zb, zp, zi):
             out.append(cgroup_stats_disagree(m.name, got, (zb, zp, zi)))
-    handles = {e.handle for e in entries}
-    if set(zs.zpool.objects) != handles:
-        leaked = len(set(zs.zpool.objects) - handles)
-        dangling = len(handles - set(zs.zpool.objects))
+    # Objects by (pool, handle): every pool on the list, each entry's own pool.
+    handles = {(id(e.pool or zs.pool), e.handle) for e in entries}
+    objects = {(id(p), h) for p in zs.pools for h in p.zpool.objects}
+    if objects != handles:
+        leaked = len(objects - handles)
+        dangling = len(handles - objects)
         out.append(objects_unowned(leaked, dangling))
     for e in entries:
         if not 0 < e.length <= page_size:

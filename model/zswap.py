@@ -13,6 +13,10 @@ late-2025 tree's only counts failures.  What differs between kernel variants
 ``zswap_spec.model.variants``; this module calls the variant's `store_pages`
 for the part in between.
 
+Pools: one per compressor (`zswap_spec.model.pools`); a store compresses
+with, and allocates in, the current one, and each entry keeps the pool it
+was stored in (`set_compressor` is the `compressor` parameter at run time).
+
 The pool shrink worker runs when the model is told to: a store that fails
 while the pool is full queues it (`queue_work`), and `run_queued_work`, which
 the swap layer (`zswap_spec.model.swap.SwapSystem`) calls after every
@@ -23,13 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .acomp import ScatterEntry
 from .cint import EAGAIN, EEXIST, EINVAL, EIO, ENOENT
 from .compressors import algorithm
 from .memcg import (MemCgroup, mem_cgroup_iter, mem_cgroup_tryget_online,
                     mem_cgroup_zswap_writeback_enabled, obj_cgroup_may_zswap)
+from .pools import ZswapPool
 from .variants import get_base_tree, get_variant
-from .zsmalloc import ZsPool
 
 __all__ = [
     "DEBUGFS_COUNTERS",
@@ -77,7 +80,7 @@ class Folio:
 class ZswapEntry:
     """`struct zswap_entry`: where one page's stored bytes live."""
 
-    __slots__ = ("offset", "handle", "length", "memcg", "referenced")
+    __slots__ = ("offset", "handle", "length", "memcg", "referenced", "pool")
 
     def __init__(self, offset: int):
         self.offset = offset
@@ -85,6 +88,7 @@ class ZswapEntry:
         self.length = 0
         self.memcg: MemCgroup | None = None
         self.referenced = True
+        self.pool: ZswapPool | None = None  # set once the entry is in the tree
 
     def __repr__(self) -> str:
         return f"ZswapEntry(offset={self.offset}, handle={self.handle}, length={self.length})"
@@ -122,7 +126,7 @@ class Zswap:
                  total_ram_pages: int = 1 << 20, max_pool_percent: int = DEFAULT_MAX_POOL_PERCENT,
                  accept_threshold_percent: int = 90, enabled: bool = True,
                  max_batch_size: int | None = None, base_tree=None,
-                 memcg_disabled: bool = False):
+                 memcg_disabled: bool = False, charge_root: bool = True):
         """`base_tree`: the kernel tree whose writeback walk and shrink worker
         run around the variant (a name of `BASE_TREES` or a `BaseTree`);
         by default the variant's own (`variant.base_tree`).
@@ -131,7 +135,18 @@ class Zswap:
         (`cgroup_disable=memory`): stores carry no cgroup (every entry on the
         root's LRU, the global one), `memory.zswap.max` and
         `memory.zswap.writeback` do not exist, and the shrink worker's
-        `mem_cgroup_iter` answers NULL every time."""
+        `mem_cgroup_iter` answers NULL every time.
+
+        `charge_root`: whether an entry of a folio charged to the root cgroup
+        counts in the root's `zswap`, `zswapped` and `zswap_incomp` (its
+        events count either way).  True keeps the pool API's convention
+        (cgroup 0 is a cgroup like any other).  False is Linux 7.3: such a
+        folio's objcg is the root objcg, and `obj_cgroup_charge_zswap` and
+        `obj_cgroup_uncharge_zswap` return at once for it (mm/memcontrol.c
+        lines 6091-6139, Linux 7.3.4), while `count_objcg_events` still
+        counts ZSWPOUT, ZSWPIN and ZSWPWB at the root
+        (include/linux/memcontrol.h line 1802); the root's memory.stat then
+        shows only its descendants' zswap memory."""
         if page_size not in SUPPORTED_PAGE_SIZES:
             raise ValueError(
                 f"page size {page_size} is not supported; use one of {SUPPORTED_PAGE_SIZES}"
@@ -140,14 +155,19 @@ class Zswap:
         self.variant = get_variant(variant) if isinstance(variant, str) else variant
         self.base_tree = get_base_tree(self.variant.base_tree if base_tree is None else base_tree)
         self.memcg_disabled = memcg_disabled
-        self.alg = algorithm(compressor) if isinstance(compressor, str) else compressor
+        self.charge_root = charge_root
+        self.max_batch_size = max_batch_size
+        # `zswap_pools`: the current pool first, then decommissioned pools
+        # that still hold entries (`zswap_spec.model.pools`).
+        self.pools: list[ZswapPool] = [ZswapPool(
+            algorithm(compressor) if isinstance(compressor, str) else compressor,
+            self.variant, page_size, max_batch_size)]
         self.enabled = enabled
         self.total_ram_pages = total_ram_pages
         self.max_pool_percent = max_pool_percent
         self.accept_threshold_percent = accept_threshold_percent
         self.root = MemCgroup("/")
         self.tree: dict[int, ZswapEntry] = {}
-        self.zpool = ZsPool(page_size)
         self.counters = dict.fromkeys(DEBUGFS_COUNTERS, 0)
         self.vm_events = dict.fromkeys(VM_EVENTS, 0)
         self.pool_reached_full = False
@@ -161,19 +181,80 @@ class Zswap:
         self.xa_store_fail_next = 0  # tree insertions to fail (injection)
         self.swap_device: dict[int, bytes] = {}
         self.trace = StoreTrace()
-        self.compr_batch_size = self.variant.compr_batch_size(self.alg, max_batch_size)
-        self.store_batch_size = self.variant.store_batch_size(self.alg, self.compr_batch_size)
-        # Per-CPU destination buffers (one CPU): PAGE_SIZE bytes each,
-        # one per unit of a batch; they keep stale bytes between calls.
-        self.buffers = [bytearray(page_size) for _ in range(self.compr_batch_size)]
-        # The per-CPU destination SG list of the batching series: one entry
-        # per buffer, whose lengths also persist between calls.
-        self.sg_outputs = [ScatterEntry(buf, page_size) for buf in self.buffers]
+
+    # -- pools ----------------------------------------------------------------
+    # A store compresses with, and allocates in, the current pool; these name
+    # its parts as the variants use them.
+
+    @property
+    def pool(self) -> ZswapPool:
+        return self.pools[0]
+
+    @property
+    def alg(self):
+        return self.pools[0].alg
+
+    @property
+    def zpool(self):
+        return self.pools[0].zpool
+
+    @property
+    def buffers(self) -> list[bytearray]:
+        return self.pools[0].buffers
+
+    @property
+    def sg_outputs(self):
+        return self.pools[0].sg_outputs
+
+    @property
+    def compr_batch_size(self) -> int:
+        return self.pools[0].compr_batch_size
+
+    @property
+    def store_batch_size(self) -> int:
+        return self.pools[0].store_batch_size
+
+    def set_compressor(self, alg) -> bool:
+        """Write the `compressor` parameter: False if it names the current
+        pool's compressor (nothing changes), else True with that
+        compressor's pool current (see `zswap_spec.model.pools`).
+
+        mm/zswap.c `zswap_compressor_param_set`, line 530, Linux 7.3.4."""
+        alg = algorithm(alg) if isinstance(alg, str) else alg
+        name = getattr(alg, "name", str(alg))
+        old = self.pools[0]
+        if name == old.name:
+            return False
+        found = next((p for p in self.pools[1:] if p.name == name and p.alive), None)
+        if found is not None:
+            self.pools.remove(found)
+            found.current = True  # percpu_ref_resurrect: the base reference again
+            pool = found
+        else:
+            pool = ZswapPool(alg, self.variant, self.page_size, self.max_batch_size)
+        self.pools.insert(0, pool)
+        old.current = False  # percpu_ref_kill: the base reference dropped
+        if not old.alive:
+            self.pools.remove(old)  # __zswap_pool_empty
+        self._update_pool_size()
+        return True
+
+    def _put_pool(self, pool: ZswapPool) -> None:
+        """`zswap_pool_put` for an entry freed: a decommissioned pool goes
+        with its last entry."""
+        pool.entries -= 1
+        if not pool.alive and pool in self.pools:
+            self.pools.remove(pool)
+
+    def live_objects(self) -> int:
+        """zsmalloc objects allocated, over every pool."""
+        return sum(len(p.zpool.objects) for p in self.pools)
 
     # -- limits -------------------------------------------------------------
 
     def zswap_total_pages(self) -> int:
-        return self.zpool.total_pages()
+        """Pages of every pool on the list (`zswap_total_pages`)."""
+        return sum(p.zpool.total_pages() for p in self.pools)
 
     def zswap_max_pages(self) -> int:
         return self.total_ram_pages * self.max_pool_percent // 100
@@ -274,8 +355,10 @@ class Zswap:
     def charge_and_count(self, entry: ZswapEntry, memcg: MemCgroup) -> None:
         """What `zswap_store_page` does once an entry is in the tree."""
         entry.memcg = memcg
+        entry.pool = self.pool  # zswap_pool_get
+        self.pool.entries += 1
         incomp = entry.length == self.page_size
-        for m in memcg.ancestors():  # obj_cgroup_charge_zswap
+        for m in self._charged(memcg):  # obj_cgroup_charge_zswap
             m.stat["zswap"] += entry.length
             m.stat["zswapped"] += 1
             m.stat["zswap_incomp"] += incomp
@@ -284,10 +367,17 @@ class Zswap:
         if entry.length:
             memcg.lru[entry.offset] = True  # zswap_lru_add, entry->referenced = true
 
+    def _charged(self, memcg: MemCgroup):
+        """The cgroups whose zswap memory an entry of `memcg` counts in."""
+        if memcg is self.root and not self.charge_root:
+            return ()
+        return memcg.ancestors()
+
     def zswap_entry_free(self, entry: ZswapEntry) -> None:
+        pool = entry.pool or self.pool
         if entry.memcg is not None:  # the entry was charged and counted
             incomp = entry.length == self.page_size
-            for m in entry.memcg.ancestors():
+            for m in self._charged(entry.memcg):
                 m.stat["zswap"] -= entry.length
                 m.stat["zswapped"] -= 1
                 m.stat["zswap_incomp"] -= incomp
@@ -295,7 +385,9 @@ class Zswap:
             self.counters["stored_pages"] -= 1
             self.counters["stored_incompressible_pages"] -= incomp
         if entry.handle:
-            self.zpool.zs_free(entry.handle)
+            pool.zpool.zs_free(entry.handle)
+        if entry.pool is not None:
+            self._put_pool(entry.pool)
 
     def _update_pool_size(self) -> None:
         self.counters["pool_total_size"] = self.zswap_total_pages() * self.page_size
@@ -303,11 +395,13 @@ class Zswap:
     # -- load, decompress, invalidate -----------------------------------------
 
     def zswap_decompress(self, entry: ZswapEntry) -> bytes | None:
-        """The page's bytes, or None (and `decompress_fail`) on failure."""
-        data = self.zpool.zs_obj_read(entry.handle)
+        """The page's bytes, or None (and `decompress_fail`) on failure; with
+        the compressor of the pool the entry was stored in."""
+        pool = entry.pool or self.pool
+        data = pool.zpool.zs_obj_read(entry.handle)
         if entry.length == self.page_size:
             return bytes(data)  # stored as-is
-        ret, out = self.alg.decompress(data, self.page_size)
+        ret, out = pool.alg.decompress(data, self.page_size)
         if ret == 0 and len(out) == self.page_size:
             return out
         self.counters["decompress_fail"] += 1
