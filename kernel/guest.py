@@ -411,16 +411,16 @@ def _check_plan(pages: bytes, groups: list[tuple[str, int, int]], page_size: int
 def build_initramfs(tree: KernelTree, *, compressor: str, pages: bytes,
                     groups: list[tuple[str, int, int]], writeback: bool,
                     zswap_max: int | None, page_size: int, workdir: Path,
-                    zpool: str | None = None, settle_ms: int = 2100,
+                    zpool: str | None = None, settle_ms: int = 0,
                     max_pool_percent: int | None = None, accept_threshold: int | None = None,
                     per_folio: bool = False) -> Path:
     """Write workdir/initramfs.cpio.gz for one run; return its path.
 
     `groups` are (name, first page, page count) in the order they are paged
     out. `zswap_max` (bytes) becomes the cgroup's memory.zswap.max.
-    `settle_ms`: the probe waits this long before each counter dump so the
-    memcg statistics are flushed (their periodic flush runs every 2 s);
-    0 is faster but memory.stat may then lag by a few pages.
+    `settle_ms`: the probe also waits this long before each counter dump
+    (memcg's periodic flush runs every 2 s); not needed, since every dump
+    first makes the memcg statistics flush on read (probe.c).
     `max_pool_percent`, `accept_threshold`: zswap's module parameters
     `max_pool_percent` and `accept_threshold_percent` (None: the kernel's
     default). `per_folio`: page out one folio per MADV_PAGEOUT call and let

@@ -162,8 +162,12 @@ class KernelScriptMachine(RuleBasedStateMachine):
     @initialize(compressor=st.data())
     def start(self, compressor):
         ctx = self.ctx
-        if time.monotonic() > ctx.deadline:
-            return  # out of time (a late shrink): this example does nothing
+        now = time.monotonic()
+        if now > ctx.deadline or any(now - t > SHRINK_SECONDS
+                                     for t in ctx.shrink_started.values()):
+            # Out of time, or a finding has been shrunk long enough: this
+            # example does nothing (the smallest failing script is kept).
+            return
         script = Script("fuzz", [], compressor=ctx.campaign.compressor)
         self.script = script
         self.steps = script.steps  # one list: a guest that dies mid-step leaves it whole
@@ -321,15 +325,15 @@ def _keep(ctx, result: ScriptResult, new: list[ScriptDisagreement]) -> None:
     sig = new[0].signature()
     nsteps = len(result.script.steps)
     best = ctx.best.get(sig)
+    ctx.shrink_started.setdefault(sig, time.monotonic())
     if best is not None and best[0] <= nsteps:
         return
-    ctx.shrink_started.setdefault(sig, time.monotonic())
     folder = ctx.campaign.findings / f"{ctx.campaign.compressor}-{_slug(sig)}"
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     save_reproducer(tmp, result, kernel=ctx.campaign.kernel,
                     corpus_digest=getattr(ctx.runner, "corpus_digest", ""),
-                    serial_log=getattr(ctx.runner.session, "serial_log", None))
+                    serial_log=getattr(ctx.runner.session, "log_path", None))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)  # a reader sees the old reproducer or the new, never half
     ctx.best[sig] = (nsteps, folder, new[0])
@@ -447,10 +451,11 @@ def _guest_failure(e: Exception, runner, c: Campaign) -> dict:
     result = getattr(runner, "result", None)
     steps = len(result.script.steps) if result is not None else 0
     folder = c.findings / f"{c.compressor}-guest-{len(list(c.findings.glob('*-guest-*')))}"
-    log = getattr(runner.session, "serial_log", None)
+    log = getattr(runner.session, "log_path", None)
     if result is not None:
         save_reproducer(folder, result, kernel=c.kernel,
                         corpus_digest=getattr(runner, "corpus_digest", ""), serial_log=log)
-    return {"error": str(e), "script_steps": steps,
+    last = result.script.steps[-1].op if result is not None and steps else None
+    return {"error": str(e), "step": steps, "op": last, "script_steps": steps,
             "reproducer": str(folder / "script.toml") if result is not None else None,
             "serial_log": str(folder / "serial.log") if log else None}

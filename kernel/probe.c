@@ -25,8 +25,9 @@
  *
  * memcg statistics are per-CPU deltas folded in (rstat flush) only when
  * enough have piled up or by a periodic worker every 2 s, so memory.stat can
- * lag by a few pages.  With ZSS_SETTLE_MS=N in the environment every counter
- * dump first sleeps N ms, long enough for that worker to run.
+ * lag by a few pages.  Every counter dump first makes enough updates of its
+ * own (memcg_force_flush) that the read flushes; with ZSS_SETTLE_MS=N in the
+ * environment it also sleeps N ms, past that periodic worker.
  *
  * The pool shrink worker.  A store that fails while the pool is full queues
  * zswap's `shrink_worker` on a workqueue; it runs later, in a kworker.  To
@@ -380,6 +381,28 @@ static void dump_totalram(void)
 		error("totalram: sysinfo says %ld pages, the zones manage %ld", pages, managed);
 }
 
+/*
+ * Make the next memory.stat read exact: a read folds in the per-CPU deltas
+ * only when more than a batch (64 per CPU) of updates is pending, so fault
+ * in and free a few hundred pages of our own (hundreds of updates to our
+ * cgroup and its ancestors, none to zswap) and the read flushes.
+ */
+static void memcg_force_flush(void)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	size_t len = 256 * psize;
+	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				-1, 0);
+
+	if (p == MAP_FAILED) {
+		error("mmap for the memcg flush: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < len; i += psize)
+		p[i] = 1;
+	munmap(p, len);
+}
+
 static void dump_counters(const char *stage)
 {
 	const char *dir = "/sys/kernel/debug/zswap";
@@ -389,6 +412,7 @@ static void dump_counters(const char *stage)
 
 	if (settle_ms > 0)
 		usleep(settle_ms * 1000);
+	memcg_force_flush();
 	printf("%s stage %s\n", prefix, stage);
 	/* Sorted so two dumps of one kernel read alike. */
 	n = scandir(dir, &ents, NULL, alphasort);

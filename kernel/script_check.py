@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .script import Script, load_script, parse_script
 from .script_env import ScriptEnv, prepare
-from .script_run import ScriptResult, ScriptRunner
+from .script_run import ScriptResult, ScriptRunner, save_reproducer
 
 __all__ = ["load_scripts", "compressors_of", "check_scripts", "PARK_AT_ROOT"]
 
@@ -58,10 +58,12 @@ def check_scripts(scripts: list[Script], env: ScriptEnv, note=lambda m: None) ->
     """Run `scripts` in order on one guest, and on the model; one result each.
 
     A guest that dies is rebooted for the next script; the script it was
-    running gets the error as `not_compared`."""
+    running gets the error as `not_compared`.  Each script's run is kept in
+    `env.workdir/NN-NAME/` (the script as it ran, both traces, the
+    disagreements, the serial log)."""
     from .session import GuestDied
 
-    start_session, make_model, exact, _ = prepare(env, note)
+    start_session, make_model, exact, digest = prepare(env, note)
     results: list[ScriptResult] = []
     session = runner = None
     try:
@@ -77,7 +79,11 @@ def check_scripts(scripts: list[Script], env: ScriptEnv, note=lambda m: None) ->
                     if runner.cursor != "root" or not pre.agree:
                         note("could not leave the shrink cursor at the root cgroup first; "
                              "the script runs from where it is")
-                results.append(runner.run(script))
+                res = runner.run(script)
+                results.append(res)
+                save_reproducer(env.workdir / f"{len(results):02d}-{script.name}", res,
+                                kernel=env.kernel, corpus_digest=digest,
+                                serial_log=session.log_path)
             except GuestDied as e:
                 res = ScriptResult(script)
                 res.not_compared = str(e)

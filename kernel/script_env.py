@@ -8,7 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ScriptEnv", "prepare"]
+__all__ = ["ScriptEnv", "prepare", "fit_algorithms"]
+
+# The compressors whose exact-fit pages every corpus holds, whichever a run
+# loads: the corpus (and its digest, kept with every recorded trace) is then
+# the same for every run on one host.
+FIT_COMPRESSORS = ("lz4", "lz4hc", "zstd", "deflate")
+
+
+def fit_algorithms(algs: dict) -> dict:
+    return {c: algs[c] for c in FIT_COMPRESSORS if c in algs}
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ def prepare(env: ScriptEnv, note=lambda msg: None):
         needed_modules(tree, c)  # a kernel that lacks one fails here, before booting
     algs, exact = model_algorithms(tree, env.model_compressor,
                                    Path(env.kernel_source) if env.kernel_source else None, note)
-    corpus = Corpus.build({c: algs[c] for c in env.compressors}, files=list(env.files))
+    corpus = Corpus.build(fit_algorithms(algs), files=list(env.files))
     state = {"boots": 0, "totalram": None}
 
     def start_session():

@@ -149,6 +149,8 @@ class ScriptResult:
     not_compared: str | None = None  # why the rest of the script was not compared
     steps: int = 0
     seconds: float = 0.0
+    session: object = None  # the guest it ran on (release, totalram_pages)
+    exact_sizes: bool = True
 
     @property
     def agree(self) -> bool:
@@ -178,7 +180,9 @@ class ScriptRunner:
 
     # The incremental interface the fuzzer drives, one step at a time.
     def begin(self, script: Script) -> ScriptResult:
-        self.result = ScriptResult(script)
+        self.result = ScriptResult(script, session=self.session, exact_sizes=self.exact_sizes)
+        self.result.script = script if script.start_cursor == self.cursor else \
+            _with_cursor(script, self.cursor)
         self._started = time.monotonic()
         self.baseline = self.session.reset(script.compressor)
         self.model = self.make_model(script, self.cursor)
@@ -250,6 +254,16 @@ class ScriptRunner:
         return self.end()
 
 
+def _with_cursor(script: Script, cursor: str) -> Script:
+    """The script as it really ran: from the cursor the guest had (a
+    reproducer then says where the worker's walk started)."""
+    import copy
+
+    out = copy.copy(script)
+    out.start_cursor = cursor
+    return out
+
+
 def next_cursor(model) -> str:
     """Where the kernel's shrink cursor is once the guest's reset has removed
     the script's cgroups: removing the cgroup the cursor is on moves it on
@@ -271,8 +285,15 @@ def save_reproducer(folder: Path, result: ScriptResult, *, kernel: str, corpus_d
     folder.mkdir(parents=True, exist_ok=True)
     script = result.script
     (folder / "script.toml").write_text(dump_script(script))
-    (folder / "kernel.json").write_text(json.dumps(result.kernel_trace, indent=1))
-    (folder / "model.json").write_text(json.dumps(result.model_trace, indent=1))
+    session = getattr(result, "session", None)
+    meta = {"kernel": kernel, "release": getattr(session, "release", None),
+            "totalram_pages": getattr(session, "totalram_pages", None),
+            "exact_sizes": result.exact_sizes, "corpus": corpus_digest,
+            "start_cursor": script.start_cursor}
+    (folder / "kernel.json").write_text(json.dumps({**meta, "trace": result.kernel_trace},
+                                                   indent=1))
+    (folder / "model.json").write_text(json.dumps({**meta, "trace": result.model_trace},
+                                                  indent=1))
     (folder / "disagreements.json").write_text(json.dumps(
         {"kernel": kernel, "corpus": corpus_digest,
          "disagreements": [d.to_json() for d in result.disagreements],

@@ -159,3 +159,42 @@ def test_a_planted_difference_is_found_shrunk_and_saved(corpus, tmp_path):
     assert runner.run(script).agree
     saved = json.loads((Path(d["reproducer"]).parent / "disagreements.json").read_text())
     assert saved["disagreements"][0]["field"] == "memcg.zswpout"
+
+
+class Panicking(StandIn):
+    """A stand-in guest that dies on its 25th step (once per campaign)."""
+
+    died = False
+
+    def step(self, line):
+        self.count = getattr(self, "count", 0) + 1
+        if self.count == 25 and not Panicking.died:
+            Panicking.died = True
+            from zswap_spec.kernel.session import GuestDied
+
+            raise GuestDied(f"the guest panicked while running {line!r} (serial log kept)")
+        return super().step(line)
+
+
+def test_a_guest_that_dies_is_reported_and_the_campaign_goes_on(corpus, tmp_path):
+    Panicking.died = False
+    boots = []
+
+    def setup():
+        def start():
+            boots.append(1)
+            return Panicking(corpus)
+        return start, lambda script, cursor: _model(corpus, script.compressor, cursor), True, \
+            corpus.digest()
+
+    c = Campaign("stand-in", "lz4", ["lz4"], budget=20, seed=5, findings=tmp_path,
+                 steps_per_script=12)
+    run = run_campaign(c, setup)
+    assert len(run.guest_failures) == 1, run.to_json()
+    failure = run.guest_failures[0]
+    assert "panicked while running" in failure["error"] and failure["step"] >= 1 and failure["op"]
+    # The script it was running is saved, up to the step that killed the guest.
+    script = load_script(Path(failure["reproducer"]))
+    assert 1 <= len(script.steps) <= 12
+    assert len(boots) == run.boots == 2 and run.steps > 25  # a fresh guest, and more steps
+    assert run.disagreements == [] and run.error is None
