@@ -170,6 +170,12 @@ def _print_runs(runs, folder: Path) -> None:
                       f"in {j['seconds']} s ({j['boots']} boots, {j['boot_seconds']} s booting); "
                       f"ops {j['ops']}; folio sizes {j['folio_sizes']}; "
                       f"cgroup levels {j['cgroup_levels']}")
+        sp = j["speed"]
+        console.print(f"  speed: {sp['steps_per_second']} steps/s, {sp['scripts_per_boot']} "
+                      f"scripts per boot, {100 * sp['boot_share']:.1f} % of the time booting"
+                      + (f"; {j['scripts_not_compared']} scripts stopped where the model "
+                         f"cannot predict: {j['not_compared_why']}"
+                         if j["scripts_not_compared"] else ""))
         for d in j["disagreements"]:
             console.print(f"  DISAGREE step {d['step']} {d['op']}: {d['field']}"
                           f"{' ' + d['cgroup'] if d['cgroup'] else ''}: kernel {d['kernel']}, "

@@ -59,5 +59,5 @@ def run_script_check(paths, *, kernel_spec, modules, variant, model_compressor, 
                               f"model {d['model']}")
             if row["not_compared"]:
                 console.print(f"  not compared: {row['not_compared']}")
-        console.print(f"serial logs in {work}")
+        console.print(f"traces and serial logs in {work}")
     sys.exit(EXIT_CLEAN if all(r["agree"] for r in rows) else EXIT_FINDINGS)

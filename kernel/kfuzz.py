@@ -80,6 +80,12 @@ class CampaignRun:
                 "folio_sizes": {str(k): v for k, v in sorted(self.folio_sizes.items())},
                 "cgroup_levels": self.cgroup_depth + 1, "seconds": round(self.seconds, 1),
                 "boots": self.boots, "boot_seconds": round(self.boot_seconds, 1),
+                "speed": {"steps_per_second": round(self.steps / self.seconds, 1)
+                          if self.seconds else 0.0,
+                          "scripts_per_boot": round(self.scripts / self.boots, 1)
+                          if self.boots else 0.0,
+                          "boot_share": round(self.boot_seconds / self.seconds, 3)
+                          if self.seconds else 0.0},
                 "scripts_not_compared": self.not_compared,
                 "not_compared_why": dict(self.not_compared_why.most_common(8)),
                 "disagreements": self.disagreements, "guest_failures": self.guest_failures,
@@ -107,6 +113,7 @@ class _Context:
     best: dict = {}  # signature -> (steps, folder)
     shrink_started: dict = {}
     deadline: float = 0.0
+    sections: set = set()  # the corpus's sections: which exact-fit pages exist
 
 
 class KernelScriptMachine(RuleBasedStateMachine):
@@ -281,8 +288,16 @@ class KernelScriptMachine(RuleBasedStateMachine):
         name = f"r{self.nregion}"
         self.nregion += 1
         if self._do({"op": "store", "region": name, "pages": pages, "folio_pages": fp,
-                     "content": kind, "seed": seed}):
+                     "content": self._kind(kind), "seed": seed}):
             self.model_regions.add(name)
+
+    def _kind(self, kind: str) -> str:
+        """`kind`, or random where the corpus has no exact-fit page of that size
+        for the compressor in use (the search does not always find one)."""
+        compressor = self.checker.state["compressor"]
+        if kind.startswith("fit") and f"{kind}:{compressor}" not in self.ctx.sections:
+            return "random"
+        return kind
 
     def _region(self, data):
         return data.draw(st.sampled_from(sorted(self.model_regions)))
@@ -300,7 +315,8 @@ class KernelScriptMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.live and self.model_regions)
     @rule(data=st.data(), kind=st.sampled_from(_KINDS), seed=st.integers(0, 7))
     def redirty(self, data, kind, seed):
-        self._do({"op": "redirty", "region": self._region(data), "content": kind, "seed": seed})
+        self._do({"op": "redirty", "region": self._region(data), "content": self._kind(kind),
+                  "seed": seed})
 
     @precondition(lambda self: self.live and self.model_regions)
     @rule(data=st.data())
@@ -362,7 +378,7 @@ def _finding_json(sig, best, c: Campaign) -> dict:
 def run_campaign(c: Campaign, setup, progress=None) -> CampaignRun:
     """Fuzz one compressor until the budget (wall-clock seconds) is spent.
 
-    `setup()` gives (start_session, make_model, exact_sizes, corpus_digest):
+    `setup()` gives (start_session, make_model, exact_sizes, corpus):
     `start_session()` boots a fresh guest, `make_model(script, cursor)` a
     fresh model run."""
     from hypothesis.reporting import with_reporter
@@ -370,10 +386,11 @@ def run_campaign(c: Campaign, setup, progress=None) -> CampaignRun:
     run = CampaignRun(c.kernel, c.compressor)
     started = time.monotonic()
     end = started + c.budget
-    start_session, make_model, exact, digest = setup()
+    start_session, make_model, exact, corpus = setup()
     c.findings.mkdir(parents=True, exist_ok=True)
     ctx = _Context
     ctx.campaign, ctx.run, ctx.known, ctx.best = c, run, set(), {}
+    ctx.sections = set(corpus.sections)
     session = runner = None
     chunk = 0
     try:
@@ -383,7 +400,7 @@ def run_campaign(c: Campaign, setup, progress=None) -> CampaignRun:
                 run.boots += 1
                 run.boot_seconds += session.boot_seconds
                 runner = ScriptRunner(session, make_model, exact_sizes=exact)
-                runner.corpus_digest = digest
+                runner.corpus_digest = corpus.digest()
             ctx.runner = runner
             ctx.shrink_started = {}
             ctx.deadline = end

@@ -31,6 +31,7 @@ import re
 import struct
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
@@ -401,6 +402,7 @@ def dump_script(script: Script) -> str:
 _M64 = (1 << 64) - 1
 
 
+@lru_cache(maxsize=8192)  # 32 MiB at most; a script draws the same pages again
 def splitmix_page(seed: int, index: int, nbytes: int = PAGE_SIZE) -> bytes:
     """`nbytes` of splitmix64 output for page `index` of seed `seed`."""
     x = (seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9 + 1) & _M64

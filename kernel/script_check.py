@@ -63,7 +63,8 @@ def check_scripts(scripts: list[Script], env: ScriptEnv, note=lambda m: None) ->
     disagreements, the serial log)."""
     from .session import GuestDied
 
-    start_session, make_model, exact, digest = prepare(env, note)
+    start_session, make_model, exact, corpus = prepare(env, note)
+    digest = corpus.digest()
     results: list[ScriptResult] = []
     session = runner = None
     try:

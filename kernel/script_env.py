@@ -35,7 +35,7 @@ class ScriptEnv:
 
 
 def prepare(env: ScriptEnv, note=lambda msg: None):
-    """(start_session, make_model, exact_sizes, corpus_digest) for `env`.
+    """(start_session, make_model, exact_sizes, corpus) for `env`.
 
     `start_session()` boots a fresh guest and returns the started session;
     `make_model(script, start_cursor)` a fresh model run for that guest."""
@@ -69,4 +69,4 @@ def prepare(env: ScriptEnv, note=lambda msg: None):
                            total_ram_pages=state["totalram"], corpus=corpus, base=script.base,
                            variant=env.variant, start_cursor=cursor)
 
-    return start_session, make_model, exact, corpus.digest()
+    return start_session, make_model, exact, corpus

@@ -90,8 +90,7 @@ def _model(corpus, compressor, cursor):
 def _setup(corpus, plant=None):
     def setup():
         return (lambda: StandIn(corpus, plant),
-                lambda script, cursor: _model(corpus, script.compressor, cursor), True,
-                corpus.digest())
+                lambda script, cursor: _model(corpus, script.compressor, cursor), True, corpus)
     return setup
 
 
@@ -185,7 +184,7 @@ def test_a_guest_that_dies_is_reported_and_the_campaign_goes_on(corpus, tmp_path
             boots.append(1)
             return Panicking(corpus)
         return start, lambda script, cursor: _model(corpus, script.compressor, cursor), True, \
-            corpus.digest()
+            corpus
 
     c = Campaign("stand-in", "lz4", ["lz4"], budget=20, seed=5, findings=tmp_path,
                  steps_per_script=12)
