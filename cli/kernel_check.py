@@ -48,10 +48,17 @@ from .options import check_names
               help="A workload script (spec/script-format.md) to run on the kernel and the "
                    "model, every step compared (repeatable; replaces the built-in plan).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+@click.argument("more_scripts", nargs=-1, type=click.Path(), metavar="[FILE]...")
 def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zswap_max,
                  max_pool_percent, accept_threshold, page_files, variant, model_compressor,
-                 kernel_source, timeout, jobs, keep, scripts, as_json) -> None:
-    """Boot a real kernel under qemu, push pages through its zswap, compare with the model."""
+                 kernel_source, timeout, jobs, keep, scripts, as_json, more_scripts) -> None:
+    """Boot a real kernel under qemu, push pages through its zswap, compare with the model.
+
+    With --script FILE [FILE]...: run workload scripts instead of the built-in plan."""
+    if more_scripts and not scripts:
+        raise InputError(f"{more_scripts[0]}: files are workload scripts only after --script; "
+                         f"write --script {more_scripts[0]}")
+    scripts = tuple(scripts) + tuple(more_scripts)
     if scripts:
         from .kernel_script import run_script_check
 

@@ -429,11 +429,14 @@ class Corpus:
 
     @classmethod
     def build(cls, algorithms: dict, files: list[Path] = (), per_kind: int = 24) -> "Corpus":
-        from zswap_spec.replay.sample import boundary_page, default_sample
+        from zswap_spec.replay.sample import boundary_page
 
-        sample = default_sample(PAGE_SIZE, per_kind)
-        sections = {"text": [p.data for p in sample if p.kind == "text"],
-                    "code": [p.data for p in sample if p.kind == "code"]}
+        from .corpus_pages import code_pages, text_pages
+
+        # Made from fixed seeds, never from the host's files: the same bytes
+        # on every machine, so a recorded kernel trace stays valid.
+        sections = {"text": text_pages(per_kind, PAGE_SIZE),
+                    "code": code_pages(per_kind, PAGE_SIZE)}
         for name, alg in sorted(algorithms.items()):
             for kind, delta in FIT_KINDS.items():
                 page = boundary_page(alg, PAGE_SIZE + delta, PAGE_SIZE, seeds=16)

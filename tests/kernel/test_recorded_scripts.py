@@ -34,11 +34,15 @@ pytestmark = pytest.mark.kernel  # the model compresses with the kernel's own co
 
 @pytest.fixture(scope="module")
 def algorithms():
-    from test_kcomp import _source
+    import os
 
-    found = _source()
-    if not found:
-        pytest.skip("no kernel source for the kernel's own compressors")
+    from zswap_spec.kernel.fetch import fetch_debian_source
+    from zswap_spec.kernel.tree import KernelError
+
+    try:
+        found = os.environ.get("ZSWAP_SPEC_KERNEL_SOURCE") or fetch_debian_source("7.3")
+    except KernelError as e:
+        pytest.skip(f"no kernel source for the kernel's own compressors: {e}")
     from zswap_spec.kernel.kcomp_load import kernel_algorithms
     from zswap_spec.model.compressors import ALGORITHMS
 
