@@ -66,8 +66,10 @@ class ScriptDisagreement:
         return dict(self.__dict__)
 
     def signature(self) -> tuple:
-        """What makes two disagreements the same one for the fuzzer's bookkeeping."""
-        return (self.op, self.field)
+        """What makes two disagreements the same one for the fuzzer's bookkeeping:
+        the field that differs (one cause shows after many kinds of step, and
+        shrinking may change which step shows it first)."""
+        return (self.field,)
 
 
 def normalize(raw: dict, baseline: dict) -> dict:
