@@ -171,7 +171,8 @@ def _print_runs(runs, folder: Path) -> None:
                       f"ops {j['ops']}; folio sizes {j['folio_sizes']}; "
                       f"cgroup levels {j['cgroup_levels']}")
         sp = j["speed"]
-        console.print(f"  speed: {sp['steps_per_second']} steps/s, {sp['scripts_per_boot']} "
+        console.print(f"  speed: {sp['steps_per_second']} steps/s ({sp['steps_per_second_booted']} "
+                      f"while booted), {sp['scripts_per_boot']} "
                       f"scripts per boot, {100 * sp['boot_share']:.1f} % of the time booting"
                       + (f"; {j['scripts_not_compared']} scripts stopped where the model "
                          f"cannot predict: {j['not_compared_why']}"
