@@ -197,3 +197,32 @@ def test_a_guest_that_dies_is_reported_and_the_campaign_goes_on(corpus, tmp_path
     assert 1 <= len(script.steps) <= 12
     assert len(boots) == run.boots == 2 and run.steps > 25  # a fresh guest, and more steps
     assert run.disagreements == [] and run.error is None
+
+
+class Unpredictable:
+    """The model, refusing every `free` as a step it cannot predict."""
+
+    def __init__(self, model):
+        self.model, self.zs = model, model.zs
+
+    def start_record(self):
+        return self.model.start_record()
+
+    def step(self, step):
+        if step.op == "free":
+            raise NotModelled(0, "free", "refused for the test")
+        return self.model.step(step)
+
+
+def test_scripts_the_model_cannot_finish_are_counted_and_the_campaign_goes_on(corpus, tmp_path):
+    def setup():
+        return (lambda: StandIn(corpus),
+                lambda script, cursor: Unpredictable(_model(corpus, script.compressor, cursor)),
+                True, corpus)
+
+    c = Campaign("stand-in", "lz4", ["lz4"], budget=20, seed=9, findings=tmp_path,
+                 steps_per_script=16)
+    run = run_campaign(c, setup)
+    assert run.error is None, run.error
+    assert run.not_compared >= 1 and run.disagreements == []
+    assert all("refused for the test" in why for why in run.not_compared_why)
