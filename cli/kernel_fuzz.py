@@ -170,6 +170,7 @@ def _print_runs(runs, folder: Path) -> None:
                       f"in {j['seconds']} s ({j['boots']} boots, {j['boot_seconds']} s booting); "
                       f"ops {j['ops']}; folio sizes {j['folio_sizes']}; "
                       f"cgroup levels {j['cgroup_levels']}")
+        console.print(f"  scripts where each counter moved: {j['scripts_reaching']}")
         sp = j["speed"]
         console.print(f"  speed: {sp['steps_per_second']} steps/s ({sp['steps_per_second_booted']} "
                       f"while booted), {sp['scripts_per_boot']} "

@@ -33,7 +33,8 @@ from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, i
     precondition, rule
 
 from .script import FOLIO_PAGES, Script, ScriptError, Step, StepChecker
-from .script_run import ScriptDisagreement, ScriptResult, ScriptRunner, save_reproducer
+from .script_run import GAUGES as GAUGE_NAMES, ScriptDisagreement, ScriptResult, ScriptRunner, \
+    save_reproducer
 
 __all__ = ["Campaign", "CampaignRun", "run_campaign", "KernelScriptMachine"]
 
@@ -72,6 +73,7 @@ class CampaignRun:
     not_compared: int = 0
     flaky: int = 0  # chunks whose replay went differently (see run_campaign)
     not_compared_why: Counter = field(default_factory=Counter)
+    reached: Counter = field(default_factory=Counter)  # counter -> scripts where it moved
     error: str | None = None
 
     def to_json(self) -> dict:
@@ -89,6 +91,7 @@ class CampaignRun:
                           if self.boots else 0.0,
                           "boot_share": round(self.boot_seconds / self.seconds, 3)
                           if self.seconds else 0.0},
+                "scripts_reaching": dict(sorted(self.reached.items())),
                 "scripts_not_compared": self.not_compared,
                 "not_compared_why": dict(self.not_compared_why.most_common(8)),
                 "disagreements": self.disagreements, "guest_failures": self.guest_failures,
@@ -210,6 +213,10 @@ class KernelScriptMachine(RuleBasedStateMachine):
         ctx.run.cgroup_depth = max(ctx.run.cgroup_depth, depth)
         last = result.kernel_trace[-1] if result.kernel_trace else {}
         counters = last.get("counter", {})
+        # Which states the script reached, by the kernel's own counters.
+        for name, value in [*counters.items(), *last.get("worker", {}).items()]:
+            if name not in GAUGE_NAMES and value:
+                ctx.run.reached[name] += 1
         target(float(counters.get("pool_limit_hit", 0) > 0) + min(
             1.0, counters.get("written_back_pages", 0) / 64), label="pool limit and writeback")
         target(float(counters.get("reject_reclaim_fail", 0) > 0

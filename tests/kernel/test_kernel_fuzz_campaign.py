@@ -33,7 +33,8 @@ def test_a_fixed_seed_campaign_finds_no_disagreement(tmp_path):
     (run,) = json.loads(proc.stdout)["runs"]
     print(f"campaign: {run['scripts']} scripts, {run['steps']} steps in {run['seconds']} s, "
           f"{run['boots']} boot(s) {run['boot_seconds']} s; ops {run['ops']}; "
-          f"folio sizes {run['folio_sizes']}; not compared {run['not_compared_why']}")
+          f"folio sizes {run['folio_sizes']}; reaching {run['scripts_reaching']}; "
+          f"not compared {run['not_compared_why']}")
     assert proc.returncode == 0, (run["disagreements"], run["guest_failures"], run["error"])
     assert run["disagreements"] == [] and run["guest_failures"] == [] and run["error"] is None
     assert run["steps"] >= 300 and len(run["ops"]) >= 9, run["ops"]
