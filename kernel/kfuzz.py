@@ -39,7 +39,7 @@ from .script_run import GAUGES as GAUGE_NAMES, ScriptDisagreement, ScriptResult,
 __all__ = ["Campaign", "CampaignRun", "run_campaign", "KernelScriptMachine"]
 
 STEPS_PER_SCRIPT = 24
-CHUNK_EXAMPLES = 8
+CHUNK_EXAMPLES = 40  # scripts per Hypothesis run: room for its target phase
 SHRINK_SECONDS = 120.0  # per finding; then the smallest script seen so far is kept
 _KINDS = ("random", "mostly-random", "text", "code", "halfzero", "zero", "fit-1", "fit", "fit+1")
 _FOLIO_WEIGHTS = [1] * 6 + [4, 4, 8, 16, 64, 512]  # mostly base pages, every mTHP size
@@ -107,6 +107,7 @@ class Campaign:
     seed: int | None
     findings: Path
     steps_per_script: int = STEPS_PER_SCRIPT
+    focus: bool = True  # start half the scripts aimed at the pool limit or writeback off
 
 
 class _Context:
@@ -120,6 +121,7 @@ class _Context:
     shrink_started: dict = {}
     deadline: float = 0.0
     sections: set = set()  # the corpus's sections: which exact-fit pages exist
+    restart_guest = None  # boots a fresh guest for the runner (run_campaign sets it)
 
 
 class KernelScriptMachine(RuleBasedStateMachine):
@@ -134,6 +136,8 @@ class KernelScriptMachine(RuleBasedStateMachine):
         self.model_regions: set[str] = set()
         self.cgroups = [""]
         self.nregion = 0
+        self.focus = "none"
+        self.last_op = None
 
     # -- running a step --------------------------------------------------------------
     def _do(self, raw: dict) -> bool:
@@ -145,6 +149,7 @@ class KernelScriptMachine(RuleBasedStateMachine):
         except ScriptError:
             return False  # a draw that the state no longer allows: skip it
         self.steps.append(step)
+        self.last_op = step.op
         ctx = self.ctx
         ctx.run.ops[step.op] += 1
         if step.op == "store" and "pages" in step.args:
@@ -172,8 +177,10 @@ class KernelScriptMachine(RuleBasedStateMachine):
         if isinstance(e, GuestDied):
             raise _GuestLost(str(e)) from e
 
-    @initialize(compressor=st.data())
-    def start(self, compressor):
+    @initialize(focus=st.sampled_from(["none", "pool", "pool", "writeback-off"]))
+    def start(self, focus):
+        """A new script; half of them start aimed at the global pool limit or at
+        a cgroup without writeback, states random steps rarely reach."""
         ctx = self.ctx
         now = time.monotonic()
         if now > ctx.deadline or any(now - t > SHRINK_SECONDS
@@ -181,6 +188,8 @@ class KernelScriptMachine(RuleBasedStateMachine):
             # Out of time, or a finding has been shrunk long enough: this
             # example does nothing (the smallest failing script is kept).
             return
+        if ctx.runner.needs_fresh_guest:
+            ctx.restart_guest()
         script = Script("fuzz", [], compressor=ctx.campaign.compressor)
         self.script = script
         self.steps = script.steps  # one list: a guest that dies mid-step leaves it whole
@@ -192,6 +201,14 @@ class KernelScriptMachine(RuleBasedStateMachine):
             raise
         self.live = True
         ctx.run.scripts += 1
+        self.focus = focus if ctx.campaign.focus else "none"
+        if self.focus == "pool":
+            self._do({"op": "param", "name": "max_pool_percent", "value": 1})
+        elif self.focus == "writeback-off":
+            self._do({"op": "mkcg", "path": "w"})
+            self.cgroups.append("w")
+            self._do({"op": "cgset", "path": "w", "file": "memory.zswap.writeback", "value": 0})
+            self._do({"op": "enter", "path": "w"})
 
     def teardown(self):
         if self.live:
@@ -247,7 +264,8 @@ class KernelScriptMachine(RuleBasedStateMachine):
         if self._do({"op": "mkcg", "path": path}):
             self.cgroups.append(path)
 
-    @precondition(lambda self: self.live)
+    # Not twice in a row: a move is only worth something if a step follows it.
+    @precondition(lambda self: self.live and self.last_op != "enter")
     @rule(data=st.data())
     def enter(self, data):
         leaves = [c for c in self.cgroups
@@ -289,7 +307,7 @@ class KernelScriptMachine(RuleBasedStateMachine):
     @rule(data=st.data(), kind=st.sampled_from(_KINDS), seed=st.integers(0, 7))
     def store_new(self, data, kind, seed):
         fp = data.draw(st.sampled_from(_FOLIO_WEIGHTS))
-        if data.draw(st.integers(0, 7)) == 0:
+        if data.draw(st.integers(0, 1 if self.focus == "pool" else 7)) == 0:
             pages = data.draw(st.sampled_from([256, 512, 768]))  # enough to fill the pool
             pages -= pages % fp
             kind = "mostly-random"
@@ -308,6 +326,12 @@ class KernelScriptMachine(RuleBasedStateMachine):
         if kind.startswith("fit") and f"{kind}:{compressor}" not in self.ctx.sections:
             return "random"
         return kind
+
+    # Stores are what the rest of a script works on: drawn twice as often.
+    @precondition(lambda self: self.live and self.nregion < 8)
+    @rule(data=st.data(), kind=st.sampled_from(_KINDS), seed=st.integers(0, 7))
+    def store_new_again(self, data, kind, seed):
+        self.store_new(data, kind, seed)
 
     def _region(self, data):
         return data.draw(st.sampled_from(sorted(self.model_regions)))
@@ -409,9 +433,19 @@ def run_campaign(c: Campaign, setup, progress=None) -> CampaignRun:
             if session is None:
                 session = start_session()
                 run.boots += 1
-                run.boot_seconds += session.boot_seconds
+                run.boot_seconds += session.last_boot_seconds
                 runner = ScriptRunner(session, make_model, exact_sizes=exact)
                 runner.corpus_digest = corpus.digest()
+
+                def restart_guest():
+                    nonlocal session
+                    session.close()
+                    session = start_session()
+                    run.boots += 1
+                    run.boot_seconds += session.last_boot_seconds
+                    runner.restart(session)
+
+                ctx.restart_guest = restart_guest
             ctx.runner = runner
             ctx.shrink_started = {}
             ctx.deadline = end

@@ -69,6 +69,9 @@ def check_scripts(scripts: list[Script], env: ScriptEnv, note=lambda m: None) ->
     session = runner = None
     try:
         for script in scripts:
+            if session is not None and runner.needs_fresh_guest:
+                session.close()
+                session = None
             if session is None:
                 session = start_session()
                 runner = ScriptRunner(session, make_model, exact_sizes=exact)

@@ -176,11 +176,22 @@ class ScriptRunner:
         self.session = session
         self.make_model = make_model
         self.exact_sizes = exact_sizes
-        self.cursor = "none"  # where the kernel's zswap_next_shrink is now
+        self.cursor = "none"  # where the kernel's zswap_next_shrink is now: none | root | unknown
         self.steps = 0
         self.scripts = 0
 
     # The incremental interface the fuzzer drives, one step at a time.
+    @property
+    def needs_fresh_guest(self) -> bool:
+        """The kernel's shrink cursor is unknown (its worker ran in a step the
+        model could not predict): only a fresh boot puts it at a known place."""
+        return self.cursor == "unknown"
+
+    def restart(self, session) -> None:
+        """Carry on with a freshly booted guest (its cursor at NULL)."""
+        self.session = session
+        self.cursor = "none"
+
     def begin(self, script: Script) -> ScriptResult:
         self.result = ScriptResult(script, session=self.session, exact_sizes=self.exact_sizes)
         self.result.script = script if script.start_cursor == self.cursor else \
@@ -209,6 +220,11 @@ class ScriptRunner:
             model = self.model.step(step)
         except NotModelled as e:  # the kernel's answer is kept; the rest is not compared
             res.not_compared = str(e)
+            before = res.kernel_trace[-1]["worker"]["shrink_worker_runs"]
+            if kernel["worker"]["shrink_worker_runs"] != before or kernel.get("pending"):
+                # The kernel's shrink worker ran in a step the model did not:
+                # where its cursor is now is not known.
+                self.cursor = "unknown"
             res.kernel_trace.append(kernel)
             return []
         self.steps += 1
@@ -243,7 +259,8 @@ class ScriptRunner:
             res.model_trace.append(model)
             res.disagreements += compare_records(n, "settle (end)", kernel, model,
                                                  exact_sizes=self.exact_sizes)
-        self.cursor = next_cursor(self.model)
+        if self.cursor != "unknown":
+            self.cursor = next_cursor(self.model)
         res.seconds = time.monotonic() - self._started
         return res
 
