@@ -14,6 +14,20 @@ from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
 from .options import check_names
 
 
+def _finite_seconds(value: float) -> float:
+    """FloatRange lets NaN through (every comparison with it is false)."""
+    if value != value:
+        raise click.BadParameter("nan is not a number of seconds; give 1 to 3600")
+    return value
+
+
+def _given(ctx, name: str) -> bool:
+    """Whether the user gave the option (not its default)."""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+
 @click.command("kernel-check")
 @click.option("--kernel", "kernel_spec", default="debian:7.3", show_default=True,
               help="debian:VERSION (fetched and cached) or the path of a bzImage.")
@@ -38,11 +52,13 @@ from .options import check_names
               default="auto", show_default=True,
               help="The model's compressors: the kernel's own code built from its source "
                    "(exact sizes), or the user-space libraries.")
-@click.option("--kernel-source", type=click.Path(),
+@click.option("--kernel-source", type=click.Path(exists=True),
               help="Kernel source tarball or tree for the kernel's compressors.")
-@click.option("--timeout", type=float, default=180.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(1, 3600), default=180.0, show_default=True,
+              callback=lambda ctx, param, v: _finite_seconds(v),
               help="Seconds before a guest counts as hung.")
-@click.option("--jobs", type=int, default=None, help="Guests booted at once (default: cores).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Guests booted at once (default: cores).")
 @click.option("--keep", type=click.Path(), help="Folder for the serial logs (default: the cache).")
 @click.option("--script", "scripts", multiple=True, type=click.Path(),
               help="A workload script (spec/script-format.md) to run on the kernel and the "
@@ -55,6 +71,8 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
     """Boot a real kernel under qemu, push pages through its zswap, compare with the model.
 
     With --script FILE [FILE]...: run workload scripts instead of the built-in plan."""
+    if no_writeback and writeback != "off" and _given(click.get_current_context(), "writeback"):
+        raise InputError(f"--no-writeback contradicts --writeback {writeback}; give one of them")
     if more_scripts and not scripts:
         raise InputError(f"{more_scripts[0]}: files are workload scripts only after --script; "
                          f"write --script {more_scripts[0]}")
@@ -91,8 +109,6 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
         if not path.is_file() or path.stat().st_size == 0:
             raise InputError(f"--pages {f}: not a non-empty file of pages")
         files.append(path)
-    if jobs is not None and jobs < 1:
-        raise InputError(f"--jobs {jobs}: give 1 or more")
     note = lambda msg: click.echo(f"note: {msg}", err=True)  # noqa: E731
     try:
         tree = resolve_kernel(kernel_spec, modules, progress=note)

@@ -151,3 +151,20 @@ def test_prove_table_spells_out_counterexamples():
 def test_prove_bad_names_exit_2(args, needle):
     p = run(*args)
     assert p.returncode == 2 and needle in p.stderr and p.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["kernel-check", "--timeout", "0"], "--timeout"),
+    (["kernel-check", "--timeout", "-1"], "--timeout"),
+    (["kernel-check", "--timeout", "nan"], "nan is not a number of seconds"),
+    (["kernel-check", "--kernel-source", "/nonexistent"], "does not exist"),
+    (["kernel-check", "--writeback", "on", "--no-writeback"], "contradicts"),
+    (["kernel-check", "--jobs", "0"], "--jobs"),
+    (["kernel-fuzz", "--budget", "nan"], "--budget"),
+    (["kernel-fuzz", "--budget", "inf"], "--budget"),
+])
+def test_kernel_commands_refuse_bad_numbers_before_any_work(args, says):
+    proc = run(*args, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
