@@ -244,12 +244,9 @@ class KernelScriptMachine(RuleBasedStateMachine):
         target(float(depth), label="cgroup depth")
         new = [d for d in result.disagreements if d.signature() not in ctx.known]
         if new:
-            self._record(result, new)
+            _keep(ctx, result, new)
             raise _Disagreed(f"{len(new)} disagreement(s) at the end of the script")
         # A disagreement found in a rule was recorded there; keep it too.
-
-    def _record(self, result: ScriptResult, new: list[ScriptDisagreement]) -> None:
-        _keep(self.ctx, result, new)
 
     # -- the rules: one per operation ---------------------------------------------------
     @precondition(lambda self: self.live and len(self.cgroups) < 7)

@@ -40,6 +40,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zswap_spec.model.memcg import MEMCG_STATS
+
+from .compare import COMPARED, SIZE_DEPENDENT
 from .script import Script, Step, agent_line
 from .script_model import NotModelled
 
@@ -47,10 +50,9 @@ __all__ = ["normalize", "compare_records", "ScriptDisagreement", "ScriptResult",
            "GAUGES", "layout_of"]
 
 GAUGES = ("pool_total_size", "stored_pages", "stored_incompressible_pages")
-VMSTAT = ("zswpin", "zswpout", "zswpwb")
+VMSTAT = COMPARED["vmstat"]  # the kernel check's names, compared the same way
 MEMCG_EVENTS = ("zswpin", "zswpout", "zswpwb")
-MEMCG_NAMES = ("zswap", "zswapped", "zswap_incomp", "zswpin", "zswpout", "zswpwb")
-SIZE_DEPENDENT = {("counter", "pool_total_size"), ("memcg", "zswap")}
+MEMCG_NAMES = MEMCG_STATS
 
 
 @dataclass(frozen=True)
