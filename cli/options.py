@@ -14,7 +14,8 @@ from zswap_spec.model.zswap import SUPPORTED_PAGE_SIZES
 from .errors import InputError
 
 __all__ = ["choice_list", "check_names", "page_size_option", "check_page_size", "read_pages",
-           "resolve_impl", "Progress", "stderr_console"]
+           "resolve_impl", "Progress", "stderr_console", "check_number", "output_dir",
+           "output_file", "check_environment"]
 
 
 def choice_list(names) -> str:
@@ -99,3 +100,101 @@ def resolve_impl(requested: str | None, needs=(), wants=()) -> str:
         return resolve(requested, needs=needs, wants=wants)
     except (CoreUnavailable, PoolInputError) as e:
         raise InputError(str(e)) from None
+
+
+def check_number(option: str, value, *, above=None, minimum=None, maximum=None, unit: str = ""):
+    """`value` of `option`, refused unless finite and in range (None passes: an
+    option not given).  `above` is exclusive, `minimum` and `maximum` inclusive."""
+    import math
+
+    if value is None:
+        return None
+    bounds = []
+    if above is not None:
+        bounds.append(f"above {above}")
+    if minimum is not None:
+        bounds.append(f"{minimum} or more")
+    if maximum is not None:
+        bounds.append(f"at most {maximum}")
+    want = f"give a number{' of ' + unit if unit else ''}, " + " and ".join(bounds) if bounds \
+        else "give a finite number"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{option} {value}: {want}")
+    if ((above is not None and not value > above) or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)):
+        raise InputError(f"{option} {value}: {want}")
+    return value
+
+
+def _probe_writable(folder: Path, what: str) -> None:
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".probe-", dir=folder)
+    except OSError as e:
+        raise InputError(f"{what}: cannot write in {folder} ({e.strerror}); choose a folder "
+                         "you can write to") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def output_dir(option: str, path) -> Path:
+    """The folder an option names for results, created and shown writable now,
+    before any work whose results would go there."""
+    p = Path(path).expanduser()
+    what = f"{option} {path}"
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{what}: is a file, not a folder; give a folder (it is created if "
+                         "missing)")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{what}: cannot be created ({e.strerror}); choose a folder you can "
+                         "write to") from None
+    _probe_writable(p, what)
+    return p
+
+
+def output_file(option: str, path) -> Path:
+    """The file an option names for results, shown writable now (its folder
+    exists and takes a new file; the file itself is not a folder), before any work."""
+    p = Path(path).expanduser()
+    what = f"{option} {path}"
+    if p.is_dir():
+        raise InputError(f"{what}: is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{what}: the folder {parent} does not exist; create it or choose "
+                         "another file")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise InputError(f"{what}: is read-only; make it writable or choose another file")
+    _probe_writable(parent, what)
+    return p
+
+
+def check_environment() -> None:
+    """The environment variables every command reads, checked the same way for all
+    of them before any work: ZSWAP_SPEC_CACHE names a folder that can be created and
+    written; ZSWAP_SPEC_IMPL is core, model or auto."""
+    from zswap_spec.pool import PoolInputError, requested_impl
+
+    try:
+        requested_impl(None)
+    except PoolInputError as e:
+        raise InputError(f"{e} (in the environment)") from None
+    cache = os.environ.get("ZSWAP_SPEC_CACHE")
+    if cache is not None:
+        if not cache.strip():
+            raise InputError("ZSWAP_SPEC_CACHE is empty; unset it or name a folder")
+        p = Path(cache).expanduser()
+        if p.exists() and not p.is_dir():
+            raise InputError(f"ZSWAP_SPEC_CACHE={cache}: is a file, not a folder; name a folder "
+                             "(it is created if missing) or unset it")
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"ZSWAP_SPEC_CACHE={cache}: cannot be created ({e.strerror}); name "
+                             "a folder you can write to or unset it") from None
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise InputError(f"ZSWAP_SPEC_CACHE={cache}: is not writable; name a folder you "
+                             "can write to or unset it")

@@ -9,4 +9,5 @@ from rich.console import Console
 __all__ = ["console"]
 
 # Piped output is not wrapped to 80 columns: a table must stay one row a run.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+console = Console(highlight=False, width=None if sys.stdout is not None and sys.stdout.isatty()
+                  else 200)
