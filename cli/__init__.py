@@ -157,9 +157,13 @@ def main(argv=None) -> None:
     except click.exceptions.Exit as e:
         code = e.exit_code
     except SystemExit as e:
+        # An int is the command's own exit code; a text is an error already worded
+        # (a manifest that does not load, say): one line, exit 2.
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
         if not isinstance(e.code, (int, type(None))):
-            _say(str(e.code))
+            text = str(e.code).replace("\n", " ")
+            _say(text.removeprefix("zswap-spec: ") if text.startswith("zswap-spec: error:")
+                 else f"error: {text}")
     except (click.exceptions.Abort, KeyboardInterrupt):
         _say("interrupted")
         code = EXIT_INTERRUPTED

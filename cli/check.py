@@ -25,6 +25,7 @@ from zswap_spec.support.console import console
 from zswap_spec.replay.sample import default_sample, page_kinds
 from zswap_spec.support import manifest as manifests
 
+from .errors import InputError
 from .options import check_page_size, page_size_option
 
 __all__ = ["run_check", "collect_findings", "MANIFEST_PATH", "load_manifest"]
@@ -93,12 +94,27 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[Key, set[str]]:
             for item in manifests.load(path, "check")}
 
 
+def _check_manifest_target(path: Path) -> None:
+    """Before the run: the manifest can be rewritten, and the entries it keeps (other
+    page sizes) can be read; a manifest that does not load is never replaced, since
+    that would drop them."""
+    from .options import output_file
+
+    output_file("--update-manifest", path)
+    if path.exists():
+        try:
+            load_manifest(path)
+        except manifests.ManifestError as e:
+            raise InputError(f"--update-manifest: {e.message}; it holds the other page sizes' "
+                             "entries, so it is not replaced: repair it (or delete it to start "
+                             "afresh)") from None
+
+
 def write_manifest(findings: dict[Key, set[str]], page_size: int, path: Path = MANIFEST_PATH) -> None:
-    """Rewrite the entries of one page size, keeping the others."""
-    try:
-        kept = {k: v for k, v in load_manifest(path).items() if k[4] != page_size}
-    except manifests.ManifestError:
-        kept = {}
+    """Rewrite the entries of one page size, keeping the others (a missing manifest
+    starts empty; one that does not load is refused, not replaced)."""
+    kept = ({k: v for k, v in load_manifest(path).items() if k[4] != page_size}
+            if path.exists() else {})
     kept.update({k: v for k, v in findings.items() if v})
     order = {name: i for i, name in enumerate(VARIANTS)}
     corder = {name: i for i, name in enumerate(ALGORITHMS)}
@@ -313,4 +329,6 @@ def check(as_json, page_size, update_manifest) -> None:
     from .check import run_check
 
     check_page_size(page_size)
+    if update_manifest:
+        _check_manifest_target(MANIFEST_PATH)
     sys.exit(run_check(page_size=page_size, as_json=as_json, update_manifest=update_manifest))

@@ -11,7 +11,7 @@ import click
 from zswap_spec.model.variants import VARIANTS
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
-from .options import check_names
+from .options import check_names, output_dir
 
 
 def _finite_seconds(value: float) -> float:
@@ -77,6 +77,8 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
         raise InputError(f"{more_scripts[0]}: files are workload scripts only after --script; "
                          f"write --script {more_scripts[0]}")
     scripts = tuple(scripts) + tuple(more_scripts)
+    if keep:
+        keep = str(output_dir("--keep", keep))  # before any download or boot
     if scripts:
         from .kernel_script import run_script_check
 

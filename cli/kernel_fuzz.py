@@ -7,16 +7,16 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import click
 
 from zswap_spec.model.variants import VARIANTS
+from zswap_spec.support.processes import process_pool
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
-from .options import check_names, stderr_console
+from .kernel_check import _finite_seconds
+from .options import check_names, output_dir, stderr_console
 
 
 def _finite(ctx, param, value):
@@ -62,6 +62,7 @@ def _campaign(c, env, progress_file):
 @click.option("--steps", "steps_per_script", type=click.IntRange(1, 200), default=24,
               show_default=True, help="Steps per generated script.")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+              callback=lambda ctx, param, v: _finite_seconds(v),
               help="Seconds one step may take before the guest counts as hung.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
 def kernel_fuzz(kernel_spec, modules, compressors, budget, seed, jobs, findings, variant,
@@ -74,15 +75,7 @@ def kernel_fuzz(kernel_spec, modules, compressors, budget, seed, jobs, findings,
 
     compressors = check_names("compressor", compressors, ALGORITHM_NAMES) or ["lz4"]
     check_names("variant", [variant], VARIANTS)
-    folder = Path(findings)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise InputError(f"--findings {findings}: cannot write there ({e.strerror}); give a "
-                         f"writable folder") from None
+    folder = output_dir("--findings", findings)
     run_id = time.strftime("%Y%m%d-%H%M%S")
     work = cache_dir() / "kfuzz" / run_id
     jobs = jobs or max(1, min(os.cpu_count() or 1, len(compressors)))
@@ -99,7 +92,7 @@ def kernel_fuzz(kernel_spec, modules, compressors, budget, seed, jobs, findings,
     progress_files = [str(work / f"progress-{c.compressor}.json") for c in campaigns]
     work.mkdir(parents=True, exist_ok=True)
     runs = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with process_pool(jobs, start="spawn") as pool:
         futures = [pool.submit(_campaign, c, env, p) for c, p in zip(campaigns, progress_files)]
         _show_progress(futures, progress_files, budget)
         for f, c in zip(futures, campaigns):

@@ -166,8 +166,13 @@ def output_file(option: str, path) -> Path:
     if not parent.is_dir():
         raise InputError(f"{what}: the folder {parent} does not exist; create it or choose "
                          "another file")
-    if p.exists() and not os.access(p, os.W_OK):
-        raise InputError(f"{what}: is read-only; make it writable or choose another file")
+    if p.exists():
+        try:  # opened to append, nothing written: refused for read-only and immutable files
+            with open(p, "ab"):
+                pass
+        except OSError as e:
+            raise InputError(f"{what}: cannot be written ({e.strerror}); make it writable or "
+                             "choose another file") from None
     _probe_writable(parent, what)
     return p
 

@@ -10,7 +10,7 @@ import click
 from zswap_spec.model.variants import VARIANTS
 
 from .errors import InputError
-from .options import check_names, check_page_size, choice_list
+from .options import check_names, check_number, check_page_size, choice_list
 
 
 @click.command()
@@ -42,11 +42,34 @@ def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec,
     assumptions = check_names("assumption set", assumptions, ASSUMPTIONS) or list(ASSUMPTIONS)
     for ps in page_sizes:
         check_page_size(ps)
-    if jobs is not None and jobs < 1:
-        raise InputError(f"--jobs {jobs}: give 1 or more")
+    check_number("--jobs", jobs, minimum=1, maximum=64)
     page_sizes = list(dict.fromkeys(page_sizes)) or list(PAGE_SIZES)
     why = partial_update(variants, assumptions, page_sizes, update_manifest, update_spec)
     if why:  # before any proving
         raise InputError(why)
+    if update_manifest or update_spec:
+        _check_targets(update_manifest, update_spec)
     sys.exit(run_prove(variants, assumptions, page_sizes, jobs or min(2, os.cpu_count() or 1),
                        update_manifest, update_spec, as_json, long))
+
+
+def _check_targets(update_manifest: bool, update_spec: bool) -> None:
+    """The files a run will rewrite, shown writable (and the spec's generated section
+    present) before any proving, so that no result is lost at the end."""
+    from zswap_spec.proofs.catalogue import BEGIN, END, SPEC_PATH
+    from zswap_spec.proofs.manifest import MANIFEST
+
+    from .options import output_file
+
+    if update_manifest:
+        output_file("--update-manifest", MANIFEST)
+    if update_spec:
+        output_file("--update-spec", SPEC_PATH)
+        try:
+            text = SPEC_PATH.read_text()
+        except OSError as e:
+            raise InputError(f"--update-spec: {SPEC_PATH} cannot be read ({e.strerror}); "
+                             "restore it from version control") from None
+        if BEGIN not in text or END not in text[text.find(BEGIN):]:
+            raise InputError(f"--update-spec: {SPEC_PATH} has no generated proofs section "
+                             f"({BEGIN!r} ... {END!r}); restore it from version control")

@@ -200,6 +200,9 @@ def image_release(image: Path) -> str:
 
 def kernel_from_path(image: Path, modules: Path | None = None) -> KernelTree:
     """The user's own kernel: a bzImage and (optionally) its modules."""
+    if image.is_dir():
+        raise KernelError(f"--kernel {image}: is a folder; give the kernel image file in it "
+                          f"(a bzImage, such as {image}/arch/x86/boot/bzImage or {image}/vmlinuz)")
     if not image.is_file():
         raise KernelError(f"{image}: no such kernel image file")
     release = image_release(image)

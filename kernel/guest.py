@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zswap_spec.support.cache import cache_dir
+from zswap_spec.support.processes import dies_with_parent
 from .tree import KernelError, KernelTree
 
 __all__ = [
@@ -510,7 +511,7 @@ def boot(tree: KernelTree, initrd: Path, *, timeout: float, log_path: Path,
     timed_out = False
     # qemu writes straight into the file, so a hung guest's output is kept.
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+        proc = subprocess.Popen(dies_with_parent(cmd), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT)
         try:
             returncode: int | None = proc.wait(timeout=timeout)

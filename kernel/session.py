@@ -45,6 +45,8 @@ import time
 import weakref
 from pathlib import Path
 
+from zswap_spec.support.processes import dies_with_parent
+
 from .guest import (_PANIC, GuestError, _busybox, _Cpio, _modname, _module_bytes, _tool,
                     needed_modules, static_program)
 from .script import Corpus
@@ -274,7 +276,8 @@ class GuestSession:
                "-chardev", f"socket,id=agent,path={path}", "-serial", "chardev:agent"]
         started = time.monotonic()
         self._err = open(self.workdir / f"qemu-{self.boots}.err", "wb")
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        self._proc = subprocess.Popen(dies_with_parent(cmd), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL,
                                       stderr=self._err)
         self._finalizer = weakref.finalize(self, _kill, self._proc)
         try:

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from zswap_spec.support.files import atomic_write
 from zswap_spec.model.variants import VARIANTS
 from .assumptions import ASSUMPTIONS
 from .theorems import THEOREMS
@@ -239,6 +240,6 @@ def update_spec(results, path: Path = SPEC_PATH) -> bool:
                          f"({BEGIN!r} ... {END!r}); restore it from version control")
     new = text[:m.start()] + spec_section(results) + text[m.end():]
     if new != text:
-        path.write_text(new)
+        atomic_write(path, new)
         return True
     return False

@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["context", "process_pool", "die_with_parent"]
+__all__ = ["context", "process_pool", "stop_pool", "die_with_parent", "dies_with_parent"]
 
 # What workers run; imported once in the fork server, so no worker pays for
 # it (z3 and Hypothesis take a second or more to import).
@@ -29,10 +29,51 @@ def context():
     return ctx
 
 
-def process_pool(max_workers: int) -> ProcessPoolExecutor:
-    """A process pool whose workers come from the fork server."""
-    return ProcessPoolExecutor(max_workers=max_workers, mp_context=context(),
-                               initializer=die_with_parent)
+class _Pool(ProcessPoolExecutor):
+    """A process pool that, left by an exception (an interrupt above all), stops at
+    once: queued work is cancelled and running workers are killed, instead of the
+    standard pool's wait for every running task."""
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return super().__exit__(exc_type, exc, tb)
+        stop_pool(self)
+        return False
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and kill the workers now (they hold no result worth
+    waiting for once the command is ending)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        try:
+            p.kill()
+        except (OSError, AttributeError, ValueError):
+            pass
+    for p in processes:
+        try:
+            p.join(timeout=1)
+        except (OSError, AssertionError, ValueError):
+            pass
+
+
+def process_pool(max_workers: int, start: str = "forkserver") -> ProcessPoolExecutor:
+    """A process pool whose workers come from the fork server (or `start`: "spawn"
+    for work that must not share the fork server's imports).  Its workers die with
+    the command, ignore Ctrl-C (the command stops them), and are killed at once when
+    the pool is left by an exception."""
+    ctx = context() if start == "forkserver" else multiprocessing.get_context(start)
+    return _Pool(max_workers=max_workers, mp_context=ctx, initializer=_worker_setup)
+
+
+def _worker_setup() -> None:
+    import signal
+
+    die_with_parent()
+    # A terminal's Ctrl-C reaches the whole process group: the command answers it,
+    # the workers must not each print a traceback of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def die_with_parent() -> None:
@@ -52,3 +93,14 @@ def die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before the request: go now
         os._exit(1)
+
+
+def dies_with_parent(cmd: list[str]) -> list[str]:
+    """`cmd` run so that it is killed when the process (thread) that started it dies:
+    through util-linux's `setpriv --pdeathsig`, which sets the parent-death signal and
+    then runs the command (no Python code between fork and exec).  Unchanged where
+    setpriv is missing."""
+    import shutil
+
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if setpriv else list(cmd)
