@@ -14,7 +14,7 @@ import click
 from zswap_spec.model.variants import VARIANTS
 from zswap_spec.support.processes import process_pool
 
-from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
+from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INTERNAL, InputError
 from .kernel_check import _finite_seconds
 from .options import check_names, output_dir, stderr_console
 
@@ -91,25 +91,68 @@ def kernel_fuzz(kernel_spec, modules, compressors, budget, seed, jobs, findings,
     _prepare_or_fail(env)
     progress_files = [str(work / f"progress-{c.compressor}.json") for c in campaigns]
     work.mkdir(parents=True, exist_ok=True)
-    runs = []
-    with process_pool(jobs, start="spawn") as pool:
-        futures = [pool.submit(_campaign, c, env, p) for c, p in zip(campaigns, progress_files)]
-        _show_progress(futures, progress_files, budget)
-        for f, c in zip(futures, campaigns):
-            try:
-                runs.append(f.result())
-            except Exception as e:  # noqa: BLE001 - a campaign that could not run at all
-                from zswap_spec.kernel.kfuzz import CampaignRun
+    runs: dict[int, object] = {}
+    try:
+        with process_pool(jobs, start="spawn") as pool:
+            futures = [pool.submit(_campaign, c, env, p)
+                       for c, p in zip(campaigns, progress_files)]
+            _show_progress(futures, progress_files, budget)
+            for i, (f, c) in enumerate(zip(futures, campaigns)):
+                try:
+                    runs[i] = f.result()
+                except Exception as e:  # noqa: BLE001 - a campaign that could not run at all
+                    from zswap_spec.kernel.kfuzz import CampaignRun
 
-                r = CampaignRun(kernel_spec, c.compressor)
-                r.error = f"{type(e).__name__}: {e}"
-                runs.append(r)
+                    r = CampaignRun(kernel_spec, c.compressor)
+                    r.error = f"{type(e).__name__}: {e}"
+                    runs[i] = r
+    except KeyboardInterrupt:
+        # The campaigns are stopped (their guests die with them); what each had done is
+        # in its progress file, and each reproducer was saved when it was found.
+        done = [runs.get(i) or _Snapshot.read(p, c)
+                for i, (c, p) in enumerate(zip(campaigns, progress_files))]
+        _report(done, folder / run_id, as_json, interrupted=True)
+        raise
+    done = [runs[i] for i in range(len(campaigns))]
+    _report(done, folder / run_id, as_json)
+    if any(r.disagreements for r in done):
+        sys.exit(EXIT_FINDINGS)
+    failed = [r for r in done if r.error]
+    if failed:  # a campaign that broke off with an exception: not a finding, a bug
+        click.echo(f"zswap-spec: internal error: {len(failed)} campaign(s) could not run: "
+                   f"{failed[0].error}", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_CLEAN)
+
+
+class _Snapshot:
+    """A campaign's last progress record, for the report of an interrupted run."""
+
+    def __init__(self, record: dict):
+        self.record = record
+        self.disagreements = record.get("disagreements") or []
+        self.error = record.get("error")
+
+    def to_json(self) -> dict:
+        return self.record
+
+    @classmethod
+    def read(cls, path: str, campaign) -> "_Snapshot":
+        from zswap_spec.kernel.kfuzz import CampaignRun
+
+        try:
+            with open(path) as f:
+                return cls(json.load(f))
+        except (OSError, ValueError):
+            return cls(CampaignRun(campaign.kernel, campaign.compressor).to_json())
+
+
+def _report(runs, folder: Path, as_json: bool, interrupted: bool = False) -> None:
     if as_json:
-        click.echo(json.dumps({"runs": [r.to_json() for r in runs]}, indent=2))
+        click.echo(json.dumps({"runs": [r.to_json() for r in runs],
+                               **({"interrupted": True} if interrupted else {})}, indent=2))
     else:
-        _print_runs(runs, folder / run_id)
-    bad = any(r.disagreements or r.error for r in runs)
-    sys.exit(EXIT_FINDINGS if bad else EXIT_CLEAN)
+        _print_runs(runs, folder)
 
 
 def _prepare_or_fail(env) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 import pytest
 
+from proctree import descendants, wait_gone
 from zswap_spec.cli import cli, main
 
 SCRIPT = Path(sys.executable).with_name("zswap-spec")
@@ -248,8 +249,7 @@ def test_check_refuses_to_replace_a_malformed_manifest(tmp_path, capsys, guarded
     assert bad.read_text() == "this is [not toml\n"
 
 
-def test_a_folder_given_as_kernel_image_is_named_a_folder(tmp_path, capsys, guarded,
-                                                         monkeypatch):
+def test_a_folder_given_as_kernel_image_is_named_a_folder(tmp_path):
     from zswap_spec.kernel import fetch
 
     with pytest.raises(fetch.KernelError, match="is a folder"):
@@ -292,42 +292,12 @@ def test_an_ascii_terminal_gets_escapes_not_an_error():
 
 # --- interrupts: one line, exit 130, no process left ----------------------------------
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    out, todo = set(), [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in out:
-                out.add(c)
-                todo.append(c)
-    return out
-
-
-def _alive(pids) -> set[int]:
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_prove_stops_within_2_s_of_an_interrupt_and_leaves_no_process(sig):
     cmd = [str(SCRIPT), "prove", "--jobs", "2"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(6)  # past start-up: the workers are proving
-    kids = _descendants(p.pid)
+    kids = descendants(p.pid)
     assert kids, "prove started no worker process"
     p.send_signal(sig)
     t0 = time.monotonic()
@@ -336,7 +306,15 @@ def test_prove_stops_within_2_s_of_an_interrupt_and_leaves_no_process(sig):
     assert p.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert took < 2.5, f"stopped {took:.1f} s after the signal"
-    deadline = time.monotonic() + 5
-    while _alive(kids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(kids), f"left behind: {_alive(kids)}"
+    assert not wait_gone(kids), "worker processes outlived the command"
+
+
+def test_the_readme_lists_every_exit_code():
+    from zswap_spec.cli import errors
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("### Exit codes", 1)[1].split("\n\n## ", 1)[0]
+    listed = {int(line.split("|")[1]) for line in table.splitlines()
+              if line.startswith("| ") and line.split("|")[1].strip().isdigit()}
+    codes = {v for k, v in vars(errors).items() if k.startswith("EXIT_")}
+    assert listed == codes, (listed, codes)

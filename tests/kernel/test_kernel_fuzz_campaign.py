@@ -40,3 +40,42 @@ def test_a_fixed_seed_campaign_finds_no_disagreement(tmp_path):
     assert run["steps"] >= 300 and len(run["ops"]) >= 9, run["ops"]
     assert run["cgroup_levels"] >= 3
     assert any(int(size) > 1 for size in run["folio_sizes"]), run["folio_sizes"]
+
+
+def test_an_interrupted_campaign_reports_what_it_did_and_leaves_no_guest(tmp_path):
+    import signal
+    import time
+
+    from proctree import descendants, wait_gone
+
+    proc = subprocess.Popen([str(ZSWAP_SPEC), "kernel-fuzz", "--kernel", "debian:7.3",
+                             "--compressor", "lz4", "--budget", "600", "--seed", "2",
+                             "--findings", str(tmp_path), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(_comm(k).startswith("qemu") for k in descendants(proc.pid)):
+            break
+        time.sleep(1)
+    time.sleep(20)  # the guest is running scripts
+    kids = descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - t0
+    if proc.returncode == 2:
+        pytest.skip(f"kernel-fuzz could not start: {err.strip()[-300:]}")
+    assert proc.returncode == 130, err[-2000:]
+    assert took < 5, f"stopped {took:.1f} s after the signal"
+    report = json.loads(out)
+    assert report["interrupted"] is True and len(report["runs"]) == 1
+    assert "Traceback" not in err
+    assert any(_comm(k).startswith("qemu") for k in kids), "no guest was running"
+    assert not wait_gone(kids), "a worker or qemu outlived kernel-fuzz"
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return ""
