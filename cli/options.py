@@ -41,26 +41,16 @@ def check_page_size(page_size: int) -> None:
                          f"{', '.join(map(str, SUPPORTED_PAGE_SIZES))}")
 
 
-def read_pages(path: str, page_size: int, warn) -> list[bytes]:
-    """A file as whole pages; a last partial page is zero-padded (and said so)."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{path}: is a directory; give a file whose bytes are the pages")
+def read_pages(paths, page_size: int, warn):
+    """The input files as a `zswap_spec.replay.source.PageSource`: checked now,
+    read a chunk at a time later; a last partial page is zero-padded (and said
+    so).  One that cannot serve is an input error naming it."""
+    from zswap_spec.replay.source import SourceError, open_source
+
     try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
-    if not data:
-        raise InputError(f"{path}: is empty; give a file with at least one byte")
-    rest = len(data) % page_size
-    if rest:
-        warn(f"{path}: {len(data)} bytes is not a multiple of {page_size}; "
-             f"the last page is zero-padded ({page_size - rest} bytes)")
-        data += bytes(page_size - rest)
-    mv = memoryview(data)
-    return [bytes(mv[i:i + page_size]) for i in range(0, len(data), page_size)]
+        return open_source([paths] if isinstance(paths, (str, Path)) else paths, page_size, warn)
+    except SourceError as e:
+        raise InputError(str(e)) from None
 
 
 class Progress:

@@ -31,31 +31,45 @@ from .options import (Progress, check_names, check_page_size, choice_list, page_
                    "else the core when it is built and implements the run, else the model).")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"runs\": [...]} as JSON.")
 def replay(files, variants, compressors, folio_pages, no_writeback, page_size, impl, as_json) -> None:
-    """Swap FILE... out through each variant and compressor, read it back, check."""
-    from zswap_spec.replay import RunConfig, replay_pages, run_needs
+    """Swap FILE... out through each variant and compressor, read it back, check.
+
+    Files are read a chunk at a time, again for the read-back; a pipe, FIFO or
+    device such as /dev/zero is replayed in windows, each read back before the
+    next (the README's replay section)."""
+    from zswap_spec.pool import PoolInputError
+    from zswap_spec.replay import RunConfig, run_needs
     from zswap_spec.replay.report import print_runs, runs_json
+    from zswap_spec.replay.source import SourceError
+    from zswap_spec.replay.stream import Stopped, replay_source
 
     variants = check_names("variant", variants, VARIANTS) or list(VARIANTS)
     compressors = check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
     if not 1 <= folio_pages <= 512:
         raise InputError(f"--folio-pages {folio_pages} is out of range; use 1 to 512")
     check_page_size(page_size)
-    pages: list[bytes] = []
-    for path in files:
-        pages.extend(read_pages(path, page_size, lambda msg: click.echo(f"note: {msg}", err=True)))
+    source = read_pages(files, page_size, lambda msg: click.echo(f"note: {msg}", err=True))
     configs = [RunConfig(v, c, not no_writeback, folio_pages, page_size)
                for c in compressors for v in variants]
-    # Refuse what the request cannot serve before any run; each run then
-    # takes the implementation by the same rule for what it needs.
+    # Refuse what the request cannot serve before any run (a compressor the core
+    # lacks); near the pool limit each run takes the model as it goes.
     for cfg in configs:
-        resolve_impl(impl, needs=run_needs(len(pages), cfg))
-    results = []
-    with Progress(len(pages) * 2 * len(configs)) as advance:
-        for cfg in configs:
-            results.append(replay_pages(pages, cfg, progress=advance, impl=impl))
+        resolve_impl(impl, needs=run_needs(None, cfg))
+    pages = source.nr_pages or 0
+    stopped = None
+    with Progress(pages * 2 * len(configs)) as advance:
+        try:
+            results = replay_source(source, configs, impl, progress=advance)
+        except Stopped as e:
+            results, stopped = e.results, e
+        except SourceError as e:
+            raise InputError(str(e)) from None
+        except PoolInputError as e:
+            raise InputError(str(e)) from None
     if as_json:
         click.echo(json.dumps(runs_json(results), indent=2))
     else:
         print_runs(results)
+    if stopped is not None:
+        raise stopped  # exit 130, after what was done
     broken = any(r.violations for r in results)
     sys.exit(EXIT_FINDINGS if broken else EXIT_CLEAN)

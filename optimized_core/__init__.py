@@ -8,6 +8,8 @@ model's bindings carry.  Callers use it through the pool API
 from __future__ import annotations
 
 import importlib.util
+import os
+import struct
 
 __all__ = ["CoreUnavailable", "core_available", "core_libraries", "load_core"]
 
@@ -24,6 +26,8 @@ class _Loaded:
 
 _LOADED: _Loaded | None = None
 _LOAD_ERROR: str | None = None
+_EXTENSION_PATH: str | None = None  # tests only: load the extension from this file instead
+_REBUILD = "rebuild it with `pip install -e .` (needs gcc and Cython)"
 
 
 def _binding_paths() -> tuple[str | None, str | None]:
@@ -46,10 +50,13 @@ def load_core() -> _Loaded:
     if _LOAD_ERROR is not None:
         raise CoreUnavailable(_LOAD_ERROR)
     try:
-        from . import _core
+        _core = _import_extension()
     except ImportError as e:
         _LOAD_ERROR = (f"the extension zswap_spec.optimized_core._core is not built ({e}); "
                        f"build it with `pip install -e .` (needs gcc and Cython)")
+        raise CoreUnavailable(_LOAD_ERROR) from None
+    except _Damaged as e:
+        _LOAD_ERROR = f"{e.path}: is damaged ({e}); {_REBUILD}"
         raise CoreUnavailable(_LOAD_ERROR) from None
     lz4_path, zstd_path = _binding_paths()
     try:
@@ -67,6 +74,71 @@ def load_core() -> _Loaded:
                                   lz4_path=lz4_path or "liblz4.so.1",
                                   zstd_path=zstd_path or "libzstd.so.1"))
     return _LOADED
+
+
+class _Damaged(Exception):
+    def __init__(self, path: str, why: str):
+        super().__init__(why)
+        self.path = path
+
+
+def _import_extension():
+    """The extension module, after a look at its file: a shared object cut short
+    (a build or copy interrupted, a full disk) is mapped by the dynamic loader
+    and kills the process with SIGBUS on the first touch of a missing page, so
+    it is refused before it is loaded."""
+    if _EXTENSION_PATH is None:
+        spec = importlib.util.find_spec(f"{__name__}._core")
+        if spec is None or not spec.origin:
+            raise ImportError("no file zswap_spec/optimized_core/_core*.so")
+        path = spec.origin
+    else:
+        path = _EXTENSION_PATH
+        spec = importlib.util.spec_from_file_location(f"{__name__}._core", path)
+    why = elf_damage(path)
+    if why is not None:
+        raise _Damaged(path, why)
+    if _EXTENSION_PATH is None:
+        from . import _core
+
+        return _core
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def elf_damage(path: str) -> str | None:
+    """Why the ELF file at `path` cannot be whole, or None: every loaded segment
+    (PT_LOAD) and the program and section header tables must lie within the file."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(64)
+            if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
+                return f"not an ELF shared object ({size} bytes)"
+            wide, end = head[4] == 2, "<" if head[5] == 1 else ">"
+            if wide:
+                phoff, shoff = struct.unpack_from(end + "QQ", head, 0x20)
+                phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", head, 0x36)
+            else:
+                phoff, shoff = struct.unpack_from(end + "II", head, 0x1C)
+                phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", head, 0x2A)
+            if phoff + phnum * phentsize > size:
+                return f"its program headers end past its {size} bytes: cut short"
+            if shoff and shoff + shnum * shentsize > size:
+                return f"its section headers end at byte {shoff + shnum * shentsize}, past its {size} bytes: cut short"
+            f.seek(phoff)
+            table = f.read(phnum * phentsize)
+    except OSError as e:
+        return f"cannot be read: {e.strerror}"
+    for i in range(phnum):
+        if wide:
+            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(end + "IIQQQQ", table, i * phentsize)
+        else:
+            p_type, p_offset, _, _, p_filesz = struct.unpack_from(end + "IIIII", table, i * phentsize)
+        if p_type == 1 and p_offset + p_filesz > size:  # PT_LOAD
+            return f"a loaded segment ends at byte {p_offset + p_filesz}, past its {size} bytes: cut short"
+    return None
 
 
 def core_available() -> tuple[bool, str]:

@@ -1,6 +1,7 @@
 """Replay: push a stream of pages through a variant and read every page back,
-on the model (`on_model`) or the optimized core (`on_core`); the built-in
-sample of real pages (`sample`) and the run table (`report`).
+on the model (`on_model`) or the optimized core (`on_core`), a chunk of the
+input at a time (`source`, `run`, `stream`); the built-in sample of real
+pages (`sample`) and the run table (`report`).
 """
 
 from __future__ import annotations
@@ -13,29 +14,26 @@ __all__ = ["RunConfig", "RunResult", "replay_pages", "run_needs", "OUTCOME_CODES
 def replay_pages(pages, config: RunConfig, progress=None, impl: str | None = "model") -> RunResult:
     """Swap `pages` out through one configuration, then back in; check all the way.
 
-    `impl` picks the implementation: "model" (default), "core", or None (or
-    "auto") for `zswap_spec.pool.resolve_impl`'s rule; the run needs its
-    compressor, so a compressor the core lacks (a driver's) takes the model,
-    and so does a run that may fill the pool with writeback on (only the
-    model runs the shrink worker the pool limit queues)."""
-    from zswap_spec.pool import resolve_impl
+    `pages`: a list of pages, or a seekable `source.PageSource` (files, read a
+    chunk at a time and again for the read-back).  `impl` picks the
+    implementation: "model" (default), "core", or None (or "auto") for
+    `zswap_spec.pool.resolve_impl`'s rule; the run needs its compressor, so a
+    compressor the core lacks (a driver's) takes the model, and so does a run
+    that comes near the pool limit with writeback on (only the model runs the
+    shrink worker the pool limit queues): see `stream.replay_one`."""
+    from .stream import replay_one
 
-    if resolve_impl(impl, needs=run_needs(len(pages), config)) == "core":
-        from .on_core import replay_on_core
-
-        return replay_on_core(pages, config, progress)
-    from .on_model import replay_on_model
-
-    return replay_on_model(pages, config, progress)
+    return replay_one(pages, config, progress, impl)
 
 
-def run_needs(nr_pages: int, config: RunConfig) -> list[str]:
+def run_needs(nr_pages: int | None, config: RunConfig) -> list[str]:
     """What a run of `nr_pages` pages needs of the implementation
-    (`zswap_spec.pool.resolve_impl`'s features)."""
+    (`zswap_spec.pool.resolve_impl`'s features); None: not known yet (the core
+    then serves while the pool stays clear of its limit, `stream.replay_one`)."""
     from zswap_spec.pool import SHRINK_WORKER, compressor_feature
 
     needs = [compressor_feature(config.compressor)]
-    if config.writeback and _may_reach_pool_limit(nr_pages, config):
+    if nr_pages is not None and config.writeback and _may_reach_pool_limit(nr_pages, config):
         needs.append(SHRINK_WORKER)
     return needs
 

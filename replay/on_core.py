@@ -1,82 +1,105 @@
 """Replay through the optimized core: the same run as `replay_pages`, with the
 spec's invariants checked after the swap-out and after the swap-in over the
-whole run instead of after every folio (the core stores a whole buffer in
+whole run instead of after every folio (the core stores a whole chunk in
 one call).  The results agree with the model's field for field
 (tests/pool/test_core_conformance.py).  Every finding comes from the pool
 API's checks (`audit_violations`, `load_violations`, `counter_violations`),
 worded as the model words it (`zswap_spec.model.invariants`).
+
+`CoreRun` takes its pages a chunk at a time and keeps none of them: the
+audit (INV-RAW compares the pages stored as-is) and the read-back are
+handed the same pages again (`replay.stream` drives the passes).
 """
 
 from __future__ import annotations
 
-import time
-
 from zswap_spec.pool.core_backend import CorePool
-from zswap_spec.model.invariants import Violation, reject_counters_moved
+from zswap_spec.model.invariants import reject_counters_moved
 from zswap_spec.model.zswap import DEBUGFS_COUNTERS, VM_EVENTS
 
-from .results import RunResult
+from .run import Run, PoolLimitAhead, pool_limit_pages
 
-__all__ = ["replay_on_core"]
+__all__ = ["CoreRun", "replay_on_core"]
 
-CHUNK_PAGES = 4096  # pages per call between progress reports
+# zsmalloc pages beyond one per stored page: at most a partly filled zspage
+# (up to 4 pages) per size class; 1024 is above that for every page size.
+POOL_SLACK_PAGES = 1024
 
 
-def _violations_after_swap_out(pool: CorePool, buf: bytes, outcomes: bytes, moved: bytes,
-                               config) -> list[Violation]:
-    out = pool.alloc_violations()
-    out.extend(pool.audit_violations(0, buf, outcomes, config.writeback))
-    for first in range(0, len(outcomes), config.folio_pages):
-        delta = moved[first]
-        if delta != 0xFF and delta != 1:
-            out.append(reject_counters_moved(first, delta))
-    out.extend(pool.counter_violations())
-    return out
+class CoreRun(Run):
+    """One configuration on a `CorePool`, fed chunk by chunk."""
+
+    audits = True
+
+    def __init__(self, config, progress=None, keep_outcomes: bool = True):
+        super().__init__(config, progress, keep_outcomes)
+        self.pool = CorePool(config.variant, config.compressor, config.page_size,
+                             total_ram_pages=config.total_ram_pages,
+                             max_batch_size=config.max_batch_size)
+        self.cg = self.pool.add_cgroup(config.writeback)
+        self.moved = bytearray()  # the window's, one byte per page
+        self.limit = pool_limit_pages(config)
+        self.allocs_seen = 0
+
+    def _store(self, first: int, chunk) -> bytes:
+        n = len(chunk) // self.config.page_size
+        if self.config.writeback and self.pool.pool_pages + n + POOL_SLACK_PAGES >= self.limit:
+            # The kernel's shrink worker would write back here; only the model runs it.
+            raise PoolLimitAhead(first)
+        part = bytearray(n)
+        codes = self.pool.store_run(chunk, first, self.config.folio_pages, self.cg,
+                                    zeromap=True, moved=part)
+        self.moved += part
+        return codes
+
+    def snapshot(self):
+        both = self.pool.counters()
+        stat = self.pool.memcg_stat(self.cg)
+        ps = self.config.page_size
+        return ({k: both[k] for k in DEBUGFS_COUNTERS},
+                dict(stat, zswapped=stat["zswapped"] * ps, zswap_incomp=stat["zswap_incomp"] * ps),
+                self.pool.pool_bytes)
+
+    def _after_store(self) -> None:
+        bad = self.pool.bad_alloc_sizes
+        self.pending = self.pool.alloc_violations(since=self.allocs_seen)
+        self.allocs_seen = len(bad)
+
+    def audit(self, first: int, chunk) -> None:
+        n = len(chunk) // self.config.page_size
+        at = first - self.window_first
+        self.pending.extend(self.pool.audit_violations(first, chunk, self.window[at:at + n],
+                                                       self.config.writeback))
+
+    def audited(self) -> None:
+        out = self.pending
+        fp = self.config.folio_pages
+        for at in range(0, len(self.window), fp):
+            delta = self.moved[at]
+            if delta != 0xFF and delta != 1:
+                out.append(reject_counters_moved(self.window_first + at, delta))
+        out.extend(self.pool.counter_violations())
+        out.sort(key=lambda v: -1 if v.offset is None else v.offset)
+        self.violations.extend(out)
+        self.pending = []
+        self.moved = bytearray()
+
+    def _load(self, first: int, chunk) -> None:
+        n = len(chunk) // self.config.page_size
+        at = first - self.window_first
+        self.violations.extend(self.pool.load_violations(first, chunk, self.window[at:at + n]))
+
+    def _after_load(self) -> None:
+        self.violations.extend(self.pool.counter_violations())
+
+    def counters_now(self):
+        after = self.pool.counters()
+        return {k: after[k] for k in DEBUGFS_COUNTERS}, {k: after[k] for k in VM_EVENTS}
 
 
 def replay_on_core(pages, config, progress=None):
-    """`replay_pages` on the core (see the module's docstring)."""
-    start = time.perf_counter()
-    ps = config.page_size
-    pool = CorePool(config.variant, config.compressor, ps, total_ram_pages=config.total_ram_pages,
-                    max_batch_size=config.max_batch_size)
-    cg = pool.add_cgroup(config.writeback)
-    buf = b"".join(pages)
-    n = len(pages)
-    step = max(config.folio_pages, CHUNK_PAGES // config.folio_pages * config.folio_pages)
-    outcomes = bytearray()
-    moved = bytearray()
-    for first in range(0, n, step):
-        chunk = buf[first * ps:min(n, first + step) * ps]
-        part = bytearray(len(chunk) // ps)
-        outcomes += pool.store_run(chunk, first, config.folio_pages, cg, zeromap=True, moved=part)
-        moved += part
-        if progress is not None:
-            progress(len(chunk) // ps)
-    outcomes = bytes(outcomes)
-    both = pool.counters()
-    counters = {k: both[k] for k in DEBUGFS_COUNTERS}
-    violations = _violations_after_swap_out(pool, buf, outcomes, bytes(moved), config) if n else []
-    violations.sort(key=lambda v: -1 if v.offset is None else v.offset)
-    stat = pool.memcg_stat(cg)
-    memory_stat = dict(stat, zswapped=stat["zswapped"] * ps, zswap_incomp=stat["zswap_incomp"] * ps)
-    pool_bytes = pool.pool_bytes
-    for first in range(0, n, step):
-        last = min(n, first + step)
-        violations.extend(pool.load_violations(first, buf[first * ps:last * ps], outcomes[first:last]))
-        if progress is not None:
-            progress(last - first)
-    after = pool.counters()
-    violations.extend(pool.counter_violations())
-    return RunResult(
-        config=config,
-        pages=n,
-        outcomes=outcomes.decode(),
-        counters=counters,
-        counters_after_load={k: after[k] for k in DEBUGFS_COUNTERS},
-        memory_stat=memory_stat,
-        vm_events={k: after[k] for k in VM_EVENTS},
-        pool_bytes=pool_bytes,
-        violations=violations,
-        seconds=time.perf_counter() - start,
-    )
+    """`replay_pages` on the core (see the module's docstring): `pages` is a list
+    of pages or a seekable `PageSource`."""
+    from .stream import run_passes
+
+    return run_passes(CoreRun, pages, config, progress)

@@ -29,7 +29,7 @@ class RunConfig:
 class RunResult:
     config: RunConfig
     pages: int
-    outcomes: str  # one code per page, OUTCOME_CODES
+    outcomes: str  # one code per page, OUTCOME_CODES ("" for a stream: see outcome_counts)
     counters: dict[str, int]  # debugfs after the swap-out
     counters_after_load: dict[str, int]
     memory_stat: dict[str, int]  # the replay cgroup's, after the swap-out
@@ -37,8 +37,15 @@ class RunResult:
     pool_bytes: int
     violations: list = field(default_factory=list)
     seconds: float = 0.0
+    # A stream's run keeps no code per page: how many pages had each code, and
+    # how many differ from the mainline run's (counted window by window).
+    outcome_counts: dict[str, int] | None = None
+    differs: int | None = None
+    stopped: str | None = None  # an interrupted run: what it covers
 
     def count(self, outcome: str) -> int:
+        if self.outcome_counts is not None:
+            return self.outcome_counts.get(OUTCOME_CODES[outcome], 0)
         return self.outcomes.count(OUTCOME_CODES[outcome])
 
     @property
@@ -72,6 +79,8 @@ class RunResult:
             "seconds": round(self.seconds, 4),
         }
         if mainline is not None and mainline is not self:
-            out["differs_from_mainline"] = sum(
+            out["differs_from_mainline"] = self.differs if self.differs is not None else sum(
                 a != b for a, b in zip(self.outcomes, mainline.outcomes))
+        if self.stopped:
+            out["stopped"] = self.stopped
         return out
