@@ -66,7 +66,7 @@ def replay(files, variants, compressors, folio_pages, no_writeback, page_size, i
         except PoolInputError as e:
             raise InputError(str(e)) from None
     if as_json:
-        click.echo(json.dumps(runs_json(results), indent=2))
+        click.echo(json.dumps(runs_json(results, interrupted=stopped is not None), indent=2))
     else:
         print_runs(results)
     if stopped is not None:

@@ -125,8 +125,6 @@ def elf_damage(path: str) -> str | None:
                 phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", head, 0x2A)
             if phoff + phnum * phentsize > size:
                 return f"its program headers end past its {size} bytes: cut short"
-            if shoff and shoff + shnum * shentsize > size:
-                return f"its section headers end at byte {shoff + shnum * shentsize}, past its {size} bytes: cut short"
             f.seek(phoff)
             table = f.read(phnum * phentsize)
     except OSError as e:
@@ -138,6 +136,8 @@ def elf_damage(path: str) -> str | None:
             p_type, p_offset, _, _, p_filesz = struct.unpack_from(end + "IIIII", table, i * phentsize)
         if p_type == 1 and p_offset + p_filesz > size:  # PT_LOAD
             return f"a loaded segment ends at byte {p_offset + p_filesz}, past its {size} bytes: cut short"
+    if shoff and shoff + shnum * shentsize > size:
+        return f"its section headers end at byte {shoff + shnum * shentsize}, past its {size} bytes: cut short"
     return None
 
 

@@ -21,9 +21,13 @@ def _mainline_for(results):
                                 r.config.folio_pages, r.config.page_size))
 
 
-def runs_json(results) -> dict:
+def runs_json(results, interrupted: bool = False) -> dict:
+    """{"runs": [...]}, and "interrupted": true after an interrupt (what was done)."""
     ref = _mainline_for(results)
-    return {"runs": [r.to_json(mainline=ref(r)) for r in results]}
+    out = {"runs": [r.to_json(mainline=ref(r)) for r in results]}
+    if interrupted:
+        out["interrupted"] = True
+    return out
 
 
 def print_runs(results) -> None:
@@ -46,6 +50,10 @@ def print_runs(results) -> None:
     total = sum(r.seconds for r in results)
     console.print(f"{len(results)} runs, {sum(r.pages for r in results)} pages, {total:.2f} s; "
                   f"--json gives counters, memory.stat, pool bytes and timings per run")
+    for r in results:
+        if r.stopped:
+            console.print(f"{r.config.variant}/{r.config.compressor} writeback "
+                          f"{'on' if r.config.writeback else 'off'}: {r.stopped}")
     broken = [r for r in results if r.violations]
     if not broken:
         console.print("no invariant broken")

@@ -139,7 +139,7 @@ class Run:
         self.phase = "idle"
 
     # -- the result ----------------------------------------------------------------------
-    def result(self) -> RunResult:
+    def result(self, interrupted: bool = False) -> RunResult:
         """The run's result: every window done, and for a run with its outcomes kept
         (one window: a file) one stopped part way, its `stopped` saying where."""
         stopped = None
@@ -158,7 +158,7 @@ class Run:
                 after_out = self.window_out
                 stopped = f"stopped during the read-back after {self.loaded_pages} of {n} pages"
             after_load = self.counters_now()
-        elif self.phase != "idle":
+        elif self.phase != "idle" or (interrupted and not self.keep):
             stopped = (f"stopped after {self.windows} whole windows ({self.pages} pages); "
                        f"the window under way is left out")
         if after_out is None:  # nothing done: the figures of the fresh pool

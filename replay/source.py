@@ -104,8 +104,9 @@ def _wait_for_writer(path: str, f) -> None:
             f.pushback = first
             return
         if time.monotonic() >= deadline:
-            raise SourceError(f"{path}: a FIFO with no writer (nothing in {FIFO_WAIT_SECONDS:g} s); "
-                              "start the program that writes to it, then replay")
+            raise SourceError(f"{path}: a FIFO or pipe with no writer, or empty (nothing in "
+                              f"{FIFO_WAIT_SECONDS:g} s); start the program that writes to it, "
+                              "then replay")
         time.sleep(0.05)
 
 
@@ -184,8 +185,9 @@ class PageSource:
             return None
         return sum(-(-i.size // self.page_size) for i in self.inputs)
 
-    def chunk_pages(self, folio_pages: int = 1, nbytes: int = CHUNK_BYTES) -> int:
-        """Pages per chunk: about `nbytes`, a whole number of folios."""
+    def chunk_pages(self, folio_pages: int = 1, nbytes: int | None = None) -> int:
+        """Pages per chunk: about `nbytes` (CHUNK_BYTES), a whole number of folios."""
+        nbytes = CHUNK_BYTES if nbytes is None else nbytes
         return max(folio_pages, nbytes // self.page_size // folio_pages * folio_pages)
 
     def chunks(self, max_pages: int) -> Iterator[tuple[int, memoryview]]:

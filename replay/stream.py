@@ -72,7 +72,7 @@ def _diff(a: bytes, b: bytes) -> int:
 
 
 def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
-                progress=None, window_bytes: int = WINDOW_BYTES) -> list[RunResult]:
+                progress=None, window_bytes: int | None = None) -> list[RunResult]:
     """Every configuration over a stream, window by window (`impls`: "core" or
     "model" for each)."""
     from .on_core import CoreRun
@@ -93,7 +93,7 @@ def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
             partner[id(run)] = ref
             run.differs = 0
     fp = max(c.folio_pages for c in configs)
-    window = source.chunk_pages(fp, window_bytes)  # folios of up to 512 pages divide it
+    window = source.chunk_pages(fp, window_bytes or WINDOW_BYTES)  # folios of up to 512 pages divide it
     try:
         for first, chunk in source.chunks(window):
             for run in runs:
@@ -111,7 +111,7 @@ def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
             for run in runs:
                 run.end_window()
     except KeyboardInterrupt:
-        raise Stopped([run.result() for run in runs]) from None
+        raise Stopped([run.result(interrupted=True) for run in runs]) from None
     return [run.result() for run in runs]
 
 
