@@ -10,6 +10,13 @@ Exit codes (also in the command's help and the README):
      zswap_acomp_drivers symbol, wrong ABI version, a Python target that does
      not import, a driver that crashes or hangs while loading); the other
      targets were checked.  3 wins over 1.
+  130 interrupted (Ctrl-C, SIGTERM): what was checked is printed and written
+     first, the rest marked not checked.
+
+Limits on each driver (also in the help and the README): --call-timeout
+seconds per call (C-HANG beyond), --memory-limit MiB of data its process may
+map (RLIMIT_DATA; beyond: C-CRASH, "ran out of memory"), and what it prints
+is kept to its first and last 64 KiB.
 """
 
 from __future__ import annotations
@@ -17,20 +24,38 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNCHECKED, InputError
+from .options import check_number, output_dir, output_file
 
-_HELP_EPILOG = """\b
+MAX_CALL_TIMEOUT = 3600.0  # seconds
+MAX_BUDGET = 86400.0  # seconds: a day of search per driver
+MAX_JOBS = 64
+MIN_MEMORY, MAX_MEMORY = 128, 1 << 20  # MiB: 128 MiB to 1 TiB
+
+_HELP_EPILOG = f"""\b
 TARGET is the path of a shared object (every driver it exports; PATH@NAME
 for one), a Python driver module:attr (module name or path of a .py file),
 or builtin:NAME (see --list).
 \b
+Limits on each driver: --call-timeout seconds per call (at most
+{MAX_CALL_TIMEOUT:g}; beyond it: C-HANG); --memory-limit MiB of data its process
+may map (RLIMIT_DATA, {MIN_MEMORY} to {MAX_MEMORY}; reaching it: C-CRASH, ran out
+of memory); what it prints is kept to its first and last 64 KiB.  A driver
+that starts a process is not checked (exit 3).
+\b
 Exit codes: 0 every driver conforms (seeded-bug drivers: rejected with their
 expected clause); 1 a driver breaks a clause; 2 usage error; 3 a target could
-not be checked at all (the others were); 3 wins over 1.
+not be checked at all (the others were); 3 wins over 1; 130 interrupted
+(what was checked is printed and written first).
 """
+
+
+class DriverKitBug(Exception):
+    """A bug of the kit's while checking one driver (after every report was written)."""
 
 
 @click.command("check-driver", epilog=_HELP_EPILOG)
@@ -41,11 +66,17 @@ not be checked at all (the others were); 3 wins over 1.
               help="Also run the built-in sample through this zswap variant with the driver "
                    "(repeatable).")
 @click.option("--budget", type=float, default=5.0, show_default=True,
-              help="Seconds of Hypothesis search per driver after the fixed vectors (0: vectors only).")
+              help=f"Seconds of Hypothesis search per driver after the fixed vectors (0: vectors "
+                   f"only; at most {MAX_BUDGET:g}).")
 @click.option("--call-timeout", type=float, default=5.0, show_default=True,
-              help="Seconds one driver call may take before it counts as a hang (C-HANG).")
+              help=f"Seconds one driver call may take before it counts as a hang (C-HANG); "
+                   f"above 0, at most {MAX_CALL_TIMEOUT:g}.")
+@click.option("--memory-limit", type=int, default=1024, show_default=True,
+              help=f"MiB of data a driver's process may map (RLIMIT_DATA); reaching it is "
+                   f"C-CRASH (ran out of memory). {MIN_MEMORY} to {MAX_MEMORY}.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search.")
-@click.option("--jobs", type=int, default=None, help="Drivers checked at once (default: cores, at most 2).")
+@click.option("--jobs", type=int, default=None,
+              help=f"Drivers checked at once (default: cores, at most 2; at most {MAX_JOBS}).")
 @click.option("--reproducers", "reproducers", type=click.Path(), default="zswap-driver-findings",
               show_default=True, help="Folder for the minimal reproducers.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"drivers": [...]} as JSON.')
@@ -54,11 +85,11 @@ not be checked at all (the others were); 3 wins over 1.
 @click.option("--all-builtin", is_flag=True, help="Check every built-in and seeded-bug driver.")
 @click.option("--header-dir", is_flag=True,
               help="Print the folder of zswap_acomp_driver.h (for gcc -I) and exit.")
-def check_driver(targets, fmt, variants, budget, call_timeout, seed, jobs, reproducers, as_json,
-                 junit, list_, all_builtin, header_dir) -> None:
+def check_driver(targets, fmt, variants, budget, call_timeout, memory_limit, seed, jobs,
+                 reproducers, as_json, junit, list_, all_builtin, header_dir) -> None:
     """Check compression drivers against the acomp batch contract, clause by clause."""
     from zswap_spec.model.variants import VARIANTS
-    from zswap_spec.driverkit.abi import TargetError, header_path
+    from zswap_spec.driverkit.abi import header_path
 
     if header_dir:
         click.echo(str(header_path().parent))
@@ -72,43 +103,85 @@ def check_driver(targets, fmt, variants, budget, call_timeout, seed, jobs, repro
         if v not in VARIANTS:
             raise InputError(f"--with-variant {v!r}: unknown variant; choose from: "
                              f"{', '.join(VARIANTS)}")
-    if not budget >= 0:
-        raise InputError(f"--budget {budget}: give seconds, 0 or more")
-    if not call_timeout > 0:
-        raise InputError(f"--call-timeout {call_timeout}: give seconds above 0")
-    if jobs is not None and jobs < 1:
-        raise InputError(f"--jobs {jobs}: give 1 or more")
+    check_number("--budget", budget, minimum=0, maximum=MAX_BUDGET, unit="seconds")
+    check_number("--call-timeout", call_timeout, above=0, maximum=MAX_CALL_TIMEOUT,
+                 unit="seconds")
+    check_number("--memory-limit", memory_limit, minimum=MIN_MEMORY, maximum=MAX_MEMORY,
+                 unit="MiB")
+    check_number("--jobs", jobs, minimum=1, maximum=MAX_JOBS)
     if not targets and not all_builtin:
         raise InputError("no target: give a shared object, module:attr or builtin:NAME, or "
                          "--all-builtin (--list shows the built-in drivers)")
-    from zswap_spec.driverkit.conformance import DriverReport, KitOptions, check_targets, expand_target
-    from zswap_spec.driverkit.report import print_reports, reports_json, write_junit
-    from zswap_spec.driverkit.targets import builtin_targets, parse_target
+    # Every output is shown writable before any driver is checked.
+    junit_path = output_file("--junit", junit) if junit else None
+    made = not Path(reproducers).expanduser().exists()
+    output_dir("--reproducers", reproducers)
+    from zswap_spec.driverkit.conformance import KitOptions
 
     options = KitOptions(budget=budget, seed=seed, call_timeout=call_timeout, format=fmt,
-                         variants=tuple(dict.fromkeys(variants)), reproducers=reproducers)
-    # One slot per target as given: a report (could not be checked) or drivers to check.
-    slots: list = []
-    if all_builtin:
+                         variants=tuple(dict.fromkeys(variants)), reproducers=reproducers,
+                         memory_limit=memory_limit << 20)
+    given = (["--all-builtin"] if all_builtin else []) + list(targets)
+    reports, interrupted = _check(given, options, jobs or min(2, os.cpu_count() or 1))
+    _write(reports, as_json, junit_path)
+    if made:
         try:
-            slots.append(builtin_targets())
-        except TargetError as e:
-            slots.append(DriverReport("--all-builtin", "--all-builtin", error=str(e)))
-    for text in targets:
-        try:
-            expanded = expand_target(parse_target(text), options)
-        except TargetError as e:
-            expanded = str(e)
-        slots.append(DriverReport(text, text, error=expanded) if isinstance(expanded, str)
-                     else expanded)
-    planned = [t for s in slots if isinstance(s, list) for t in s]
-    checked = iter(check_targets(planned, options, jobs or min(2, os.cpu_count() or 1)))
-    reports = []
+            Path(reproducers).expanduser().rmdir()  # made for nothing: no finding
+        except OSError:
+            pass
+    if interrupted:
+        raise KeyboardInterrupt
+    bug = next((r for r in reports if r.internal), None)
+    if bug is not None:
+        raise DriverKitBug(f"{bug.error}\n\nThe traceback in the process that checked it:\n"
+                           f"{bug.internal}")
+    sys.exit(exit_code(reports))
+
+
+def _check(given: list[str], options, jobs: int):
+    """A report per driver of every target given, and whether an interrupt cut the run
+    short (the drivers not checked then say so)."""
+    from zswap_spec.driverkit.abi import TargetError
+    from zswap_spec.driverkit.conformance import DriverReport, check_targets, expand_target
+    from zswap_spec.driverkit.targets import builtin_targets, parse_target
+
+    slots: list = []  # per target given: a report (could not be checked) or drivers to check
+    done: dict = {}
+    interrupted = False
+    try:
+        for text in given:
+            try:
+                expanded = (builtin_targets() if text == "--all-builtin"
+                            else expand_target(parse_target(text), options))
+            except TargetError as e:
+                expanded = str(e)
+            slots.append(DriverReport(text, text, error=expanded) if isinstance(expanded, str)
+                         else expanded)
+        planned = [t for s in slots if isinstance(s, list) for t in s]
+        check_targets(planned, options, jobs, on_done=done.__setitem__)
+    except KeyboardInterrupt:
+        interrupted = True
+    cut = "not checked: the run was interrupted before this driver's check ended"
+    reports, k = [], 0
     for s in slots:
-        if isinstance(s, list):
-            reports.extend(next(checked) for _ in s)
-        else:
+        if not isinstance(s, list):
             reports.append(s)
+            continue
+        for t in s:
+            reports.append(done.get(k) or DriverReport(t.label, t.name or t.label,
+                                                       seeded_bug=t.seeded_bug,
+                                                       error=f"{t.label}: {cut}"))
+            k += 1
+    for text in given[len(slots):]:
+        reports.append(DriverReport(text, text, error=f"{text}: {cut}"))
+    return reports, interrupted
+
+
+def _write(reports, as_json: bool, junit_path) -> None:
+    from zswap_spec.driverkit.report import print_reports, reports_json, write_junit
+
+    if junit_path is not None:
+        write_junit(reports, str(junit_path))
     if as_json:
         click.echo(json.dumps(reports_json(reports), indent=2))
         for r in reports:
@@ -116,9 +189,6 @@ def check_driver(targets, fmt, variants, budget, call_timeout, seed, jobs, repro
                 click.echo(f"zswap-spec: not checked: {r.error}", err=True)
     else:
         print_reports(reports)
-    if junit:
-        write_junit(reports, junit)
-    sys.exit(exit_code(reports))
 
 
 def exit_code(reports) -> int:

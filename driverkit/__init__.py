@@ -35,16 +35,18 @@ def __getattr__(name: str):
 def check_driver(target: str, *, budget: float = 5.0, format: str | None = None,
                  variants: tuple[str, ...] = (), call_timeout: float = 5.0, seed: int = 0,
                  reproducers: str | None = "zswap-driver-findings", jobs: int = 1,
-                 vectors: bool = True, load_timeout: float = 20.0) -> list:
+                 vectors: bool = True, load_timeout: float = 20.0,
+                 memory_limit: int = 1 << 30) -> list:
     """Check every driver `target` names (a .so path, module:attr or builtin:NAME).
 
-    A target that cannot be checked at all gives one report whose `error` says why."""
+    A target that cannot be checked at all gives one report whose `error` says why.
+    `memory_limit`: bytes of data the driver's process may map (RLIMIT_DATA)."""
     from .conformance import DriverReport, KitOptions, check_targets, expand_target
     from .targets import parse_target
 
     options = KitOptions(budget=budget, seed=seed, call_timeout=call_timeout, format=format,
                          variants=tuple(variants), reproducers=reproducers, vectors=vectors,
-                         load_timeout=load_timeout)
+                         load_timeout=load_timeout, memory_limit=memory_limit)
     try:
         expanded = expand_target(parse_target(target), options)
     except TargetError as e:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from zswap_spec.model.cint import s32
 from zswap_spec.spec import TABLES
 
-__all__ = ["CLAUSES", "Violation", "MAX_ERRNO", "UNWRITTEN", "unit_value", "is_errno"]
+__all__ = ["CLAUSES", "Violation", "MAX_ERRNO", "UNWRITTEN", "unit_value", "is_errno", "plural"]
 
 # The kernel's MAX_ERRNO: an error pointer or errno is in -4095..-1.
 MAX_ERRNO = 4095
@@ -27,6 +27,11 @@ UNWRITTEN = 0xA5A5A5A5
 # spec/zswap-spec.md §11 checked by "kit", in order.
 CLAUSES: dict[str, str] = {row["id"]: row["statement"] for row in TABLES["clause"]
                            if "kit" in row["checked_by"]}
+
+
+def plural(n: int, word: str) -> str:
+    """'1 byte', '2 bytes'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def unit_value(length: int) -> int:

@@ -1,24 +1,31 @@
 """Checking drivers end to end: for each target, start its sandbox, run the
 fixed vectors and the Hypothesis search, optionally the zswap variants, save
 a reproducer for every broken clause, and return a `DriverReport`.  Several
-targets are checked in parallel worker processes.
+targets are checked in parallel worker processes (`jobs`).
+
+Reproducers go to `--reproducers/DRIVER-HASH/CLAUSE/`, HASH naming the
+target (two drivers of one name in two objects never share a folder); each
+clause folder is written whole in a temporary folder, then renamed in place.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zswap_spec.support.processes import process_pool
+from zswap_spec.support.files import atomic_write, case_hash
 
-from .abi import DriverInfo, TargetError
-from .clauses import CLAUSES, Violation
+from .abi import FORMATS, DriverInfo, TargetError
+from .clauses import CLAUSES, Violation, plural
 from .harness import Checker
 from .inputs import fixed_vectors
-from .sandbox import DEFAULT_CALL_TIMEOUT, Sandbox
+from .sandbox import DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_LIMIT, Sandbox
 from .targets import Target
 
 __all__ = ["KitOptions", "DriverReport", "check_target", "check_targets", "expand_target"]
@@ -42,6 +49,7 @@ class KitOptions:
     reproducers: str | None = "zswap-driver-findings"
     vectors: bool = True
     load_timeout: float = 20.0  # seconds for the driver process to load and answer
+    memory_limit: int = DEFAULT_MEMORY_LIMIT  # bytes of data a driver's process may map
 
 
 @dataclass
@@ -53,6 +61,7 @@ class DriverReport:
     info: DriverInfo | None = None
     violations: list[Violation] = field(default_factory=list)
     error: str | None = None  # the target could not be checked at all
+    internal: str | None = None  # the kit's own traceback, when a bug of the kit stopped the check
     notes: list[str] = field(default_factory=list)
     cases: int = 0
     search_cases: int = 0
@@ -99,7 +108,7 @@ def expand_target(target: Target, options: KitOptions) -> list[Target] | str:
     if target.kind != "c" or target.name is not None:
         return [target]
     sb = Sandbox(target.kind, target.location, None, target.label, options.call_timeout,
-                 load_timeout=options.load_timeout)
+                 load_timeout=options.load_timeout, memory_limit=options.memory_limit)
     try:
         names = sb.start()["names"]
     except TargetError as e:
@@ -134,45 +143,20 @@ def check_target(target: Target, options: KitOptions) -> DriverReport:
     if target.entry is not None and target.entry.seeded_bug:
         report.expected = [target.entry.clause, *target.entry.also]
     sb = Sandbox(target.kind, target.location, target.name, target.label, options.call_timeout,
-                 max_bytes=2 * options.page_size, load_timeout=options.load_timeout)
+                 max_bytes=2 * options.page_size, load_timeout=options.load_timeout,
+                 memory_limit=options.memory_limit)
+    found: dict[str, Violation] = {}
+    state: dict = {}  # what _check has set up so far: the checker
     try:
-        try:
-            hello = sb.start()
-        except TargetError as e:
-            report.error = str(e)
-            return report
-        info: DriverInfo = hello["info"]
-        report.info = info
-        report.name = info.name
-        fmt = options.format or info.format
-        report.notes = _notes(info, fmt)
-        checker = Checker(sb, info, options.page_size, fmt)
-        found: dict[str, Violation] = {}
-        batch = min(info.batch_size, 8)
-        give_up = lambda: sb.deaths >= MAX_DEATHS or sb.hangs >= MAX_HANGS  # noqa: E731
-        if options.vectors:
-            for case in fixed_vectors(options.page_size, fmt, batch):
-                if give_up():
-                    break
-                for v in checker.run_case(case):
-                    found.setdefault(v.clause, v)
-        if options.budget > 0 and not give_up():
-            from .search import search
-
-            report.search_cases = search(checker, found, options.budget, options.seed, batch,
-                                         give_up, max_cases=options.max_cases)
-        if give_up():
-            report.notes.append(f"stopped early: the driver died {sb.deaths} times "
-                                f"({sb.hangs} of them hangs)")
-        report.cases = checker.cases
-        report.violations = sorted(found.values(), key=lambda v: list(CLAUSES).index(v.clause))
-        for variant in options.variants:
-            from zswap_spec.replay.sample import default_sample
-            from .endtoend import run_variant
-
-            pages = [p.data for p in default_sample(options.page_size)]
-            report.variants.extend(run_variant(sb, info, fmt, variant, pages, options.page_size))
+        _check(sb, target, options, report, found, state)
+    except TargetError as e:  # the driver started a process, or cannot be loaded
+        report.error = str(e)
+    except BaseException:  # an interrupt: end the driver's process now, not in a second
+        sb.close(kill=True)
+        raise
     finally:
+        report.cases = state["checker"].cases if "checker" in state else 0
+        report.violations = sorted(found.values(), key=lambda v: list(CLAUSES).index(v.clause))
         report.calls = sb.calls
         report.restarts = sb.restarts
         sb.close()
@@ -180,71 +164,125 @@ def check_target(target: Target, options: KitOptions) -> DriverReport:
     if target.entry is not None:
         report.as_expected = target.entry.as_expected(set(report.clauses)) and report.error is None
     if options.reproducers:
+        root = Path(options.reproducers)
+        folder = f"{_slug(report.name)}-{case_hash(target.location, report.name)[:8]}"
         for v in report.violations:
-            v.reproducer = save_reproducer(Path(options.reproducers), report.name, v,
-                                           options.page_size)
+            v.reproducer = save_reproducer(root / folder, report, v, options.page_size)
     return report
+
+
+def _check(sb: Sandbox, target: Target, options: KitOptions, report: DriverReport,
+           found: dict[str, Violation], state: dict) -> None:
+    hello = sb.start()
+    info: DriverInfo = hello["info"]
+    report.info = info
+    report.name = info.name
+    fmt = options.format or info.format
+    if fmt not in FORMATS:
+        raise TargetError(f"{target.label}: the driver declares format {fmt!r}, which the kit "
+                          f"does not know; declare one of {', '.join(FORMATS)} ('none' for an "
+                          f"encoding of its own), or give --format")
+    report.notes = _notes(info, fmt)
+    checker = Checker(sb, info, options.page_size, fmt)
+    state["checker"] = checker
+    batch = min(info.batch_size, 8)
+    give_up = lambda: sb.deaths >= MAX_DEATHS or sb.hangs >= MAX_HANGS or bool(sb.fatal)  # noqa: E731
+    if options.vectors:
+        for case in fixed_vectors(options.page_size, fmt, batch):
+            if give_up():
+                break
+            for v in checker.run_case(case):
+                found.setdefault(v.clause, v)
+    if options.budget > 0 and not give_up():
+        from .search import search
+
+        report.search_cases = search(checker, found, options.budget, options.seed, batch,
+                                     give_up, max_cases=options.max_cases)
+    if sb.fatal:
+        raise TargetError(sb.fatal)
+    if give_up():
+        report.notes.append(f"stopped early: the driver died {plural(sb.deaths, 'time')} "
+                            f"({sb.hangs} of them {'a hang' if sb.hangs == 1 else 'hangs'})")
+    for variant in options.variants:
+        from zswap_spec.replay.sample import default_sample
+        from .endtoend import run_variant
+
+        pages = [p.data for p in default_sample(options.page_size)]
+        report.variants.extend(run_variant(sb, info, fmt, variant, pages, options.page_size))
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60]
 
 
-def save_reproducer(root: Path, driver: str, v: Violation, page_size: int) -> str:
-    """The batch that broke `v.clause`: its pages, capacities, expected and actual."""
-    folder = root / _slug(driver) / v.clause
+def save_reproducer(folder: Path, report: DriverReport, v: Violation, page_size: int) -> str:
+    """The batch that broke `v.clause`, in `folder/CLAUSE/`: its pages, capacities,
+    expected and actual.  The clause folder is written whole, then put in place."""
     folder.mkdir(parents=True, exist_ok=True)
-    case = v.case.get("case")
-    units = []
-    if case is not None:
-        for k, u in enumerate(case.units):
-            name = f"unit-{k}.page"
-            (folder / name).write_bytes(u.page)
-            cap = v.case["capacities"][k] if k < len(v.case.get("capacities", [])) else None
-            units.append({"page": name, "label": u.label, "capacity": cap,
-                          "capacity_rule": list(u.capacity) if isinstance(u.capacity, tuple) else None})
-    extra = v.case.get("extra", {})
-    for key in ("output", "decompressed"):
-        if key in extra:
-            (folder / f"{key}.bin").write_bytes(extra[key])
-    doc = {
-        "driver": driver,
-        "clause": v.clause,
-        "statement": CLAUSES[v.clause],
-        "description": v.description,
-        "expected": v.expected,
-        "actual": v.actual,
-        "found_by": v.found_by,
-        "page_size": page_size,
-        "layout": case.layout if case is not None else None,
-        "units": units,
-        "files": sorted(p.name for p in folder.iterdir() if p.name != "case.json"),
-    }
-    path = folder / "case.json"
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    return str(path)
+    final = folder / v.clause
+    work = Path(tempfile.mkdtemp(prefix=f".tmp-{v.clause}-", dir=folder))
+    try:
+        case = v.case.get("case")
+        units = []
+        if case is not None:
+            for k, u in enumerate(case.units):
+                name = f"unit-{k}.page"
+                (work / name).write_bytes(u.page)
+                caps = v.case.get("capacities", [])
+                units.append({"page": name, "label": u.label,
+                              "capacity": caps[k] if k < len(caps) else None,
+                              "capacity_rule": list(u.capacity) if isinstance(u.capacity, tuple)
+                              else None})
+        extra = v.case.get("extra", {})
+        for key in ("output", "decompressed"):
+            if key in extra:
+                (work / f"{key}.bin").write_bytes(extra[key])
+        doc = {
+            "driver": report.name,
+            "target": report.target,
+            "clause": v.clause,
+            "statement": CLAUSES[v.clause],
+            "description": v.description,
+            "expected": v.expected,
+            "actual": v.actual,
+            "found_by": v.found_by,
+            "page_size": page_size,
+            "layout": case.layout if case is not None else None,
+            "units": units,
+            "files": sorted(p.name for p in work.iterdir()),
+        }
+        atomic_write(work / "case.json", json.dumps(doc, indent=2) + "\n")
+        os.chmod(work, 0o755)
+        _replace_folder(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return str(final / "case.json")
 
 
-def _run(args):
-    target, options = args
-    return check_target(target, options)
+def _replace_folder(new: Path, final: Path) -> None:
+    """Put folder `new` at `final`, replacing an older one (a reader sees the old
+    folder or the new one, or for a moment none, never a mix)."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=".tmp-old-", dir=final.parent))
+        try:
+            os.replace(final, old / "x")
+        except FileNotFoundError:
+            pass
+    try:
+        os.replace(new, final)
+    except OSError:  # another writer put one there meanwhile: theirs is as good
+        shutil.rmtree(new, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def check_targets(targets: list[Target], options: KitOptions, jobs: int = 1,
                   on_done=None) -> list[DriverReport]:
-    """Check every target, `jobs` at a time; reports in the targets' order."""
-    if jobs <= 1 or len(targets) <= 1:
-        out = []
-        for t in targets:
-            out.append(check_target(t, options))
-            if on_done:
-                on_done(out[-1])
-        return out
-    with process_pool(min(jobs, len(targets))) as pool:
-        futures = [pool.submit(_run, (t, options)) for t in targets]
-        out = []
-        for f in futures:
-            out.append(f.result())
-            if on_done:
-                on_done(out[-1])
-        return out
+    """Check every target, `jobs` at a time; reports in the targets' order.
+    `on_done(index, report)` is called as each one ends (an interrupt leaves the
+    reports so far with the caller that way)."""
+    from .jobs import run_checks
+
+    return run_checks(targets, options, jobs, on_done)

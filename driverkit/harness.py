@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from zswap_spec.model.compressors import ALGORITHMS
 from .abi import DriverInfo
-from .clauses import UNWRITTEN, Violation, is_errno, unit_value
+from .clauses import UNWRITTEN, Violation, is_errno, plural, unit_value
 from .inputs import Case
 from .sandbox import DriverFailure, Sandbox
 
@@ -122,13 +122,13 @@ class Checker:
         for k in range(n):
             before, after = ans["canary_before"][k], ans["canary_after"][k]
             if before:
-                add("C-OVERRUN", f"unit {k} of {n}: wrote {before[1]} bytes before its destination "
-                    f"(first at offset {before[0]})", "the canary before the buffer intact",
+                add("C-OVERRUN", f"unit {k} of {n}: wrote {plural(before[1], 'byte')} before its "
+                    f"destination (first at offset {before[0]})", "the canary before the buffer intact",
                     f"changed at offset {before[0]}")
             if after:
-                add("C-OVERRUN", f"unit {k} of {n}: wrote {after[1]} bytes past its capacity "
-                    f"{caps[k]} (first {after[0]} bytes past the end)",
-                    "the canary after the buffer intact", f"changed {after[0]} bytes past the end")
+                add("C-OVERRUN", f"unit {k} of {n}: wrote {plural(after[1], 'byte')} past its "
+                    f"capacity {caps[k]} (first at offset {after[0]} past the end)",
+                    "the canary after the buffer intact", f"changed at offset {after[0]} past the end")
             if ans["source_changed"][k]:
                 add("C-SOURCE", f"unit {k} of {n}: the source page was modified",
                     "the source unchanged", "modified")
@@ -151,19 +151,23 @@ class Checker:
                 if rc != 0 or out != pages[k]:
                     why = (f"failed with {_errno_text(rc)}" if rc else
                            "overran its capacity" if out is None else
-                           f"gave {len(out)} bytes that differ from the page")
+                           f"gave {plural(len(out), 'byte')} that "
+                           f"{'differs' if len(out) == 1 else 'differ'} from the page")
                     add("C-ROUNDTRIP", f"unit {k} of {n}: the driver's decompressor {why} on the "
-                        f"unit's {len(outputs[k])} bytes", "the page", why,
+                        f"unit's {plural(len(outputs[k]), 'byte')}", "the page", why,
                         extra={"unit": k, "output": outputs[k], "decompressed": out or b""})
                     break
         if self.format != "none":
             for k, data in outputs.items():
                 rc, out = reference_decompress(self.format, data, self.page_size)
                 if rc != 0 or out != pages[k]:
-                    why = (f"do not decompress as {self.format}" if rc else
-                           f"decompress as {self.format} to {len(out)} bytes that differ from the page")
-                    add("C-FORMAT", f"unit {k} of {n}: its {len(data)} bytes {why}", "the page",
-                        why, extra={"unit": k, "output": data, "decompressed": out})
+                    one = len(data) == 1
+                    why = (f"{'does' if one else 'do'} not decompress as {self.format}" if rc else
+                           f"{'decompresses' if one else 'decompress'} as {self.format} to "
+                           f"{plural(len(out), 'byte')} that "
+                           f"{'differs' if len(out) == 1 else 'differ'} from the page")
+                    add("C-FORMAT", f"unit {k} of {n}: its {plural(len(data), 'byte')} {why}",
+                        "the page", why, extra={"unit": k, "output": data, "decompressed": out})
                     break
 
     def _determinism_and_independence(self, case, caps, pages, ans, ok_units, add) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import shlex
 import sys
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def _import(module: str, target: str):
         path = Path(module)
         if not path.is_file():
             raise TargetError(f"{target}: no such file {module}")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)  # its neighbours import, as with 'python drv.py'
         spec = importlib.util.spec_from_file_location(path.stem, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[path.stem] = mod
@@ -72,6 +76,13 @@ def _import(module: str, target: str):
     if "" not in sys.path:
         sys.path.insert(0, "")  # a module in the current folder, as `python -m` finds it
     return importlib.import_module(module)
+
+
+def _import_command(module: str) -> str:
+    """A shell command that imports `module` as the kit does, to see why it fails."""
+    if module.endswith(".py") or "/" in module:
+        return f"python {shlex.quote(module)}"
+    return f'python -c "import {module}"'
 
 
 def load_python_driver(target: str):
@@ -85,7 +96,7 @@ def load_python_driver(target: str):
         raise
     except BaseException as e:  # the module's own code failed: report, do not crash the kit
         raise TargetError(f"{target}: importing {module} failed: {type(e).__name__}: {e}; "
-                          f"check that it imports with 'python -c \"import {module}\"'") from None
+                          f"check that it imports with '{_import_command(module)}'") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)

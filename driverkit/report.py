@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from zswap_spec.support.console import console
+from zswap_spec.support.files import atomic_write
 from .clauses import CLAUSES
 from .conformance import DriverReport
 from .targets import catalogue
@@ -142,7 +143,7 @@ def write_junit(reports: list[DriverReport], path: str) -> None:
         suite.set("errors", str(errors))
         suite.set("skipped", str(skipped))
     ET.indent(suites)
-    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+    atomic_write(path, ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 
 
 def print_catalogue() -> None:

@@ -8,6 +8,13 @@ a 4-byte little-endian length, the payload; 'P' frames carry pickled dicts.
 A fatal signal inside the driver makes the fault reporter (guard.c) write an
 'F' frame with the signal and the faulting address before the process dies.
 What the driver prints goes to stderr, never into the pipe.
+
+The process first splits in two (`supervise`): the driver runs in a child
+of the process the kit started, in a session of its own, with a limit on
+its data (`RLIMIT_DATA`, the kit's `--memory-limit`).  A driver that starts
+a process is refused (the answer is a 'forked' frame) and a copy of this
+process made by a fork inside the driver ends at once, before it can speak
+on the pipe.
 """
 
 from __future__ import annotations
@@ -16,18 +23,21 @@ import ctypes
 import mmap
 import os
 import pickle
+import resource
 import struct
 import sys
 import time
 import traceback
 
-from .abi import (COMPRESS, DECOMPRESS, DETERMINISTIC, FORMATS, INIT, DriverInfo, TargetError,
+from .abi import (COMPRESS, DECOMPRESS, DETERMINISTIC, INIT, DriverInfo, TargetError,
                   Unit, compiled_object, load_c_driver)
 from .clauses import UNWRITTEN
+from .supervise import supervise
 
 PAGE = mmap.PAGESIZE
 CANARY_TAIL = 64  # bytes of canary between a destination and its guard page ("canary" layout)
 MAX_UNITS = 8  # zswap's ZSWAP_MAX_BATCH_SIZE: the kit never sends more units in one call
+NEAR_LIMIT = 0.9  # data above this share of the memory limit after a call: out of memory
 
 
 def _pattern(n: int) -> bytes:
@@ -58,6 +68,7 @@ class _Region:
 class Worker:
     def __init__(self, kind: str, location: str, name: str | None, max_bytes: int, out):
         self.out = out
+        self.pid = os.getpid()
         self.kind = kind
         self.names: list[str] = []
         if kind == "c":
@@ -81,10 +92,6 @@ class Worker:
                                    int(self.obj.batch_size),
                                    bool(getattr(self.obj, "deterministic", False)),
                                    callable(getattr(self.obj, "decompress", None)), "Python")
-        if self.info.format not in FORMATS:
-            self.info = DriverInfo(self.info.name, "none", self.info.batch_size,
-                                   self.info.deterministic, self.info.has_decompress,
-                                   self.info.language)
         libc = ctypes.CDLL(None, use_errno=True)
         units = min(self.info.batch_size, MAX_UNITS)
         self.src = [_Region(max_bytes, libc) for _ in range(units)]
@@ -97,7 +104,13 @@ class Worker:
             for k, r in enumerate(regions):
                 guards.append((kind, k, "past", *r.guard()))
                 guards.append((kind, k, "before", *r.lead_guard()))
-        return {"ok": True, "info": self.info, "names": self.names, "guards": guards}
+        return {"ok": True, "info": self.info, "names": self.names, "guards": guards,
+                "pid": self.pid}
+
+    def _forked_copy(self) -> None:
+        """End at once in a copy of this process that a fork in the driver made."""
+        if os.getpid() != self.pid:
+            os._exit(0)
 
     # -- compress ---------------------------------------------------------
 
@@ -126,6 +139,7 @@ class Worker:
                 units[k].capacity = caps[k]
                 units[k].length = UNWRITTEN
             ret = self._compress(units, n)
+            self._forked_copy()
             lengths = [units[k].length for k in range(n)]
         else:
             from .pydriver import PyUnit
@@ -135,9 +149,12 @@ class Worker:
                      for k, (s_off, d_off) in enumerate(places)]
             try:
                 ret = self.obj.compress(views)
+            except MemoryError:
+                return {"memory": data_bytes()}
             except Exception as e:
                 return {"exception": _exception_line(e)}
             finally:
+                self._forked_copy()
                 for v in views:
                     v.src.release()
                     v.dst.release()
@@ -171,6 +188,7 @@ class Worker:
                 dlen = ctypes.c_uint(capacity)
                 rc = self._decompress(self.src[0].base + s_off, len(data),
                                       self.dst[0].base + d_off, ctypes.byref(dlen))
+                self._forked_copy()
                 n = dlen.value
                 out = bytes(self.dst[0].mm[d_off:d_off + min(n, capacity)]) if rc == 0 else b""
                 results.append((rc, out if n <= capacity else None))
@@ -181,6 +199,8 @@ class Worker:
                     continue
                 try:
                     out = bytes(fn(bytes(data), capacity))
+                except MemoryError:
+                    return {"memory": data_bytes()}
                 except Exception:
                     results.append((-22, b""))
                     continue
@@ -220,36 +240,84 @@ def _recv(inp):
     return pickle.loads(inp.read(n))
 
 
+def data_bytes() -> int:
+    """The bytes of data and stack this process has mapped (what RLIMIT_DATA counts)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[5]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _has_children() -> bool:
+    """Did the driver start a process (one still running, or ended and now reaped)?"""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _answer(worker: Worker, req: dict, memory_limit: int) -> dict:
+    try:
+        if req["op"] == "compress":
+            ans = worker.compress(req["srcs"], req["caps"], req["layout"])
+        elif req["op"] == "decompress":
+            ans = worker.decompress(req["items"])
+        else:
+            return {"exception": f"unknown request {req['op']!r}"}
+    except MemoryError:
+        return {"memory": data_bytes()}
+    if _has_children():
+        return {"forked": True}
+    if memory_limit and "memory" not in ans:
+        used = data_bytes()
+        if used > NEAR_LIMIT * memory_limit:
+            return {"memory": used}
+    return ans
+
+
 def main(argv: list[str]) -> int:
+    kind, location = argv[0], argv[1]
+    name = argv[2] if len(argv) > 2 and argv[2] else None
+    max_bytes = int(argv[3]) if len(argv) > 3 else 2 * 65536
+    kit = int(argv[4]) if len(argv) > 4 else os.getppid()
+    memory_limit = int(argv[5]) if len(argv) > 5 else 0
+    supervise(kit)  # from here on: the driver's process, below the supervisor
+    me = os.getpid()
+    if memory_limit:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
     proto = os.dup(1)
     os.dup2(2, 1)  # the driver's printf goes to stderr, not into the pipe
     out = os.fdopen(proto, "wb", buffering=0)
     inp = os.fdopen(0, "rb", buffering=0)
-    kind, location = argv[0], argv[1]
-    name = argv[2] if len(argv) > 2 and argv[2] else None
-    max_bytes = int(argv[3]) if len(argv) > 3 else 2 * 65536
     try:
         guard = ctypes.CDLL(str(compiled_object("_guard")))
         if guard.zdk_guard_install(proto) != 0:
             raise TargetError("cannot install the fault reporter")
         worker = Worker(kind, location, name, max_bytes, out)
     except TargetError as e:
+        if os.getpid() != me:
+            os._exit(0)
         _send(out, {"ok": False, "error": str(e)})
         return 0
     except BaseException as e:
+        if os.getpid() != me:
+            os._exit(0)
         _send(out, {"ok": False, "error": f"{location}: loading failed: {_exception_line(e)}"})
+        return 0
+    if os.getpid() != me:  # a copy made by a fork while loading
+        os._exit(0)
+    if _has_children():
+        _send(out, {"ok": False, "error": f"{location}: the driver started a process while "
+                    "loading; the kit checks drivers that start no process (remove the fork)"})
         return 0
     _send(out, worker.hello())
     while True:
         req = _recv(inp)
         if req is None or req["op"] == "exit":
             return 0
-        if req["op"] == "compress":
-            _send(out, worker.compress(req["srcs"], req["caps"], req["layout"]))
-        elif req["op"] == "decompress":
-            _send(out, worker.decompress(req["items"]))
-        else:
-            _send(out, {"exception": f"unknown request {req['op']!r}"})
+        _send(out, _answer(worker, req, memory_limit))
 
 
 if __name__ == "__main__":
