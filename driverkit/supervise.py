@@ -72,6 +72,10 @@ def kill_descendants() -> None:
     """SIGKILL every process below this one and reap them (a subreaper inherits
     the orphans, so every one of them ends up a child to reap)."""
     me = os.getpid()
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return  # a subreaper with no child has nothing below it
     for _ in range(20):  # a process may fork while the others are being killed
         pids = descendants(me)
         if not pids:

@@ -76,6 +76,14 @@ SOURCES = {
                'DRIVER("before1", "none", f)',
     "hangs": "static int f(struct zswap_acomp_unit *u, unsigned int n) { for (;;) pause(); }\n"
              'DRIVER("hangs", "none", f)',
+    # SIGKILL to the process above its supervisor (the job checking it, with --jobs 2)
+    "kills_job": "static int f(struct zswap_acomp_unit *u, unsigned int n) {\n"
+                 "  char path[64], buf[512]; int ppid = 0; FILE *fp;\n"
+                 "  snprintf(path, sizeof path, \"/proc/%d/stat\", (int)getppid());\n"
+                 "  fp = fopen(path, \"r\"); if (fp) { size_t k = fread(buf, 1, sizeof buf - 1, fp);\n"
+                 "  buf[k] = 0; fclose(fp); sscanf(strrchr(buf, ')') + 2, \"%*c %d\", &ppid); }\n"
+                 "  if (ppid > 1) kill(ppid, SIGKILL); sleep(2); return copy_all(u, n); }\n"
+                 'DRIVER("kills-job", "none", f)',
     # two drivers of one name, in two objects, breaking different clauses
     "same_a": "static int f(struct zswap_acomp_unit *u, unsigned int n) { copy_all(u, n); return 5; }\n"
               'DRIVER("same", "none", f)',
@@ -246,6 +254,46 @@ def test_drivers_that_signal_their_group_or_parent_hit_only_their_own_processes(
     assert kill0["clauses"] == ["C-CRASH"] and "SIGKILL" in kill0["violations"][0]["description"]
     assert killpg["clauses"] == ["C-CRASH"] and "SIGTERM" in killpg["violations"][0]["description"]
     assert killppid["error"] is None and lz4["conforms"]
+
+
+def test_a_driver_that_kills_the_process_checking_it_costs_only_its_report(so, tmp_path):
+    p = run(so["kills_job"], "builtin:lz4", "builtin:bug-ret-count", "--jobs", "2", "--json",
+            *QUICK, "--reproducers", str(tmp_path / "r"))
+    assert p.returncode == 3, (p.returncode, p.stderr)
+    lost, lz4, bug = json.loads(p.stdout)["drivers"]
+    assert "ended without a report (killed by SIGKILL)" in lost["error"]
+    assert lz4["conforms"] and bug["as_expected"]
+
+
+def test_a_bug_of_the_kit_in_one_check_keeps_the_others_and_exits_4(so, tmp_path, monkeypatch,
+                                                                    capsys):
+    from zswap_spec.cli import main
+    from zswap_spec.driverkit import jobs
+
+    real = jobs.check_target
+
+    def buggy(target, options):
+        if target.label == so["lzo"]:
+            raise KeyError("results")
+        return real(target, options)
+
+    monkeypatch.setattr(jobs, "check_target", buggy)
+    monkeypatch.setenv("ZSWAP_SPEC_CACHE", str(tmp_path / "cache"))
+    junit = tmp_path / "j.xml"
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(["check-driver", so["lzo"], "builtin:lz4", "--json", "--jobs", "1", "--junit",
+                  str(junit), *QUICK, "--reproducers", str(tmp_path / "r")])
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    assert e.value.code == 4
+    out, err = capsys.readouterr()
+    bad, lz4 = json.loads(out)["drivers"]
+    assert "the kit failed while checking it (KeyError: 'results')" in bad["error"]
+    assert lz4["conforms"] and len(list(ET.parse(junit).getroot())) == 2
+    crash = re.search(r"the traceback is in (\S+)", err).group(1)
+    assert "in buggy" in Path(crash).read_text()
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
