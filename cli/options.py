@@ -176,7 +176,7 @@ def check_environment() -> None:
     try:
         requested_impl(None)
     except PoolInputError as e:
-        raise InputError(f"{e} (in the environment)") from None
+        raise InputError(str(e)) from None
     cache = os.environ.get("ZSWAP_SPEC_CACHE")
     if cache is not None:
         if not cache.strip():

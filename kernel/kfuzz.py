@@ -407,6 +407,17 @@ def _finding_json(sig, best, c: Campaign) -> dict:
             "script_steps": nsteps}
 
 
+def _engine_fault(e: BaseException) -> bool:
+    """Was `e` raised inside Hypothesis's engine rather than by the machine's steps?"""
+    tb = e.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return (last is not None and f"{os.sep}hypothesis{os.sep}internal{os.sep}" in last
+            and e.__cause__ is None and e.__context__ is None)
+
+
 def run_campaign(c: Campaign, setup, progress=None) -> CampaignRun:
     """Fuzz one compressor until the budget (wall-clock seconds) is spent.
 
@@ -466,10 +477,13 @@ def run_campaign(c: Campaign, setup, progress=None) -> CampaignRun:
                     run.guest_failures.append(_guest_failure(lost, runner, c))
                     session.close()
                     session = None
-                elif _cause(e, Flaky) is not None:
+                elif _cause(e, Flaky) is not None or _engine_fault(e):
                     # A replay that went differently (the deadline made a late
                     # example inert, or a known disagreement stopped counting):
-                    # what was kept is kept; the next chunk goes on.
+                    # what was kept is kept; the next chunk goes on.  The same for
+                    # an error inside Hypothesis's own engine (its target optimiser
+                    # can index past a shortened example, seen with 6.170): the
+                    # search broke off, nothing of ours failed.
                     run.flaky += 1
                 elif not _cause(e, _Disagreed) and not ctx.best.keys() - ctx.known:
                     run.error = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"

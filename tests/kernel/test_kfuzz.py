@@ -263,3 +263,22 @@ content = "mostly-random"
     assert result.not_compared and runner.needs_fresh_guest
     runner.restart(StandIn(corpus))
     assert not runner.needs_fresh_guest and runner.cursor == "none"
+
+
+def test_an_error_inside_hypothesis_engine_is_told_from_one_of_the_machine():
+    """The campaign goes on past an error of Hypothesis's own engine (its target
+    optimiser indexes past a shortened example now and then) but stops on ours."""
+    from hypothesis.internal.conjecture.junkdrawer import LazySequenceCopy
+
+    from zswap_spec.kernel.kfuzz import _engine_fault
+
+    try:
+        LazySequenceCopy([1, 2])[7]
+    except IndexError as e:
+        assert _engine_fault(e)
+    else:
+        raise AssertionError("no IndexError")
+    try:
+        [1, 2][7]
+    except IndexError as e:
+        assert not _engine_fault(e)
