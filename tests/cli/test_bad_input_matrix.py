@@ -296,9 +296,12 @@ def test_an_ascii_terminal_gets_escapes_not_an_error():
 def test_prove_stops_within_2_s_of_an_interrupt_and_leaves_no_process(sig):
     cmd = [str(SCRIPT), "prove", "--jobs", "2"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # past start-up: the workers are proving
+    deadline = time.monotonic() + 90
+    while len(descendants(p.pid)) < 3 and time.monotonic() < deadline:  # fork server + 2
+        time.sleep(0.2)
+    time.sleep(1)  # the workers are proving
     kids = descendants(p.pid)
-    assert kids, "prove started no worker process"
+    assert len(kids) >= 3, "prove started no worker processes"
     p.send_signal(sig)
     t0 = time.monotonic()
     out, err = p.communicate(timeout=30)
