@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -11,8 +13,8 @@ import click
 from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.model.variants import VARIANTS
 
-from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
-from .options import check_names, choice_list, resolve_impl
+from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, InputError
+from .options import check_names, choice_list, output_dir, resolve_impl
 
 
 @click.command()
@@ -23,8 +25,10 @@ from .options import check_names, choice_list, resolve_impl
 @click.option("--faults", default="none", show_default=True,
               help="none (real compressors), all (one campaign per fault), or NAME,NAME...")
 @click.option("--budget", type=float, default=30.0, show_default=True,
-              help="Seconds of wall time for the whole run.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+              help="Seconds of wall-clock time for the whole run, whatever the workers and "
+                   "campaigns (at most a week).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes (1 to 64).")
 @click.option("--db", "db_spec", help="Example database: a folder or redis://HOST:PORT/N "
               "(default: a folder in the cache).")
 @click.option("--findings", "findings_dir", type=click.Path(), default="zswap-findings",
@@ -48,48 +52,33 @@ from .options import check_names, choice_list, resolve_impl
 def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, seed, max_folio,
          replay_path, per_unit, backend, impl, as_json) -> None:
     """Fuzz the variants with real and misbehaving compressors; save every finding."""
-    from zswap_spec.fuzz.campaign import DatabaseError, FindingError, open_database, replay_finding
+    from zswap_spec.fuzz.campaign import DatabaseError, open_database
     from zswap_spec.fuzz.run import plan_campaigns, run_fuzz
     from zswap_spec.support.cache import cache_dir
     from zswap_spec.model.faults import FAULTS
 
-    # Checked in every mode, as every command checks it (the per-unit properties and a
-    # saved finding run no pool; the campaigns resolve it below).
-    _impl_request(impl)
+    per_unit = per_unit or backend == "crosshair"
+    _refuse_what_does_not_apply(click.get_current_context(), replay_path, per_unit)
     if replay_path:
-        try:
-            broken = replay_finding(Path(replay_path))
-        except FindingError as e:
-            raise InputError(str(e)) from None
-        if broken is not None:
-            click.echo(f"{replay_path}: still reproduces: {str(broken) or type(broken).__name__}")
-            sys.exit(EXIT_FINDINGS)
-        click.echo(f"{replay_path}: no longer reproduces")
-        sys.exit(EXIT_CLEAN)
+        _replay(Path(replay_path))
     variants = check_names("variant", variants, VARIANTS) or list(VARIANTS)
     compressors = check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
     if faults not in ("none", "all"):
         check_names("fault", [f for f in faults.split(",") if f], FAULTS)
         if not faults.strip(","):
             raise InputError("--faults: give none, all, or fault names separated by commas")
-    if not budget > 0:
-        raise InputError(f"--budget {budget}: give a number of seconds above 0")
-    if workers < 1:
-        raise InputError(f"--workers {workers}: give 1 or more")
+    if not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET):
+        raise InputError(f"--budget {budget:g}: give a number of seconds above 0 and at most "
+                         f"{MAX_BUDGET} (a week); it is the wall-clock time of the whole run")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise InputError(f"--workers {workers}: give 1 to {MAX_WORKERS}, the most worker "
+                         f"processes a run starts (this machine has {os.cpu_count() or 1} cores)")
     if not 1 <= max_folio <= 512:
         raise InputError(f"--max-folio {max_folio}: use 1 to 512")
-    if per_unit or backend == "crosshair":
-        from zswap_spec.fuzz.units import run_unit_property
-        from zswap_spec.fuzz.report import print_fuzz
-
-        targets = [v for v in variants if v != "mainline"] or ["mainline"]
-        results = [run_unit_property(v, backend, budget / len(targets), Path(findings_dir), seed)
-                   for v in targets]
-        if as_json:
-            click.echo(json.dumps({"runs": [r.to_json() for r in results]}, indent=2))
-        else:
-            print_fuzz(results, Path(findings_dir))
-        sys.exit(EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN)
+    if per_unit:
+        found = output_dir("--findings", findings_dir)
+        _per_unit(variants, backend, budget, found, seed, as_json)
+    _impl_request(impl)
     db_dir = cache_dir() / "fuzz-db"
     try:
         open_database(db_spec, db_dir)  # fail early on a bad URL or folder
@@ -99,17 +88,111 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         # (which campaigns run does not depend on the implementation, only their faults)
         raise InputError("no campaign to run: the faults chosen need a batching compressor "
                          "(--compressor deflate-iaa)")
+    found = output_dir("--findings", findings_dir)
     impl = _fuzz_impl(impl, faults)
     campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio, impl)
-    results = run_fuzz(campaigns, db_spec, db_dir, Path(findings_dir), workers,
-                       live=sys.stderr.isatty() and not as_json)
+    run = run_fuzz(campaigns, db_spec, db_dir, found, workers,
+                   live=sys.stderr.isatty() and not as_json, budget=budget)
+    _finish(run.results, found, as_json, run.interrupted)
+
+
+MAX_BUDGET = 7 * 24 * 3600  # seconds: a week
+MAX_WORKERS = 64
+
+# The options each mode takes; any other the user gives is refused.
+_REPLAY_TAKES = {"replay_path"}
+_PER_UNIT_TAKES = {"variants", "budget", "findings_dir", "seed", "per_unit", "backend", "as_json"}
+
+
+def _refuse_what_does_not_apply(ctx, replay_path, per_unit: bool) -> None:
+    """An option the user gave that the mode would ignore: one line naming both."""
+    from click.core import ParameterSource
+
+    def given(name):
+        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT,
+                                                      ParameterSource.DEFAULT_MAP)
+
+    if replay_path:
+        mode, takes, why = "--replay", _REPLAY_TAKES, "a replay runs the saved finding once, as saved"
+    elif per_unit:
+        mode = "--per-unit" if given("per_unit") else "--backend crosshair"
+        takes = _PER_UNIT_TAKES
+        why = "the per-unit properties run one page decision at a time in this process"
+    else:
+        return
+    for param in ctx.command.params:
+        if param.name not in takes and given(param.name):
+            raise InputError(f"{mode} and {param.opts[0]} do not go together: {why}; "
+                             f"drop {param.opts[0]}")
+
+
+def _replay(path: Path) -> None:
+    from zswap_spec.fuzz.findings import FindingError, replay
+
+    try:
+        replayed = replay(path)
+    except FindingError as e:
+        raise InputError(str(e)) from None
+    error = replayed.error
+    if error is None:
+        click.echo(f"{path}: no longer reproduces")
+        sys.exit(EXIT_CLEAN)
+    text = str(error) if getattr(error, "violation", None) is not None or \
+        isinstance(error, AssertionError) else f"{type(error).__name__}: {error}"
+    rec = replayed.recorded
+    if rec and rec.startswith(("INV-", "EQV-")) and replayed.shown.startswith("INV-") \
+            and rec != replayed.shown:
+        text += f"\n(the finding recorded {rec})"
+    click.echo(f"{path}: still reproduces: {text or type(error).__name__}")
+    sys.exit(EXIT_FINDINGS)
+
+
+def _per_unit(variants, backend, budget, found: Path, seed, as_json) -> None:
+    from zswap_spec.fuzz.campaign import CampaignResult
+    from zswap_spec.fuzz.units import run_unit_property
+
+    targets = [v for v in variants if v != "mainline"] or ["mainline"]
+    results, interrupted = [], False
+    try:
+        for v in targets:
+            results.append(run_unit_property(v, backend, budget / len(targets), found, seed))
+            if results[-1].status == "stopped":
+                interrupted = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    for v in targets[len(results):]:
+        results.append(CampaignResult(v, "software (per unit)", [f"backend={backend}"],
+                                      status="not run", note="interrupted before it started"))
+    _finish(results, found, as_json, interrupted)
+
+
+def _finish(results, found: Path, as_json: bool, interrupted: bool) -> None:
+    """Index, table or JSON, exit code: the same whether the run ended or was stopped."""
+    from zswap_spec.fuzz.findings import save_index
     from zswap_spec.fuzz.report import print_fuzz
 
+    save_index(results, found, warn=lambda line: click.echo(f"zswap-spec: warning: {line}",
+                                                            err=True))
     if as_json:
-        click.echo(json.dumps({"runs": [r.to_json() for r in results]}, indent=2))
+        doc = {"runs": [r.to_json() for r in results]}
+        if interrupted:
+            doc["interrupted"] = True
+        click.echo(json.dumps(doc, indent=2))
     else:
-        print_fuzz(results, Path(findings_dir))
-    sys.exit(EXIT_FINDINGS if any(r.findings for r in results) else EXIT_CLEAN)
+        print_fuzz(results, found)
+    if interrupted:
+        click.echo(f"zswap-spec: interrupted; what was found before is in {found}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if any(r.findings for r in results):
+        sys.exit(EXIT_FINDINGS)
+    unrun = [r for r in results if r.status != "done"]
+    if unrun:
+        total = f"{len(results)} campaign{'' if len(results) == 1 else 's'}"
+        click.echo(f"zswap-spec: error: {len(unrun)} of {total} not run: "
+                   f"{unrun[0].note}; see the table", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_CLEAN)
 
 
 def _fuzz_impl(impl: str, faults: str) -> str:

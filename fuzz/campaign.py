@@ -1,43 +1,44 @@
-"""Fuzzing campaigns: the pool state machine run for a time budget, findings
-saved the moment they are found, as a JSON record and a runnable pytest
-test, and counterexamples kept in Hypothesis's example database (a local
-folder, or Redis so campaigns on several machines share them)."""
+"""Fuzzing campaigns: the pool state machine run until a deadline (checked at
+every step), findings saved the moment they are found, as a JSON record and a
+runnable pytest test (`findings`), and counterexamples kept in Hypothesis's
+example database (a local folder, or Redis so campaigns on several machines
+share them)."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
+import contextlib
+import hashlib
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-import hashlib
-
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.stateful import get_state_machine_test
+from hypothesis.errors import HypothesisException
+from hypothesis.stateful import get_state_machine_test, invariant
 
 from zswap_spec.model.invariants import Violation
 
+from .findings import FindingError, claim_file, finding_stem, replay_finding, save_index
 from .machine import make_pool_machine
 
 __all__ = ["Campaign", "Finding", "CampaignResult", "run_campaign", "open_database",
-           "DatabaseError", "replay_finding", "FindingError"]
+           "DatabaseError", "replay_finding", "FindingError", "save_index"]
 
 CHUNK_EXAMPLES = 100
 # No `explain` phase: its coverage tracing costs more than the search.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
 STEPS_PER_EXAMPLE = 50
+# A failure found just before the deadline is shrunk this much longer, at most.
+SHRINK_FLOOR = 1.0
+CLOCK = "campaign_clock"  # the campaign's invariant that reads the clock (not a step)
 
 
 class DatabaseError(ValueError):
     """A database URL that is malformed or unreachable."""
-
-
-class FindingError(ValueError):
-    """A saved finding that cannot be read or run."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class CampaignResult:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     impl: str = "model"
+    status: str = "done"  # "stopped": interrupted part-way; "not run": never started
+    note: str | None = None  # why a campaign stopped or did not run
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -121,7 +124,10 @@ def _steps_from(error: BaseException, reported: list[str]) -> list[str]:
     """The failing example's statements, as Hypothesis prints them (a statement
     may span lines)."""
     notes = [str(n) for n in getattr(error, "__notes__", [])] + [str(r) for r in reported]
-    statements = [n for n in notes if n.startswith("state = ") or n.startswith("state.")]
+    statements = [n for n in notes if (n.startswith("state = ") or n.startswith("state."))
+                  and n != f"state.{CLOCK}()"]
+    # The reproducer names its machine class PoolMachine, whichever machine it is.
+    statements = [re.sub(r"^state = \w+\(\)$", "state = PoolMachine()", s) for s in statements]
     if "state = PoolMachine()" in statements:  # keep the last complete run
         last = len(statements) - 1 - statements[::-1].index("state = PoolMachine()")
         statements = statements[last:]
@@ -161,14 +167,19 @@ def _broken_invariant(error: BaseException) -> str | None:
 
 
 def _reproducer(c: Campaign, machine_config: dict, error: BaseException, steps: list[str],
-                folder: Path, stamp: str) -> Path:
+                folder: Path) -> Path:
     inv = _broken_invariant(error) or "ERROR"
+    recorded = inv if inv != "ERROR" else f"ERROR: {type(error).__name__}"
     # An InvariantBroken's message, then the spec's statement; any other error's first line.
-    summary = str(error) if inv != "ERROR" else str(error).splitlines()[0]
-    name = f"test_{inv.lower().replace('-', '_')}_{c.variant}_{c.compressor.replace('-', '_')}_{stamp}.py"
+    summary = str(error) if inv != "ERROR" else f"{type(error).__name__}: " + \
+        (str(error).splitlines() or [""])[0]
     body = "\n".join("    " + s.replace("\n", "\n    ") for s in steps) if steps else \
         "    raise AssertionError('no steps were printed')"
-    text = f'''"""zswap-spec finding: {inv} under {c.variant} with {c.compressor}, faults {list(c.faults) or 'none'}, on the {c.impl}.
+    stem = finding_stem(inv, c.variant, c.compressor, c.faults, c.impl, c.page_size, c.max_folio,
+                        tuple(machine_config["kinds"]), body)
+
+    def render(name: str) -> str:
+        return f'''"""zswap-spec finding: {inv} under {c.variant} with {c.compressor}, faults {list(c.faults) or 'none'}, on the {c.impl}.
 
 {summary}
 
@@ -177,34 +188,126 @@ Re-run with `zswap-spec fuzz --replay {name}` or `pytest {name}`.
 
 {_machine_source(c, machine_config)}
 
+RECORDED = {recorded!r}  # what this finding shows; `fuzz --replay` checks it still does
+
 
 def test_finding():
 {body}
 '''
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)  # a finding is either whole on disk or absent
-    return path
+
+    return claim_file(folder, stem, render)
 
 
-def run_campaign(c: Campaign, database, findings_dir: Path, progress=None) -> CampaignResult:
-    """Run until the budget is spent or an invariant breaks; save what is found."""
-    machine = _make_machine(c)
+class CampaignStopped(KeyboardInterrupt):
+    """Raised from a step to end a campaign's search: its time is up, or the run was
+    interrupted.  A KeyboardInterrupt, so Hypothesis neither records nor shrinks it."""
+
+
+class _OutOfTime(CampaignStopped):
+    pass
+
+
+class _Interrupted(CampaignStopped):
+    pass
+
+
+def _clocked(machine, deadline: float, stop, tick):
+    """`machine` with the campaign's clock: after every step, stop when `stop()` says
+    so, or at `deadline` (time.monotonic) unless a failure is being shrunk; `tick`
+    hears the counts twice a second."""
+
+    class Clocked(machine):
+        failing = False  # a step failed in this chunk: Hypothesis is shrinking it
+        examples = 0
+        next_tick = 0.0
+
+        def __init__(self):
+            super().__init__()
+            type(self).examples += 1
+
+        @invariant()
+        def campaign_clock(self):
+            cls = type(self)
+            if stop is not None and stop():
+                raise _Interrupted()
+            now = time.monotonic()
+            if now >= deadline and not cls.failing:
+                raise _OutOfTime()
+
+            if tick is not None and now >= cls.next_tick:
+                cls.next_tick = now + 0.5
+                tick(cls.examples, cls.total_steps)
+
+        def teardown(self):
+            error = sys.exc_info()[1]
+            # A step failed (not Hypothesis's own ending of an example, StopTest and
+            # the like): what follows is shrinking it.
+            if isinstance(error, Exception) and not isinstance(error, HypothesisException):
+                type(self).failing = True
+            super().teardown()
+
+    Clocked.__name__ = Clocked.__qualname__ = machine.__name__
+    assert CLOCK == Clocked.campaign_clock.__name__
+    Clocked.total_steps = 0
+    return Clocked
+
+
+class _ShrinkUntil:
+    """Stands for Hypothesis's shrinking time limit (`now + MAX_SHRINKING_SECONDS`):
+    the campaign's deadline, or SHRINK_FLOOR from now if that is later."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def __radd__(self, now: float) -> float:
+        return now + max(self.deadline - time.monotonic(), SHRINK_FLOOR)
+
+
+@contextlib.contextmanager
+def shrinking_until(deadline: float):
+    from hypothesis.internal.conjecture import engine
+
+    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    engine.MAX_SHRINKING_SECONDS = _ShrinkUntil(deadline)
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = old
+
+
+def run_campaign(c: Campaign, database, findings_dir: Path, progress=None, *,
+                 deadline: float | None = None, stop=None) -> CampaignResult:
+    """Search until `deadline` (time.monotonic(); default: `c.budget` seconds from now)
+    or until an invariant breaks; save what is found.  `stop()`, checked at every
+    step, ends the search at once with status "stopped" and saves nothing more."""
+    deadline = time.monotonic() + c.budget if deadline is None else deadline
     result = CampaignResult(c.variant, c.compressor, list(c.faults), impl=c.impl)
     started = time.perf_counter()
+
+    def tick(examples, steps):
+        result.examples, result.steps = examples, steps
+        if progress is not None:
+            progress(result)
+
+    machine = _clocked(_make_machine(c), deadline, stop, tick)
     chunk = 0
     key = hashlib.sha256(repr(sorted(machine.configuration.items())).encode()).digest()
-    while time.perf_counter() - started < c.budget:
+    while time.monotonic() < deadline:
+        if stop is not None and stop():
+            result.status = "stopped"
+            break
         reported: list[str] = []
-        before = machine.total_steps
+        machine.failing = False
         try:
             from hypothesis.reporting import with_reporter
 
             test = get_state_machine_test(machine, settings=settings(
                 max_examples=CHUNK_EXAMPLES, stateful_step_count=STEPS_PER_EXAMPLE,
                 deadline=None, database=database, print_blob=False,
+                # One bug per chunk: with several, Hypothesis goes on generating
+                # after the first, past the deadline (the clock waits for a failure
+                # being handled); the next run finds the others.
+                report_multiple_bugs=False,
                 phases=PHASES, suppress_health_check=list(HealthCheck)),
                 _flaky_state={"selecting_rule": False})
             # One example-database key per configuration, so campaigns of
@@ -214,54 +317,34 @@ def run_campaign(c: Campaign, database, findings_dir: Path, progress=None) -> Ca
                 # As @hypothesis.seed does, but keeping the database: a seeded
                 # campaign still saves what it finds.
                 test._hypothesis_internal_use_seed = c.seed + chunk
-            with with_reporter(reported.append):
+            with with_reporter(reported.append), shrinking_until(deadline):
                 test()
+        except _OutOfTime:
+            break
+        except _Interrupted:
+            result.status = "stopped"
+            break
         except BaseException as e:  # noqa: BLE001 - a finding, or a crash to report
             if isinstance(e, KeyboardInterrupt):
                 raise
+            if stop is not None and stop():  # found as the run was interrupted: not saved
+                result.status = "stopped"
+                break
             errors = list(e.exceptions) if isinstance(e, BaseExceptionGroup) else [e]
             for err in errors:
-                steps = _steps_from(err, reported)
-                path = _reproducer(c, machine.configuration, err, steps, findings_dir,
-                                   time.strftime("%Y%m%d%H%M%S") + f"_{len(result.findings)}")
+                path = _reproducer(c, machine.configuration, err, _steps_from(err, reported),
+                                   findings_dir)
                 inv = _broken_invariant(err)
                 if inv is None:
                     result.error = f"{type(err).__name__}: {err}"
-                result.findings.append(Finding(inv or "ERROR", str(err).splitlines()[0][:300],
+                result.findings.append(Finding(inv or "ERROR", str(err).splitlines()[0][:300]
+                                               if str(err) else type(err).__name__,
                                                str(path), round(time.perf_counter() - started, 3)))
             break
         finally:
-            result.steps += machine.total_steps - before
-            result.examples += CHUNK_EXAMPLES
+            result.examples, result.steps = machine.examples, machine.total_steps
             if progress is not None:
                 progress(result)
         chunk += 1
     result.seconds = round(time.perf_counter() - started, 3)
     return result
-
-
-def replay_finding(path: Path) -> AssertionError | None:
-    """Run a saved finding: what it still breaks (an `InvariantBroken`, carrying the
-    `Violation`, or a per-unit property's AssertionError), or None if it passes now."""
-    if not path.is_file():
-        raise FindingError(f"{path}: no such finding file")
-    try:
-        spec = importlib.util.spec_from_file_location(f"zswap_finding_{abs(hash(str(path)))}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        test = module.test_finding
-    except Exception as e:  # a corrupt or foreign file
-        raise FindingError(f"{path}: not a readable finding ({type(e).__name__}: {e}); "
-                           f"re-run the campaign to save it again") from None
-    try:
-        test()
-    except AssertionError as e:  # an invariant (InvariantBroken) or a per-unit property
-        return e
-    return None
-
-
-def save_summary(results, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "campaigns.json"
-    path.write_text(json.dumps({"runs": [r.to_json() for r in results]}, indent=2))
-    return path
