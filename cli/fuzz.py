@@ -72,7 +72,7 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
                          f"{MAX_BUDGET} (a week); it is the wall-clock time of the whole run")
     if not 1 <= workers <= MAX_WORKERS:
         raise InputError(f"--workers {workers}: give 1 to {MAX_WORKERS}, the most worker "
-                         f"processes a run starts (this machine has {os.cpu_count() or 1} cores)")
+                         f"processes a run starts (this machine has {_cores()})")
     if not 1 <= max_folio <= 512:
         raise InputError(f"--max-folio {max_folio}: use 1 to 512")
     if per_unit:
@@ -193,6 +193,11 @@ def _finish(results, found: Path, as_json: bool, interrupted: bool) -> None:
                    f"{unrun[0].note}; see the table", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_CLEAN)
+
+
+def _cores() -> str:
+    n = os.cpu_count() or 1
+    return f"{n} core{'' if n == 1 else 's'}"
 
 
 def _fuzz_impl(impl: str, faults: str) -> str:

@@ -72,8 +72,9 @@ def make_contract_machine(compressor: str, faults: tuple[str, ...] = (), page_si
                                          f"(0, {page_size}]")
                 rc, out = self.comp.decompress(bytes(sg.buf[:v]), page_size)
                 if rc != 0 or out != page:
-                    raise ContractBroken(f"C-ROUNDTRIP unit {k}: its {v} bytes do not decompress "
-                                         f"to the page")
+                    raise ContractBroken(f"C-ROUNDTRIP unit {k}: its {v} byte"
+                                         f"{'' if v == 1 else 's'} do{'es' if v == 1 else ''} "
+                                         f"not decompress to the page")
                 alone = _request([page], page_size)
                 compress_uniform(self.reference, alone)
                 if s32(alone.dst[0].length) < 0 and not fault_names:

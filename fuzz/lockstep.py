@@ -110,7 +110,7 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             bad_before = len(self.pool.bad_alloc_sizes)
             data = b"".join(pages)
             oks = [p.store(offset, data, self.cg) for p in self.pools]
-            self._same(f"store of {len(pages)} pages at slot {offset}", oks)
+            self._same(f"store of {_pages(len(pages))} at slot {offset}", oks)
             ok = oks[0]
             if ok:
                 self.in_zswap.update(offsets)
@@ -125,7 +125,8 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             offset = group * 512
             self._swapped_out(offset, pages)
             outs = [p.store_run(b"".join(pages), offset, folio, self.cg) for p in self.pools]
-            self._same(f"store_run of {len(pages)} pages in folios of {folio} at slot {offset}", outs)
+            self._same(f"store_run of {_pages(len(pages))} in folios of {_pages(folio)} at slot "
+                       f"{offset}", outs)
             for i, code in enumerate(outs[0]):
                 if code in b"cr":
                     self.in_zswap.add(offset + i)
@@ -236,3 +237,7 @@ def _name(impl) -> str:
 def _brief(value) -> str:
     text = repr(value)
     return text if len(text) < 300 else text[:300] + "..."
+
+
+def _pages(n: int) -> str:
+    return f"{n} page{'' if n == 1 else 's'}"

@@ -225,6 +225,7 @@ def _run_pool(ctx, shared, indexes, campaigns, args, workers, deadline, run, liv
             shared.progress[4 * i + 3] = _QUEUED
             job = (i, campaigns[i], *args, deadline, waves, width)
             futures[pool.submit(_work, job)] = i
+        procs.update(getattr(pool, "_processes", None) or {})
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.5)
@@ -261,14 +262,16 @@ def _close(pool, procs, clean: bool) -> None:
     for p in procs:
         if p.is_alive():
             p.kill()
+    until = time.monotonic() + 1.0
     for p in procs:
-        p.join(timeout=1)
+        p.join(timeout=max(0.0, until - time.monotonic()))
 
 
 def _how_they_died(procs) -> list[str]:
     out = []
+    until = time.monotonic() + 1.0  # (the pool ends the others of a broken pool)
     for p in procs:
-        p.join(timeout=0.5)
+        p.join(timeout=max(0.0, until - time.monotonic()))
         code = p.exitcode
         if code is not None and code < 0:
             try:
@@ -277,6 +280,8 @@ def _how_they_died(procs) -> list[str]:
                 out.append(f"signal {-code}")
         elif code not in (None, 0):
             out.append(f"exit {code}")
+    if len(set(out)) > 1:  # the pool ends the rest of a broken pool with SIGTERM: not a cause
+        out = [o for o in out if o != "SIGTERM"]
     return sorted(set(out))
 
 
