@@ -233,7 +233,6 @@ def _clocked(machine, deadline: float, stop, tick):
             now = time.monotonic()
             if now >= deadline and not cls.failing:
                 raise _OutOfTime()
-
             if tick is not None and now >= cls.next_tick:
                 cls.next_tick = now + 0.5
                 tick(cls.examples, cls.total_steps)
