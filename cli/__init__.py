@@ -20,6 +20,7 @@ import click
 from . import (bench, check, check_driver, fuzz, kernel_check, kernel_fuzz, prove, replay, script,
                variants)
 from .errors import EXIT_CLEAN, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, InputError
+from .streams import StdoutError, guard_stdout, silence_stdout
 
 __all__ = ["cli", "main"]
 
@@ -34,7 +35,8 @@ def cli(debug: bool) -> None:
     from .options import check_environment
 
     _state["debug"] = debug
-    check_environment()  # every command, before it does anything
+    if not _state.get("help"):
+        check_environment()  # every command, before it does anything (help aside)
 
 
 # Each subcommand's module defines a click command of the module's name.
@@ -43,8 +45,11 @@ for _module in (bench, check, check_driver, fuzz, kernel_check, kernel_fuzz, pro
     cli.add_command(getattr(_module, _module.__name__.rsplit(".", 1)[1]))
 
 
-def _say(line: str) -> None:
+def _say(line: str, fresh_line: bool = False) -> None:
+    """One line on stderr (after a terminal's ^C echo, on a line of its own)."""
     try:
+        if fresh_line and sys.stderr.isatty():
+            sys.stderr.write("\n")
         click.echo(f"zswap-spec: {line}", err=True)
     except (OSError, ValueError):
         pass  # stderr itself is gone: the exit code is all that is left
@@ -128,31 +133,51 @@ def _crash_dir() -> str | None:
         return None
 
 
-def _on_sigterm(signum, frame):
+def _on_signal(signum, frame):
+    """Ctrl-C and SIGTERM stop the command as KeyboardInterrupt.  One that lands in
+    a destructor (z3's, say) would be printed as "Exception ignored" and lost, and the
+    run would go on to exit 0: it is sent again 50 ms later instead."""
+    f = frame
+    while f is not None:
+        if f.f_code.co_name == "__del__":
+            import threading
+
+            t = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+            t.daemon = True
+            t.start()
+            return
+        f = f.f_back
+    _state["signalled"] = True
     raise KeyboardInterrupt
 
 
 def main(argv=None) -> None:
     """Entry point: every ending becomes one line and a documented exit code."""
-    for stream in (sys.stdout, sys.stderr):
-        # A terminal or pipe that cannot encode a character (PYTHONIOENCODING=ascii,
-        # LANG=C) gets an escape, not an error.
-        if isinstance(stream, io.TextIOWrapper):
-            try:
-                stream.reconfigure(errors="backslashreplace")
-            except (ValueError, OSError):
-                pass
+    args = list(sys.argv[1:] if argv is None else argv)
+    if isinstance(sys.stderr, io.TextIOWrapper):
+        try:  # a terminal that cannot encode a character gets an escape, not an error
+            sys.stderr.reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):
+            pass
     if sys.stdout is None or sys.stdout.closed:
         _detach_stdout()  # holds descriptor 1, so no file we open takes its place
         _say("error: standard output is closed; give it a file or pipe (or /dev/null)")
         sys.exit(EXIT_USAGE)
+    guard_stdout()
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)  # stopped like Ctrl-C: write, then exit
+        signal.signal(signal.SIGTERM, _on_signal)  # stopped like Ctrl-C: write, then exit
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored
+            signal.signal(signal.SIGINT, _on_signal)
     except ValueError:
-        pass  # not the main thread (an embedding caller): keep its handler
+        pass  # not the main thread (an embedding caller): keep its handlers
+    _state["help"] = any(a in ("-h", "--help", "--version") for a in args)
     code = EXIT_CLEAN
     try:
-        cli.main(args=argv, prog_name="zswap-spec", standalone_mode=False)
+        _refuse_repeated(args)
+        # Not click's own main: it exits 1 on a broken pipe and prints a blank line
+        # before an interrupt.
+        with cli.make_context("zswap-spec", args) as ctx:
+            cli.invoke(ctx)
         sys.stdout.flush()
     except click.exceptions.Exit as e:
         code = e.exit_code
@@ -165,7 +190,7 @@ def main(argv=None) -> None:
             _say(text.removeprefix("zswap-spec: ") if text.startswith("zswap-spec: error:")
                  else f"error: {text}")
     except (click.exceptions.Abort, KeyboardInterrupt):
-        _say("interrupted")
+        _say("interrupted", fresh_line=True)
         code = EXIT_INTERRUPTED
     except click.ClickException as e:
         msg = e.format_message().replace("\n", " ")
@@ -173,35 +198,78 @@ def main(argv=None) -> None:
             msg += f" (see '{e.ctx.command_path} --help')"
         _say(f"error: {msg}")
         code = EXIT_USAGE
+    except StdoutError as e:
+        code = _stdout_error(e.strerror)
     except MemoryError:
         _say("error: out of memory; give the run less to hold (fewer or smaller inputs) or "
              "more memory")
         code = EXIT_USAGE
     except OSError as e:
         if _stdout_failed(e):
-            _detach_stdout()
-            _say(f"error: cannot write to standard output ({e.strerror or e}); "
-                 "give it a file or pipe that takes the output")
-            code = EXIT_USAGE
-        elif getattr(e, "errno", None) is not None and e.errno in _USER_ERRNOS:
-            _say(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror}; "
-                 "free space or choose another place")
+            code = _stdout_error(e.strerror or str(e))
+        elif e.errno in _USER_ERRNOS or (e.filename and e.errno in _PATH_ERRNOS):
+            # The machine's state (a full disk) or a path the system refuses (too long,
+            # no permission, not a folder): the path is the input to change.
+            where = f"{e.filename}: " if e.filename else ""
+            _say(f"error: {where}{e.strerror}; "
+                 + ("free space or choose another place" if e.errno in _USER_ERRNOS
+                    else "check the path and its permissions, or choose another"))
             code = EXIT_USAGE
         else:
             code = _internal_error(e)
     except Exception as e:  # noqa: BLE001 - the one place that turns a bug into a line
-        code = _internal_error(e)
+        if _state.get("signalled"):
+            # The interrupt surfaced wrapped by a library (ctypes turns it into an
+            # ArgumentError inside z3, say): it is still the interrupt.
+            _say("interrupted", fresh_line=True)
+            code = EXIT_INTERRUPTED
+        else:
+            code = _internal_error(e)
     try:
         sys.stdout.flush()
+    except StdoutError as e:
+        code = _stdout_error(e.strerror) if code == EXIT_CLEAN else code
     except (OSError, ValueError) as e:
-        _detach_stdout()
-        _say(f"error: cannot write to standard output ({getattr(e, 'strerror', None) or e}); "
-             "give it a file or pipe that takes the output")
-        code = code if code not in (EXIT_CLEAN,) else EXIT_USAGE
+        code = (_stdout_error(getattr(e, "strerror", None) or str(e)) if code == EXIT_CLEAN
+                else code)
     sys.exit(code)
+
+
+def _stdout_error(why: str) -> int:
+    silence_stdout()
+    _detach_stdout()
+    _say(f"error: cannot write to standard output ({why}); give it a file or pipe that "
+         "takes the output")
+    return EXIT_USAGE
+
+
+def _refuse_repeated(args: list[str]) -> None:
+    """An option that takes one value, given twice: click would keep the last one
+    silently; the user meant one of them."""
+    names = [a for a in args if not a.startswith("-")]
+    command = cli.commands.get(names[0]) if names else None
+    if command is None:
+        return
+    seen: dict[str, int] = {}
+    single = {}
+    for p in command.params:
+        if isinstance(p, click.Option) and not p.multiple and not p.is_flag and not p.count:
+            for opt in p.opts + p.secondary_opts:
+                single[opt] = p.opts[0]
+    for a in args[args.index(names[0]) + 1:]:
+        if a == "--":
+            break
+        opt = single.get(a.split("=", 1)[0] if a.startswith("--") else a)
+        if opt:
+            seen[opt] = seen.get(opt, 0) + 1
+            if seen[opt] == 2:
+                raise InputError(f"{opt} is given more than once; give it once")
 
 
 import errno as _errno  # noqa: E402
 
 # Errors of the machine's state, not of the program: a full disk, a quota.
 _USER_ERRNOS = {_errno.ENOSPC, _errno.EDQUOT, _errno.EROFS}
+# A path the system refuses to look at or to use as asked.
+_PATH_ERRNOS = {_errno.ENAMETOOLONG, _errno.EACCES, _errno.EPERM, _errno.ENOENT, _errno.ENOTDIR,
+                _errno.ELOOP, _errno.EISDIR, _errno.ENXIO, _errno.EEXIST}

@@ -105,7 +105,8 @@ def _check_manifest_target(path: Path) -> None:
         try:
             load_manifest(path)
         except manifests.ManifestError as e:
-            raise InputError(f"--update-manifest: {e.message}; it holds the other page sizes' "
+            why = e.message.replace(f"; {MANIFEST_SCHEMA.fix}", "")  # its fix is this command
+            raise InputError(f"--update-manifest: {why}; it holds the other page sizes' "
                              "entries, so it is not replaced: repair it (or delete it to start "
                              "afresh)") from None
 

@@ -31,13 +31,15 @@ def _given(ctx, name: str) -> bool:
 @click.command("kernel-check")
 @click.option("--kernel", "kernel_spec", default="debian:7.3", show_default=True,
               help="debian:VERSION (fetched and cached) or the path of a bzImage.")
-@click.option("--modules", type=click.Path(), help="With a bzImage: its modules folder.")
+@click.option("--modules", type=click.Path(exists=True, file_okay=False),
+              help="With a bzImage: its modules folder.")
 @click.option("--compressor", "compressors", multiple=True,
               help="zswap compressor (repeatable; default lz4): lz4 lz4hc zstd deflate.")
 @click.option("--writeback", type=click.Choice(["on", "off", "both"]), default="on",
               show_default=True, help="memory.zswap.writeback of the test cgroup.")
 @click.option("--no-writeback", is_flag=True, help="Same as --writeback off.")
-@click.option("--zswap-max", type=click.IntRange(min=0), help="memory.zswap.max of the test cgroup, in bytes.")
+@click.option("--zswap-max", type=click.IntRange(0, 1 << 40),
+              help="memory.zswap.max of the test cgroup, in bytes (0 to 2^40, as in scripts).")
 @click.option("--max-pool-percent", type=click.IntRange(1, 100),
               help="zswap's max_pool_percent (1-100): a 256 MiB guest fills the pool past "
                    "this global limit, one folio per call, letting the shrink worker finish "
@@ -77,16 +79,22 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
         raise InputError(f"{more_scripts[0]}: files are workload scripts only after --script; "
                          f"write --script {more_scripts[0]}")
     scripts = tuple(scripts) + tuple(more_scripts)
-    if keep:
+    if keep is not None:
         keep = str(output_dir("--keep", keep))  # before any download or boot
+    ctx = click.get_current_context()
+    if modules is not None and not _given(ctx, "kernel_spec"):
+        raise InputError("--modules goes with --kernel PATH (a bzImage of your own); Debian's "
+                         "kernels bring their modules")
     if scripts:
         from .kernel_script import run_script_check
 
-        other = [name for name, given in (("--compressor", compressors),
-                                          ("--max-pool-percent", max_pool_percent),
-                                          ("--accept-threshold", accept_threshold),
-                                          ("--zswap-max", zswap_max), ("--pages", page_files),
-                                          ("--no-writeback", no_writeback)) if given]
+        other = [opt for opt, name in (("--compressor", "compressors"),
+                                       ("--max-pool-percent", "max_pool_percent"),
+                                       ("--accept-threshold", "accept_threshold"),
+                                       ("--zswap-max", "zswap_max"), ("--pages", "page_files"),
+                                       ("--no-writeback", "no_writeback"),
+                                       ("--writeback", "writeback"), ("--jobs", "jobs"))
+                 if _given(ctx, name)]
         if other:
             raise InputError(f"--script: {', '.join(other)} cannot be combined with scripts; "
                              f"a script sets its own compressor and settings")

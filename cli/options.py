@@ -128,35 +128,54 @@ def _probe_writable(folder: Path, what: str) -> None:
     os.unlink(tmp)
 
 
-def output_dir(option: str, path) -> Path:
-    """The folder an option names for results, created and shown writable now,
-    before any work whose results would go there."""
+def _kind(what: str, p: Path) -> str:
+    """"folder", "file" or "missing"; a path the system refuses to look at (too long,
+    a folder above it unreadable) is an input error naming it."""
+    try:
+        if p.is_dir():
+            return "folder"
+        return "file" if p.exists() else "missing"
+    except OSError as e:
+        raise InputError(f"{what}: cannot be looked at ({e.strerror}); check the path and the "
+                         "permissions of the folders above it") from None
+
+
+def _folder(what: str, path, fix: str) -> Path:
+    """The folder `path`, created if missing and shown writable; `fix` ends each refusal."""
+    if not str(path).strip():
+        raise InputError(f"{what.split(' ')[0]} is empty; {fix}")
     p = Path(path).expanduser()
-    what = f"{option} {path}"
-    if p.exists() and not p.is_dir():
-        raise InputError(f"{what}: is a file, not a folder; give a folder (it is created if "
-                         "missing)")
+    if _kind(what, p) == "file":
+        raise InputError(f"{what}: is a file, not a folder; {fix} (it is created if missing)")
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"{what}: cannot be created ({e.strerror}); choose a folder you can "
-                         "write to") from None
+        raise InputError(f"{what}: cannot be created ({e.strerror}); {fix}") from None
     _probe_writable(p, what)
     return p
+
+
+def output_dir(option: str, path) -> Path:
+    """The folder an option names for results, created and shown writable now,
+    before any work whose results would go there."""
+    return _folder(f"{option} {path}", path, "give a folder you can write to")
 
 
 def output_file(option: str, path) -> Path:
     """The file an option names for results, shown writable now (its folder
     exists and takes a new file; the file itself is not a folder), before any work."""
+    if not str(path).strip():
+        raise InputError(f"{option} is empty; give a file name")
     p = Path(path).expanduser()
     what = f"{option} {path}"
-    if p.is_dir():
+    kind = _kind(what, p)
+    if kind == "folder":
         raise InputError(f"{what}: is a folder; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
+    if _kind(what, parent) != "folder":
         raise InputError(f"{what}: the folder {parent} does not exist; create it or choose "
                          "another file")
-    if p.exists():
+    if kind == "file":
         try:  # opened to append, nothing written: refused for read-only and immutable files
             with open(p, "ab"):
                 pass
@@ -180,16 +199,5 @@ def check_environment() -> None:
     cache = os.environ.get("ZSWAP_SPEC_CACHE")
     if cache is not None:
         if not cache.strip():
-            raise InputError("ZSWAP_SPEC_CACHE is empty; unset it or name a folder")
-        p = Path(cache).expanduser()
-        if p.exists() and not p.is_dir():
-            raise InputError(f"ZSWAP_SPEC_CACHE={cache}: is a file, not a folder; name a folder "
-                             "(it is created if missing) or unset it")
-        try:
-            p.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise InputError(f"ZSWAP_SPEC_CACHE={cache}: cannot be created ({e.strerror}); name "
-                             "a folder you can write to or unset it") from None
-        if not os.access(p, os.W_OK | os.X_OK):
-            raise InputError(f"ZSWAP_SPEC_CACHE={cache}: is not writable; name a folder you "
-                             "can write to or unset it")
+            raise InputError("ZSWAP_SPEC_CACHE is empty or blank; unset it or name a folder")
+        _folder(f"ZSWAP_SPEC_CACHE={cache}", cache, "name a folder you can write to or unset it")

@@ -43,6 +43,9 @@ def prove(variants, assumptions, page_sizes, jobs, update_manifest, update_spec,
     for ps in page_sizes:
         check_page_size(ps)
     check_number("--jobs", jobs, minimum=1, maximum=64)
+    if as_json and long:
+        raise InputError("--long shapes the table; --json prints every result already: "
+                         "give one of them")
     page_sizes = list(dict.fromkeys(page_sizes)) or list(PAGE_SIZES)
     why = partial_update(variants, assumptions, page_sizes, update_manifest, update_spec)
     if why:  # before any proving

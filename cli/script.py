@@ -26,8 +26,8 @@ DEFAULT_TOTAL_RAM_PAGES = 60000
 @click.option("--kernel-source", type=click.Path(),
               help="With --compressor-source kernel: a kernel source tarball or tree "
                    "(default: Debian's linux-source-7.3, downloaded once into the cache).")
-@click.option("--total-ram-pages", type=click.IntRange(min=1), default=DEFAULT_TOTAL_RAM_PAGES,
-              show_default=True,
+@click.option("--total-ram-pages", type=click.IntRange(1, 1 << 40),
+              default=DEFAULT_TOTAL_RAM_PAGES, show_default=True,
               help="totalram_pages() of the machine modelled (about 60000 in a 256 MiB guest); "
                    "the pool limit is max_pool_percent of it.")
 @click.option("--variant", default="mainline", show_default=True,

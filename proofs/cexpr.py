@@ -17,6 +17,11 @@ __all__ = ["BV", "bv", "sym", "slt", "sge", "ult", "uge", "is_neg", "c_or", "ite
 BV = z3.BitVecRef
 WIDTH = 32
 
+# Z3 installs a Ctrl-C handler of its own around each check, replacing the one
+# the proving workers set (ignore: the command stops them itself), and a
+# terminal's Ctrl-C then prints a traceback from every worker.
+z3.set_param("ctrl_c", False)
+
 
 def bv(value: int) -> BV:
     """A constant of `int` or `unsigned int`: the 32 bits of `value`."""

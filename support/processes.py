@@ -18,15 +18,35 @@ __all__ = ["context", "process_pool", "stop_pool", "die_with_parent", "dies_with
 
 # What workers run; imported once in the fork server, so no worker pays for
 # it (z3 and Hypothesis take a second or more to import).
-_PRELOAD = ["zswap_spec", "zswap_spec.proofs.theorems", "zswap_spec.fuzz.campaign",
-            "zswap_spec.driverkit.conformance"]
+_PRELOAD = ["zswap_spec.support.worker_start", "zswap_spec", "zswap_spec.proofs.theorems",
+            "zswap_spec.fuzz.campaign", "zswap_spec.driverkit.conformance"]
 
 
 def context():
     """The multiprocessing context every worker of the package is started from."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
+    _start_fork_server()
     return ctx
+
+
+def _start_fork_server() -> None:
+    """Start the fork server with Ctrl-C ignored, which it keeps: a terminal's Ctrl-C
+    reaches the whole process group, the command answers it, and the fork server
+    (importing the package for a second or more) must not print a traceback of its
+    own.  Only the start is covered, a few milliseconds, not its imports."""
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class _Pool(ProcessPoolExecutor):

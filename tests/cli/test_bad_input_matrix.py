@@ -137,7 +137,8 @@ def test_an_internal_error_in_a_work_function_is_4_not_1(capsys, guarded, tmp_pa
 # --- environment variables, the same for every command --------------------------------
 
 @pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("env", ["cache-is-file", "cache-empty", "impl-bogus"])
+@pytest.mark.parametrize("env", ["cache-is-file", "cache-empty", "cache-name-too-long",
+                                 "impl-bogus"])
 def test_every_command_checks_the_environment_first(command, env, monkeypatch, capsys, guarded,
                                                     tmp_path):
     if env == "cache-is-file":
@@ -146,12 +147,48 @@ def test_every_command_checks_the_environment_first(command, env, monkeypatch, c
         monkeypatch.setenv("ZSWAP_SPEC_CACHE", str(f))
     elif env == "cache-empty":
         monkeypatch.setenv("ZSWAP_SPEC_CACHE", "")
+    elif env == "cache-name-too-long":
+        monkeypatch.setenv("ZSWAP_SPEC_CACHE", str(tmp_path / ("c" * 300)))
     else:
         monkeypatch.setenv("ZSWAP_SPEC_IMPL", "bogus")
     code, _, err = call(MINIMAL[command], capsys)
     line = one_line(err)
     assert code == 2, line
     assert ("ZSWAP_SPEC_CACHE" if env.startswith("cache") else "ZSWAP_SPEC_IMPL") in line
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_works_whatever_the_environment(command, monkeypatch, capsys, guarded):
+    monkeypatch.setenv("ZSWAP_SPEC_IMPL", "bogus")
+    code, out, _ = call([command, "--help"], capsys)
+    assert code == 0 and "Usage:" in out
+
+
+# --- an option given twice, conflicting flags ------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--page-size", "4096", "--page-size", "16384"],
+    ["script", "tests/kernel/scripts/pool-limit.toml", "--variant", "mainline", "--variant=v13"],
+    ["kernel-fuzz", "--findings", "/etc/passwd", "--findings", "x"],
+    ["fuzz", "--budget", "1", "--budget", "2"],
+], ids=lambda a: a[0])
+def test_an_option_that_takes_one_value_given_twice_is_refused(argv, capsys, guarded):
+    code, _, err = call(argv, capsys)
+    assert code == 2 and "more than once" in one_line(err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["prove", "--json", "--long"],
+    ["kernel-check", "--script", "tests/kernel/scripts/pool-limit.toml", "--zswap-max", "0"],
+    ["kernel-check", "--script", "tests/kernel/scripts/pool-limit.toml", "--writeback", "both"],
+    ["kernel-check", "--modules", "/tmp"],
+    ["kernel-check", "--keep", ""],
+    ["kernel-fuzz", "--findings", ""],
+], ids=lambda a: " ".join(a[:3]))
+def test_conflicting_or_empty_options_are_refused(argv, capsys, guarded):
+    code, _, err = call(argv, capsys)
+    assert code == 2, one_line(err)
+    one_line(err)
 
 
 # --- numbers: finite and in range, refused before any work ----------------------------
@@ -282,6 +319,15 @@ def test_a_closed_standard_output_is_one_line_and_exit_2(argv):
     assert "standard output is closed" in one_line(p.stderr)
 
 
+def test_a_reader_that_closes_the_pipe_is_one_line_and_exit_2():
+    p = subprocess.Popen([str(SCRIPT), "variants"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # the reader is gone before anything was written
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 2, err
+    assert "cannot write to standard output" in one_line(err)
+
+
 def test_an_ascii_terminal_gets_escapes_not_an_error():
     repo = Path(__file__).resolve().parents[2]
     p = run(["script", "tests/kernel/scripts/pool-limit.toml"], cwd=repo,
@@ -321,3 +367,16 @@ def test_the_readme_lists_every_exit_code():
               if line.startswith("| ") and line.split("|")[1].strip().isdigit()}
     codes = {v for k, v in vars(errors).items() if k.startswith("EXIT_")}
     assert listed == codes, (listed, codes)
+
+
+@pytest.mark.parametrize("delay", [1.0, 1.5, 2.0])
+def test_ctrl_c_at_a_terminal_reaches_every_process_and_prints_one_line(delay):
+    """A terminal sends Ctrl-C to the whole process group, the fork server and the
+    workers starting included: still one line, exit 130."""
+    p = subprocess.Popen([str(SCRIPT), "prove"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    time.sleep(delay)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert one_line(err) == "zswap-spec: interrupted"
