@@ -17,6 +17,8 @@ import sys
 
 import click
 
+from zswap_spec.support.cache import CacheError
+
 from . import (bench, check, check_driver, fuzz, kernel_check, kernel_fuzz, prove, replay, script,
                variants)
 from .errors import EXIT_CLEAN, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, InputError
@@ -166,6 +168,7 @@ def main(argv=None) -> None:
     guard_stdout()
     try:
         signal.signal(signal.SIGTERM, _on_signal)  # stopped like Ctrl-C: write, then exit
+        signal.signal(signal.SIGHUP, _on_signal)  # the terminal closed: the same
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored
             signal.signal(signal.SIGINT, _on_signal)
     except ValueError:
@@ -200,6 +203,9 @@ def main(argv=None) -> None:
         code = EXIT_USAGE
     except StdoutError as e:
         code = _stdout_error(e.strerror)
+    except CacheError as e:
+        _say(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror}")
+        code = EXIT_USAGE
     except MemoryError:
         _say("error: out of memory; give the run less to hold (fewer or smaller inputs) or "
              "more memory")

@@ -157,6 +157,14 @@ def test_every_command_checks_the_environment_first(command, env, monkeypatch, c
     assert ("ZSWAP_SPEC_CACHE" if env.startswith("cache") else "ZSWAP_SPEC_IMPL") in line
 
 
+def test_a_home_folder_that_cannot_hold_the_cache_is_an_input_error(monkeypatch, capsys,
+                                                                    guarded):
+    monkeypatch.delenv("ZSWAP_SPEC_CACHE", raising=False)
+    monkeypatch.setenv("HOME", "/etc/passwd")  # a file: no .cache folder below it
+    code, _, err = call(["fuzz", "--budget", "1"], capsys)
+    assert code == 2 and "ZSWAP_SPEC_CACHE" in one_line(err)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_help_works_whatever_the_environment(command, monkeypatch, capsys, guarded):
     monkeypatch.setenv("ZSWAP_SPEC_IMPL", "bogus")
@@ -338,7 +346,8 @@ def test_an_ascii_terminal_gets_escapes_not_an_error():
 
 # --- interrupts: one line, exit 130, no process left ----------------------------------
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_prove_stops_within_2_s_of_an_interrupt_and_leaves_no_process(sig):
     cmd = [str(SCRIPT), "prove", "--jobs", "2"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
