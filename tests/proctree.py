@@ -14,17 +14,33 @@ def _stat(pid) -> list[str] | None:
         return None
 
 
+def children() -> dict[int, list[int]]:
+    """Parent process id -> its children, for every process now."""
+    out: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and (st := _stat(d.name)):
+            out.setdefault(int(st[1]), []).append(int(d.name))
+    return out
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def session(sid: int) -> set[int]:
+    """Every live process of session `sid` (a command started with its own session)."""
+    return {int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
+            and (st := _stat(d.name)) and int(st[3]) == sid and st[0] != "Z"}
+
+
 def descendants(pid: int) -> set[int]:
     """Every living process below `pid`."""
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            st = _stat(d.name)
-            if st:
-                children.setdefault(int(st[1]), []).append(int(d.name))
-    out, todo = set(), [pid]
+    kids, out, todo = children(), set(), [pid]
     while todo:
-        for c in children.get(todo.pop(), []):
+        for c in kids.get(todo.pop(), []):
             if c not in out:
                 out.add(c)
                 todo.append(c)

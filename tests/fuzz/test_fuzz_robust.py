@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from proctree import alive, children, cmdline, descendants, session
 
 from zswap_spec.fuzz.campaign import Campaign, _reproducer
 from zswap_spec.fuzz.findings import save_index
@@ -44,55 +45,13 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-# -- the process tree, from /proc ----------------------------------------------------
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _children() -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and (st := _stat(int(d.name))):
-            out.setdefault(int(st[1]), []).append(int(d.name))
-    return out
-
-
-def descendants(pid: int) -> set[int]:
-    children, out, todo = _children(), set(), [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in out:
-                out.add(c)
-                todo.append(c)
-    return out
-
-
-def alive(pids) -> set[int]:
-    return {p for p in pids if (st := _stat(p)) and st[0] != "Z"}
-
-
-def session(sid: int) -> set[int]:
-    """Every live process of session `sid` (the command started with its own session)."""
-    return {int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
-            and (st := _stat(int(d.name))) and int(st[3]) == sid and st[0] != "Z"}
-
+# -- the process tree, from /proc (tests/proctree.py) -----------------------------------
 
 def workers(main: int) -> set[int]:
     """The pool's workers: the fork server's children (the fork server is the command's)."""
-    kids = _children()
-    servers = [c for c in kids.get(main, []) if b"forkserver" in _cmdline(c)]
+    kids = children()
+    servers = [c for c in kids.get(main, []) if b"forkserver" in cmdline(c)]
     return alive(w for s in servers for w in kids.get(s, []))
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def end_session(p) -> None:
