@@ -37,6 +37,7 @@ def script(file, as_json, compressor_source, kernel_source, total_ram_pages, var
     from zswap_spec.kernel.script import Corpus, ScriptError, load_script
     from zswap_spec.kernel.script_model import NotModelled, ScriptModel
     from zswap_spec.model.variants import VARIANTS
+    from zswap_spec.support.interrupts import reported_on_interrupt
 
     from .options import check_names
 
@@ -53,20 +54,20 @@ def script(file, as_json, compressor_source, kernel_source, total_ram_pages, var
                             variant=variant, start_cursor=parsed.start_cursor)
         steps = [{"step": 0, "op": "start", "record": model.start_record()}]
         stopped = None
-        for n, step in enumerate(parsed.steps, 1):
-            try:
-                steps.append({"step": n, "op": step.op, "record": model.step(step)})
-            except NotModelled as e:
-                stopped = e
-                break
+        # An interrupt prints the steps done, as a step the model cannot run does.
+        with reported_on_interrupt(lambda e: _output(file, steps, model, as_json,
+                                                      interrupted=len(parsed.steps))):
+            for n, step in enumerate(parsed.steps, 1):
+                try:
+                    steps.append({"step": n, "op": step.op, "record": model.step(step)})
+                except NotModelled as e:
+                    stopped = e
+                    break
     except NotModelled as e:
         raise InputError(f"{file}: {e}") from None
     except ScriptError as e:  # a content kind whose pages the corpus lacks
         raise InputError(str(e)) from None
-    if as_json:
-        click.echo(json.dumps({"script": file, "steps": steps}, indent=1))
-    else:
-        _print_trace(file, steps, model)
+    _output(file, steps, model, as_json)
     if stopped is not None:
         raise InputError(f"{file}: {stopped}; the steps before it are printed")
     if model.violations:
@@ -139,24 +140,81 @@ def _regions(rec: dict) -> str:
                      for name, r in rec["regions"].items()) or "-"
 
 
+def _output(file: str, steps: list[dict], model, as_json: bool, interrupted: int = 0) -> None:
+    """The steps run: JSON, or the trace.  `interrupted`: the script's number of steps,
+    when an interrupt stopped the run before them all."""
+    if as_json:
+        doc = {"script": file, "steps": steps}
+        if interrupted:
+            doc["interrupted"] = True
+        click.echo(json.dumps(doc, indent=1))
+        return
+    _print_trace(file, steps, model)
+    if interrupted:
+        from zswap_spec.support.console import console
+
+        console.print(f"interrupted after step {len(steps) - 1} of {interrupted}; "
+                      f"the steps before it are printed", soft_wrap=True)
+
+
+COLUMNS = ("step", "op", "changed", "cgroups", "regions")
+# rich lays a table out at about 2 ms a row; a longer trace prints as plain columns
+# (a trace printed after an interrupt must not take seconds).
+RICH_ROWS = 300
+
+
 def _print_trace(file: str, steps: list[dict], model) -> None:
     from rich import box
     from rich.table import Table
 
     from zswap_spec.support.console import console
 
-    table = Table(title=f"{file} on the model (counters that changed, new value and change; "
-                        f"per cgroup: zswap bytes / pages, zswpout, zswpin, zswpwb)",
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for col in ("step", "op", "changed", "cgroups", "regions"):
-        table.add_column(col, justify="right" if col == "step" else "left",
-                         overflow="fold")
-    prev = steps[0]["record"]
+    title = (f"{file} on the model (counters that changed, new value and change; "
+             f"per cgroup: zswap bytes / pages, zswpout, zswpin, zswpwb)")
+    rows, prev = [], steps[0]["record"]
     for s in steps[1:]:
         rec = s["record"]
-        table.add_row(str(s["step"]), s["op"], _changes(prev, rec), _cgroups(rec), _regions(rec))
+        rows.append((str(s["step"]), s["op"], _changes(prev, rec), _cgroups(rec), _regions(rec)))
         prev = rec
-    console.print(table)
+    if len(rows) > RICH_ROWS:
+        click.echo("\n".join(_plain_table(title, rows, console.width)))
+    else:
+        table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+        for col in COLUMNS:
+            table.add_column(col, justify="right" if col == "step" else "left",
+                             overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
     last = steps[-1]["record"]["counter"]
     console.print(f"{len(steps) - 1} steps; pool {last['pool_total_size']} bytes, "
                   f"{last['stored_pages']} pages stored; --json gives every record")
+
+
+def _plain_table(title: str, rows: list[tuple[str, ...]], width: int) -> list[str]:
+    """The trace's columns as lines of at most `width` characters: the widest columns
+    narrowed first, a cell longer than its column folded onto the next lines."""
+    import textwrap
+
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    excess = sum(widths) + len(widths) - 1 - width
+    while excess > 0:
+        i = max(range(len(widths)), key=widths.__getitem__)
+        others = max(w for j, w in enumerate(widths) if j != i)
+        cut = min(excess, widths[i] - max(len(COLUMNS[i]), 12), max(1, widths[i] - others))
+        if cut <= 0:
+            break
+        widths[i] -= cut
+        excess -= cut
+
+    def line(cells) -> str:
+        return " ".join(c.rjust(w) if i == 0 else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [textwrap.fill(title, width), line(COLUMNS), " ".join("-" * w for w in widths)]
+    for row in rows:
+        parts = [textwrap.wrap(c, w, break_on_hyphens=False) or [""]
+                 for c, w in zip(row, widths)]
+        for k in range(max(map(len, parts))):
+            out.append(line([p[k] if k < len(p) else "" for p in parts]))
+    return out

@@ -9,13 +9,17 @@ out in indented lines (compresses about as well as prose and source code),
 and byte patterns shaped like x86-64 instruction streams (short opcodes,
 small displacements, repeated prologues; compresses about as well as
 machine code).
+
+`FilePages`: the pages of a file a script names (content "file"), read one
+by one when a step asks for them, so a script may name a file of any size.
 """
 
 from __future__ import annotations
 
+import os
 import random
 
-__all__ = ["text_pages", "code_pages"]
+__all__ = ["text_pages", "code_pages", "FilePages"]
 
 _WORDS = (
     "the of and to in is that for it as with on be by this are from or at an not which "
@@ -88,3 +92,43 @@ def code_pages(count: int, page_size: int = 4096, seed: int = 0xC0DE) -> list[by
                                      rng.randrange(256))) if b is None else b for b in tpl)
         out.append(bytes(buf[:page_size]))
     return out
+
+
+class FilePages:
+    """The first `limit` pages of a file (its last one zero-padded), as a sequence of
+    bytes read when asked for, with a seek and a read of one page: a script that names a
+    file of gigabytes and uses a few of its pages reads those pages, not the file.
+    Iterating (the guest's corpus blob) reads every page, one at a time."""
+
+    def __init__(self, path, page_size: int, limit: int):
+        self.path = os.fspath(path)
+        self.page_size = page_size
+        size = os.stat(self.path).st_size
+        self._n = min(-(-size // page_size), limit)
+        self._fd: int | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k: int) -> bytes:
+        if not -self._n <= k < self._n:
+            raise IndexError(f"page {k} of a file of {self._n} pages")
+        k %= self._n
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        data = os.pread(self._fd, self.page_size, k * self.page_size)
+        return data + bytes(self.page_size - len(data))
+
+    def __iter__(self):
+        return (self[k] for k in range(self._n))
+
+    def __getstate__(self) -> dict:  # no descriptor across a pickle
+        return dict(self.__dict__, _fd=None)
+
+    def __del__(self) -> None:
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass

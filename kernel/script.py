@@ -447,10 +447,12 @@ class Corpus:
         return corpus
 
     def add_file(self, path: Path) -> str:
-        data = Path(path).read_bytes()[: MAX_REGION_PAGES * PAGE_SIZE]
-        data += bytes(-len(data) % PAGE_SIZE)
+        """The file's first MAX_REGION_PAGES pages as a section, each read when a step
+        uses it (the file may be far larger than the pages a script draws)."""
+        from .corpus_pages import FilePages
+
         key = f"file:{_file_key(path)}"
-        self.sections[key] = [data[i:i + PAGE_SIZE] for i in range(0, len(data), PAGE_SIZE)]
+        self.sections[key] = FilePages(path, PAGE_SIZE, MAX_REGION_PAGES)
         return key
 
     def page(self, section: str, n: int) -> bytes:

@@ -16,6 +16,7 @@ import time
 
 from zswap_spec.model.variants import VARIANTS
 from zswap_spec.support.console import console
+from zswap_spec.support.interrupts import Interrupted, reported_on_interrupt
 from . import manifest
 from .assumptions import ASSUMPTIONS
 from .catalogue import (ASSUMPTION_LETTER, cells, correct_under, counterexample_groups,
@@ -46,13 +47,27 @@ def partial_update(variants, assumptions, page_sizes, update_manifest: bool,
 
 def run_prove(variants, assumptions, page_sizes, jobs: int, update_manifest: bool,
               update_spec: bool, as_json: bool, long: bool = False) -> int:
+    """Prove, write what was asked (a whole run only), report; the exit code.  An
+    interrupt reports the groups of (variant, page size) done, names the others, writes
+    nothing, and goes on (exit 130)."""
     why = partial_update(variants, assumptions, page_sizes, update_manifest, update_spec)
     if why:
         raise ValueError(why)  # the command checks first and exits 2
     expected = None if update_manifest else manifest.load()  # a broken manifest fails first
     started = time.perf_counter()
-    vac = {(a, ps): vacuity(a, ps) for a in assumptions for ps in page_sizes}
-    results = prove_all(variants, assumptions, page_sizes, jobs=jobs)
+    vac: dict = {}
+    every_group = [(v, ps) for ps in page_sizes for v in variants]
+
+    def interrupted(e: KeyboardInterrupt) -> None:
+        done, not_run = (e.done, e.not_done) if isinstance(e, Interrupted) else ([], every_group)
+        _report(done, vac, variants, _expected_if_readable(expected), time.perf_counter() - started,
+                as_json, long, not_run=not_run)
+
+    with reported_on_interrupt(interrupted):
+        for a in assumptions:
+            for ps in page_sizes:
+                vac[(a, ps)] = vacuity(a, ps)
+        results = prove_all(variants, assumptions, page_sizes, jobs=jobs)
     total = time.perf_counter() - started
     if update_manifest:
         manifest.write([r for r in results if r.page_size == page_sizes[0]])
@@ -60,19 +75,49 @@ def run_prove(variants, assumptions, page_sizes, jobs: int, update_manifest: boo
         write_spec(results)
     if expected is None:
         expected = manifest.load()
-    bad = manifest.mismatches(results, expected)
+    return _report(results, vac, variants, expected, total, as_json, long)
+
+
+def _expected_if_readable(expected):
+    """The manifest to compare an interrupted run with: the one loaded, else the file's
+    (an --update-manifest run did not load it), else none."""
+    if expected is not None:
+        return expected
+    try:
+        return manifest.load()
+    except Exception:  # noqa: BLE001 - a broken manifest only costs the comparison here
+        return None
+
+
+def _report(results, vac, variants, expected, total: float, as_json: bool, long: bool,
+            not_run=None) -> int:
+    """Print the results (JSON or the grid) and their comparison with the manifest;
+    `not_run`: the (variant, page size) groups an interrupt left out.  The exit code."""
+    bad = manifest.mismatches(results, expected) if expected is not None else []
     vacuous = [(a, ps, k) for (a, ps), checks in vac.items() for k, ok in checks.items() if not ok]
     if as_json:
-        print(json.dumps({
+        doc = {
             "results": [r.to_json() for r in results],
             "vacuity": [{"assumption": a, "page_size": ps, **checks} for (a, ps), checks in vac.items()],
             "mismatches": [{"theorem": r.theorem, "variant": r.variant, "assumption": r.assumption,
                             "page_size": r.page_size, "status": r.status, "expected": want}
                            for r, want in bad],
             "seconds": round(total, 3),
-        }, indent=2))
-    else:
+        }
+        if not_run is not None:
+            doc["interrupted"] = True
+            doc["not_run"] = [{"variant": v, "page_size": ps} for v, ps in not_run]
+        print(json.dumps(doc, indent=2))
+    elif not_run is None:
         _print(results, variants, bad, vacuous, total, long)
+    else:
+        if results:
+            _print(results, [v for v in variants if any(r.variant == v for r in results)],
+                   bad, vacuous, total, long)
+        else:
+            console.print("no (variant, page size) group was proved before the interrupt")
+        console.print(f"interrupted: {len(not_run)} (variant, page size) groups not run: "
+                      + ", ".join(f"{v} at {ps}" for v, ps in not_run), soft_wrap=True)
     return 1 if bad or vacuous else 0
 
 

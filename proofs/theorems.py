@@ -300,14 +300,41 @@ def _group(args) -> list[Result]:
 
 
 def prove_all(variants, assumptions, page_sizes, theorems=None, jobs: int = 1) -> list[Result]:
-    """Every combination; groups of (page size, variant) run in `jobs` processes."""
+    """Every combination; groups of (page size, variant) run in `jobs` processes.
+
+    An interrupt raises `Interrupted` with the results of the groups done (`done`, in
+    the order of a whole run) and the (variant, page size) of the others (`not_done`)."""
+    from zswap_spec.support.interrupts import Interrupted
+
     theorems = list(theorems or THEOREMS)
     groups = [(ps, v, list(assumptions), theorems) for ps in page_sizes for v in variants]
-    if jobs > 1 and len(groups) > 1:
-        from zswap_spec.support.processes import process_pool
+    done: dict[int, list[Result]] = {}
+    try:
+        if jobs > 1 and len(groups) > 1:
+            _pooled(groups, jobs, done)
+        else:
+            for i, g in enumerate(groups):
+                done[i] = _group(g)
+    except KeyboardInterrupt:
+        raise Interrupted([r for i in sorted(done) for r in done[i]],
+                          [(g[1], g[0]) for i, g in enumerate(groups) if i not in done]) from None
+    return [r for i in range(len(groups)) for r in done[i]]
 
-        with process_pool(jobs) as pool:
-            batches = list(pool.map(_group, groups))
-    else:
-        batches = [_group(g) for g in groups]
-    return [r for batch in batches for r in batch]
+
+def _pooled(groups, jobs: int, done: dict) -> None:
+    """The groups over a process pool, each one's results put in `done` as it ends (an
+    interrupt keeps those of every group ended by then)."""
+    from concurrent.futures import as_completed
+
+    from zswap_spec.support.processes import process_pool
+
+    with process_pool(jobs) as pool:
+        futures = {pool.submit(_group, g): i for i, g in enumerate(groups)}
+        try:
+            for f in as_completed(futures):
+                done[futures[f]] = f.result()
+        except KeyboardInterrupt:
+            for f, i in futures.items():  # ended, but not yet taken by the loop
+                if f.done() and not f.cancelled() and f.exception() is None:
+                    done[i] = f.result()
+            raise

@@ -1,0 +1,208 @@
+"""An interrupted command prints what it had done, then exits 130 (cli/errors.py):
+`check`, `prove`, `bench` and `script`, each run as a user runs it and stopped
+with Ctrl-C (SIGINT) or SIGTERM once it has results.  Each test waits for a sign
+that the results exist (worker processes, a worker's first answer, a progress
+line, CPU time spent), not for a fixed time: the machine is slow and shared.
+
+And a script that draws a few pages from a file of gigabytes (content "file")
+reads those pages, not the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from proctree import descendants, wait_gone
+
+SCRIPT = Path(sys.executable).with_name("zswap-spec")
+CMD = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "zswap_spec"]
+INTERRUPTED = "zswap-spec: interrupted"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _start(args, cwd=None) -> subprocess.Popen:
+    return subprocess.Popen(CMD + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=cwd)
+
+
+def _wait_for(p: subprocess.Popen, condition, what: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if p.poll() is not None:
+            out, err = p.communicate()
+            pytest.fail(f"the command ended (exit {p.returncode}) before {what}: {err[-2000:]}")
+        if time.monotonic() > deadline:
+            p.kill()
+            p.communicate()
+            pytest.fail(f"no sign of {what} within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def _stop(p: subprocess.Popen, sig) -> tuple[str, str, float]:
+    """Send `sig`; (stdout, stderr, seconds from the signal to the exit)."""
+    kids = descendants(p.pid)
+    p.send_signal(sig)
+    t0 = time.monotonic()
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        pytest.fail(f"still running 60 s after the signal: {err[-2000:]}")
+    took = time.monotonic() - t0
+    assert not wait_gone(kids), "processes of the command outlived it"
+    return out, err, took
+
+
+def _assert_interrupted(p: subprocess.Popen, err: str, took: float, extra=()) -> None:
+    assert p.returncode == 130, err
+    lines = [line for line in err.splitlines() if line and not line.startswith(tuple(extra))]
+    assert lines == [INTERRUPTED], err
+    assert took < 3, f"stopped {took:.1f} s after the signal"
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _workers_answered(pid: int) -> int:
+    """How many of the command's pool workers have written anything: a worker writes
+    nothing until it sends its first result back.  Workers are the fork server's
+    children; the fork server and the resource tracker are the command's."""
+    n = 0
+    for kid in descendants(pid):
+        try:
+            ppid = int(Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            io = dict(line.split(": ") for line in Path(f"/proc/{kid}/io").read_text().splitlines())
+        except (OSError, ValueError, IndexError):
+            continue
+        n += ppid != pid and int(io.get("wchar", "0")) > 0
+    return n
+
+
+# --- prove ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_prove_prints_the_groups_proved_and_names_the_others(sig):
+    """Before: nothing printed (the pool's map gave no result until every group ended)."""
+    p = _start(["prove", "--json", "--jobs", "2"])
+    _wait_for(p, lambda: _workers_answered(p.pid) >= 1, "a proved group")
+    time.sleep(0.3)  # the answer crosses the pipe
+    out, err, took = _stop(p, sig)
+    _assert_interrupted(p, err, took)
+    doc = json.loads(out)
+    assert doc["interrupted"] is True
+    done = {(r["variant"], r["page_size"]) for r in doc["results"]}
+    not_run = {(g["variant"], g["page_size"]) for g in doc["not_run"]}
+    assert done and not_run and not done & not_run
+    assert len(done | not_run) == 15  # every variant at every page size
+    per_group = {g: sum(1 for r in doc["results"] if (r["variant"], r["page_size"]) == g)
+                 for g in done}
+    assert set(per_group.values()) == {32}  # whole groups: 8 theorems x 4 assumption sets
+    assert doc["mismatches"] == []
+
+
+def test_an_interrupted_prove_prints_the_grid_so_far_and_never_rewrites_the_manifest():
+    from zswap_spec.proofs.manifest import MANIFEST
+
+    before = MANIFEST.read_bytes()
+    p = _start(["prove", "--update-manifest", "--jobs", "2"])
+    _wait_for(p, lambda: _workers_answered(p.pid) >= 1, "a proved group")
+    time.sleep(0.3)
+    out, err, took = _stop(p, signal.SIGINT)
+    _assert_interrupted(p, err, took)
+    assert "EQV-OUTCOME" in out and "(variant, page size) groups not run:" in out
+    assert MANIFEST.read_bytes() == before
+
+
+# --- script ---------------------------------------------------------------------------
+
+def _long_script(path: Path, rounds: int = 1000) -> Path:
+    """3 steps a round; each store 256 pages of (slow to make) random bytes."""
+    parts = ['format = "zswap-spec-script/1"\n[start]\ncompressor = "lz4"\n']
+    for i in range(rounds):
+        parts.append(f'[[step]]\nop = "store"\nregion = "r{i}"\npages = 256\n'
+                     f'content = "mostly-random"\nseed = {i}\n')
+        parts.append(f'[[step]]\nop = "load"\nregion = "r{i}"\n')
+        parts.append(f'[[step]]\nop = "free"\nregion = "r{i}"\n')
+    path.write_text("\n".join(parts))
+    return path
+
+
+def test_a_script_stopped_by_sigterm_prints_the_steps_done(tmp_path):
+    """Before: nothing printed; the steps were printed only at the end of the script."""
+    script = _long_script(tmp_path / "long.toml")
+    p = _start(["script", str(script)])
+    _wait_for(p, lambda: _cpu_seconds(p.pid) > 4, "steps run")
+    out, err, took = _stop(p, signal.SIGTERM)
+    _assert_interrupted(p, err, took)
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("interrupted after step ") and last.endswith(
+        "of 3000; the steps before it are printed"), out[-500:]
+    n = int(last.split()[3])
+    assert 0 < n < 3000
+    assert f"{n} steps; pool" in out and "r0 256/256 swapped" in out
+
+
+def test_a_script_interrupted_with_json_gives_the_records_done(tmp_path):
+    script = _long_script(tmp_path / "long.toml")
+    p = _start(["script", str(script), "--json"])
+    _wait_for(p, lambda: _cpu_seconds(p.pid) > 4, "steps run")
+    out, err, took = _stop(p, signal.SIGINT)
+    _assert_interrupted(p, err, took)
+    doc = json.loads(out)
+    assert doc["interrupted"] is True
+    ops = [s["op"] for s in doc["steps"]]
+    assert ops[0] == "start" and 1 < len(ops) < 3001 and ops[1:4] == ["store", "load", "free"]
+
+
+def test_a_script_reads_only_the_pages_it_uses_of_a_large_sparse_file(tmp_path):
+    """Before: the whole file was read (6 GiB in memory, or a MemoryError)."""
+    big = tmp_path / "big.img"
+    with open(big, "wb") as f:
+        f.truncate(6 << 30)
+        f.seek((3 << 30) + 5)
+        f.write(b"zswap")  # one page of the file that is not zero
+    script = tmp_path / "s.toml"
+    script.write_text('format = "zswap-spec-script/1"\n[[step]]\nop = "store"\nregion = "r"\n'
+                      'pages = 64\ncontent = "file"\nfile = "big.img"\nseed = 7\n'
+                      '[[step]]\nop = "load"\nregion = "r"\n')
+    # Peak RSS of the command alone, from a parent that runs nothing else.
+    rss = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+           "sys.stderr.write(f'\\nRSS {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}"
+           " RC {p.returncode}\\n')")
+    p = subprocess.run([sys.executable, "-c", rss] + CMD + ["script", str(script), "--json"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    words = p.stderr.strip().splitlines()[-1].split()
+    assert words[0] == "RSS" and words[3] == "0", p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["steps"][1]["record"]["regions"]["r"]["pages"] == 64
+    assert int(words[1]) < 200 * 1024, f"peak RSS {int(words[1]) // 1024} MiB"
+
+
+def test_file_pages_are_read_one_by_one_and_equal_the_files_bytes(tmp_path):
+    from zswap_spec.kernel.script import MAX_REGION_PAGES, PAGE_SIZE, Corpus
+
+    data = os.urandom(3 * PAGE_SIZE + 100)
+    (tmp_path / "f.bin").write_bytes(data)
+    corpus = Corpus({})
+    key = corpus.add_file(tmp_path / "f.bin")
+    pages = corpus.sections[key]
+    assert len(pages) == 4 and pages[3] == data[3 * PAGE_SIZE:] + bytes(PAGE_SIZE - 100)
+    assert corpus.blob() == data + bytes(PAGE_SIZE - 100)  # the guest's copy: every page
+    assert corpus.index() == f"{key} 0 4\n"
+    with open(tmp_path / "big.img", "wb") as f:
+        f.truncate((MAX_REGION_PAGES + 10) * PAGE_SIZE)
+    assert len(corpus.sections[corpus.add_file(tmp_path / "big.img")]) == MAX_REGION_PAGES
