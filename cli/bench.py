@@ -33,6 +33,7 @@ def bench(compressors, pages, variant, repeat, folio_pages, as_json) -> None:
     """Measure the optimized core beside a raw C loop, a Python loop and the model."""
     from zswap_spec.pool import CoreUnavailable
     from zswap_spec.pool.bench import BENCH_COMPRESSORS, run_bench
+    from zswap_spec.support.interrupts import reported_on_interrupt
 
     compressors = check_names("compressor", compressors, BENCH_COMPRESSORS) or ["lz4", "zstd", "deflate"]
     check_names("variant", [variant], VARIANTS)
@@ -43,14 +44,35 @@ def bench(compressors, pages, variant, repeat, folio_pages, as_json) -> None:
     if not 1 <= folio_pages <= 512:
         raise InputError(f"--folio-pages {folio_pages} is out of range; use 1 to 512")
     say = None if as_json else (lambda c: click.echo(f"measuring {c} ...", err=True))
-    try:
-        result = run_bench(compressors, pages, variant, repeat, folio_pages, progress=say)
-    except CoreUnavailable as e:
-        raise InputError(f"{e}") from None
+    # An interrupt prints the figures of the compressors measured (exit 130).
+    with reported_on_interrupt(lambda e: _interrupted(e, compressors, as_json)):
+        try:
+            result = run_bench(compressors, pages, variant, repeat, folio_pages, progress=say)
+        except CoreUnavailable as e:
+            raise InputError(f"{e}") from None
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         print_bench(result)
+
+
+def _interrupted(e: KeyboardInterrupt, compressors, as_json: bool) -> None:
+    """What an interrupted bench measured: the figures of the compressors done, the
+    names of the others."""
+    from zswap_spec.support.interrupts import Interrupted
+
+    result = e.done if isinstance(e, Interrupted) else None
+    not_done = e.not_done if isinstance(e, Interrupted) else list(compressors)
+    if as_json:
+        click.echo(json.dumps({**(result or {}), "interrupted": True,
+                               "not_measured": not_done}, indent=2))
+        return
+    if result and result["compressors"]:
+        print_bench(result)
+    else:
+        console.print("bench: interrupted before any compressor was measured")
+    if not_done:
+        console.print(f"interrupted: not measured: {', '.join(not_done)}", soft_wrap=True)
 
 
 _BENCH_ROWS = (("raw_c", "raw C loop (compressor only)"), ("python_loop", "Python loop"),

@@ -21,6 +21,7 @@ import zstandard
 from zswap_spec.model.compressors import DEFLATE_DEF_MEMLEVEL, DEFLATE_DEF_WINBITS, LZ4HC_DEFAULT_CLEVEL, ZSTD_DEF_LEVEL
 from zswap_spec.replay.sample import _text_pages, default_sample
 from zswap_spec.optimized_core import load_core
+from zswap_spec.support.interrupts import Interrupted
 
 from .errors import PoolInputError
 from .core_backend import CorePool
@@ -101,19 +102,33 @@ def _emptied(pool, n: int):
 
 def run_bench(compressors=("lz4", "zstd", "deflate"), pages: int = 4096, variant: str = "uniform",
               repeat: int = 5, folio_pages: int = 8, page_size: int = 4096, progress=None) -> dict:
-    """Measure every row for every compressor; the figures and the ratios."""
+    """Measure every row for every compressor; the figures and the ratios.  An
+    interrupt raises `Interrupted` with the figures of the compressors measured
+    (`done`) and the names of the others (`not_done`)."""
     loaded = load_core()
-    raw_loop = loaded.module.raw_loop
     buf = bench_pages(pages, page_size)
     page_list = [buf[i:i + page_size] for i in range(0, len(buf), page_size)]
+    out: dict = {"config": {"pages": len(page_list), "page_size": page_size, "variant": variant,
+                            "folio_pages": folio_pages, "repeat": repeat,
+                            "libraries": loaded.libraries},
+                 "compressors": {}, "ratios": {}}
+    try:
+        _measure(out, loaded.module.raw_loop, compressors, buf, page_list, variant, folio_pages,
+                 page_size, repeat, progress)
+    except KeyboardInterrupt:
+        done = list(out["compressors"])
+        raise Interrupted(_targets(out), [c for c in compressors if c not in done]) from None
+    return _targets(out)
+
+
+def _measure(out: dict, raw_loop, compressors, buf: bytes, page_list: list[bytes], variant: str,
+             folio_pages: int, page_size: int, repeat: int, progress) -> None:
+    """Every row for every compressor, each compressor's figures put in `out` once
+    they are all measured."""
     n = len(page_list)
     timer = _Timer(repeat)
     slow = _Timer(max(1, min(repeat, 3)))  # the model and the Python loop are slow
     big = 1 << 30  # no pool limit in the way
-    out: dict = {"config": {"pages": n, "page_size": page_size, "variant": variant,
-                            "folio_pages": folio_pages, "repeat": repeat,
-                            "libraries": loaded.libraries},
-                 "compressors": {}, "ratios": {}}
 
     def store_run(pool):
         return lambda: pool.store_run(buf, 0, folio_pages, 0, zeromap=False)
@@ -141,7 +156,7 @@ def run_bench(compressors=("lz4", "zstd", "deflate"), pages: int = 4096, variant
         rows["core_1_thread"], rows["core_2_threads"] = min(t1), min(t2)
         store_run(core1)()
         overhead = core1.overhead()
-        out["compressors"][comp] = {
+        figures = {
             row: {"seconds": round(s, 6), "pages_per_second": round(n / s, 1),
                   "mib_per_second": round(n * page_size / s / (1 << 20), 2)}
             for row, s in rows.items()}
@@ -156,6 +171,11 @@ def run_bench(compressors=("lz4", "zstd", "deflate"), pages: int = 4096, variant
             "overhead_bytes_per_entry": round(overhead["per_entry"], 2),
             "zsmalloc_bytes_per_entry": round(overhead["zsmalloc_per_entry"], 2),
         }
+        out["compressors"][comp] = figures  # last: a compressor listed has its ratios
+
+
+def _targets(out: dict) -> dict:
+    """`out` with the targets, and which each compressor measured meets."""
     out["targets"] = dict(TARGETS)
     out["met"] = {comp: {
         "core_vs_raw": r["core_vs_raw"] >= TARGETS["core_vs_raw"],

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,11 +38,10 @@ def _wait_for(p: subprocess.Popen, condition, what: str, timeout: float = 240) -
     deadline = time.monotonic() + timeout
     while not condition():
         if p.poll() is not None:
-            out, err = p.communicate()
-            pytest.fail(f"the command ended (exit {p.returncode}) before {what}: {err[-2000:]}")
+            pytest.fail(f"the command ended (exit {p.returncode}) before {what}")
         if time.monotonic() > deadline:
             p.kill()
-            p.communicate()
+            p.wait()
             pytest.fail(f"no sign of {what} within {timeout:.0f} s")
         time.sleep(0.1)
 
@@ -125,6 +125,38 @@ def test_an_interrupted_prove_prints_the_grid_so_far_and_never_rewrites_the_mani
     _assert_interrupted(p, err, took)
     assert "EQV-OUTCOME" in out and "(variant, page size) groups not run:" in out
     assert MANIFEST.read_bytes() == before
+
+
+# --- bench ----------------------------------------------------------------------------
+
+def _core_built() -> bool:
+    from zswap_spec.pool import core_available
+
+    return core_available()[0]
+
+
+@pytest.mark.skipif(not _core_built(), reason="bench measures the optimized core: not built")
+def test_bench_stopped_by_sigterm_prints_the_compressors_measured():
+    """Before: nothing printed; the figures were printed when every compressor was done."""
+    p = _start(["bench", "--pages", "2048", "--compressor", "lz4", "--compressor", "deflate",
+                "--compressor", "zstd"])
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(p.stderr), daemon=True)
+    reader.start()
+    _wait_for(p, lambda: "measuring deflate ...\n" in err_lines, "lz4 measured")
+    kids = descendants(p.pid)
+    p.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    out = p.stdout.read()
+    p.wait(timeout=60)
+    took = time.monotonic() - t0
+    reader.join(timeout=10)
+    assert not wait_gone(kids)
+    _assert_interrupted(p, "".join(err_lines), took, extra=("measuring ",))
+    assert "raw C loop (compressor only)" in out and "core / raw C loop" in out
+    head = next(line for line in out.splitlines() if line.strip().startswith("row"))
+    assert head.split() == ["row", "lz4"]  # the compressor measured, and only it
+    assert out.strip().splitlines()[-1] == "interrupted: not measured: deflate, zstd"
 
 
 # --- script ---------------------------------------------------------------------------
