@@ -10,9 +10,9 @@ as a diff of the manifest when it is rewritten with `--update-manifest`.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -21,9 +21,9 @@ from zswap_spec import spec as spec_pkg
 from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.model.variants import VARIANTS
 from zswap_spec.replay import RunConfig, replay_pages
-from zswap_spec.support.console import console
-from zswap_spec.replay.sample import default_sample, page_kinds
+from zswap_spec.replay.sample import default_sample
 from zswap_spec.support import manifest as manifests
+from zswap_spec.support.interrupts import Interrupted, reported_on_interrupt
 
 from .errors import InputError
 from .options import check_page_size, page_size_option
@@ -39,18 +39,24 @@ Key = tuple[str, str, bool, int, int]  # variant, compressor, writeback, folio_p
 
 def collect_findings(page_size: int = 4096):
     """Run the grid; (findings by configuration, run results, INV-BATCH details)."""
+    run = CheckRun(page_size, ())
+    _grid(run)
+    return run.findings, run.results, run.batch_details
+
+
+def _grid(run: "CheckRun") -> None:
+    """The grid, each configuration's results put in `run` as it ends (an interrupt
+    keeps those of the configurations done)."""
+    page_size = run.page_size
     pages = [p.data for p in default_sample(page_size)]
-    findings: dict[Key, set[str]] = {}
-    results = []
-    batch_details = []
     for variant in VARIANTS:
         for compressor in ALGORITHMS:
             for wb in WRITEBACK:
                 for folio_pages in FOLIO_SIZES:
                     cfg = RunConfig(variant, compressor, wb, folio_pages, page_size)
                     r = replay_pages(pages, cfg)
-                    results.append(r)
                     ids = {v.invariant for v in r.violations}
+                    detail = None
                     if folio_pages > 1:
                         # INV-BATCH: the same folios with one unit per batch.
                         single = replay_pages(pages, RunConfig(variant, compressor, wb, folio_pages,
@@ -58,9 +64,50 @@ def collect_findings(page_size: int = 4096):
                         diff = [i for i, (a, b) in enumerate(zip(r.outcomes, single.outcomes)) if a != b]
                         if diff:
                             ids.add("INV-BATCH")
-                            batch_details.append((cfg, diff, r.outcomes, single.outcomes))
-                    findings[(variant, compressor, wb, folio_pages, page_size)] = ids
-    return findings, results, batch_details
+                            detail = (cfg, diff, r.outcomes, single.outcomes)
+                    run.results.append(r)
+                    if detail is not None:
+                        run.batch_details.append(detail)
+                    # last: a configuration with findings has its run
+                    run.findings[(variant, compressor, wb, folio_pages, page_size)] = ids
+
+
+@dataclass
+class CheckRun:
+    """What a check has done: each stage's answer, None until the stage has run, so
+    that an interrupt reports what is there.  `running`: the stage under way."""
+
+    page_size: int
+    stages: tuple[str, ...]  # after the grid: of proofs, fuzz, drivers, core
+    started: float = field(default_factory=time.perf_counter)
+    running: str | None = "grid"
+    findings: dict[Key, set[str]] = field(default_factory=dict)
+    results: list = field(default_factory=list)
+    batch_details: list = field(default_factory=list)
+    manifest_written: bool = False
+    mismatches: list | None = None  # (key, new, gone) against the manifest
+    proofs: dict | None = None  # bad, count, seconds (and not_run when interrupted)
+    fuzz: list | None = None  # the campaigns done
+    drivers: tuple | None = None  # (mismatches, reports, seconds)
+    core: tuple | None = None  # (mismatches, note, seconds)
+
+    def compare(self, expected: dict[Key, set[str]]) -> None:
+        """The configurations done against the manifest."""
+        self.mismatches = []
+        for key, got in self.findings.items():
+            want = expected.get(key, set())
+            if got != want:
+                self.mismatches.append((key, sorted(got - want), sorted(want - got)))
+
+    def not_run(self) -> list[str]:
+        """The stages after the one under way."""
+        order = ("grid",) + self.stages
+        return list(order[order.index(self.running) + 1:]) if self.running else []
+
+    def failed(self) -> bool:
+        return bool(self.mismatches or (self.proofs and self.proofs["bad"])
+                    or any(r.findings for r in self.fuzz or ())
+                    or (self.drivers and self.drivers[0]) or (self.core and self.core[0]))
 
 
 MANIFEST_SCHEMA = manifests.register(manifests.Schema(
@@ -128,98 +175,42 @@ def write_manifest(findings: dict[Key, set[str]], page_size: int, path: Path = M
 def run_check(page_size: int = 4096, as_json: bool = False, update_manifest: bool = False,
               manifest: Path = MANIFEST_PATH, proofs: bool = True, fuzz: bool = True,
               drivers: bool = True, core: bool = True) -> int:
-    started = time.perf_counter()
-    findings, results, batch_details = collect_findings(page_size)
-    if update_manifest:
-        write_manifest(findings, page_size, manifest)
-    expected = {k: v for k, v in load_manifest(manifest).items() if k[4] == page_size}
-    mismatches = []
-    for key, got in findings.items():
-        want = expected.get(key, set())
-        if got != want:
-            mismatches.append((key, sorted(got - want), sorted(want - got)))
-    proof_bad, proof_count, proof_seconds = _proofs() if proofs else ([], 0, 0.0)
-    fuzz_runs = _short_campaign() if fuzz else []
-    fuzz_bad = [f"{r.variant}/{r.compressor}: {f.description} ({f.reproducer})"
-                for r in fuzz_runs for f in r.findings]
-    driver_bad, driver_reports, driver_seconds = _drivers() if drivers else ([], [], 0.0)
-    core_bad, core_note, core_seconds = _core_agrees(results) if core else ([], "", 0.0)
-    seconds = time.perf_counter() - started
-    sample = default_sample(page_size)
-    if as_json:
-        print(json.dumps({
-            "page_size": page_size,
-            "sample": page_kinds(sample),
-            "runs": [r.to_json() for r in results],
-            "findings": [
-                {"variant": k[0], "compressor": k[1], "writeback": k[2], "folio_pages": k[3],
-                 "invariants": sorted(v)} for k, v in findings.items() if v
-            ],
-            "mismatches": [
-                {"variant": k[0], "compressor": k[1], "writeback": k[2], "folio_pages": k[3],
-                 "new": new, "gone": gone} for k, new, gone in mismatches
-            ],
-            "proofs": {"results": proof_count, "mismatches": proof_bad,
-                       "seconds": round(proof_seconds, 3)},
-            "fuzz": [r.to_json() for r in fuzz_runs],
-            "drivers": {"reports": [r.to_json() for r in driver_reports],
-                        "mismatches": driver_bad, "seconds": round(driver_seconds, 3)},
-            "core": {"runs": len(results) if core else 0, "mismatches": core_bad,
-                     "note": core_note, "seconds": round(core_seconds, 3)},
-            "seconds": round(seconds, 3),
-        }, indent=2))
-    else:
-        _print_summary(findings, results, page_size, sample, batch_details)
-        if mismatches:
-            console.print(f"[bold red]{len(mismatches)} configurations differ from the manifest "
-                          f"{manifest}:[/]")
-            for (v, c, wb, fp, _), new, gone in mismatches:
-                console.print(f"  {v}/{c} writeback={'on' if wb else 'off'} folio={fp}: "
-                              f"new {new or '-'}, gone {gone or '-'}")
-        else:
-            console.print(f"all {len(findings)} configurations match the manifest "
-                          f"({sum(1 for v in findings.values() if v)} with expected findings)")
-        if not proofs:
-            pass
-        elif proof_bad:
-            console.print(f"[bold red]{len(proof_bad)} proof results differ from proofs/expected.toml "
-                          f"(run 'zswap-spec prove' for details):[/]")
-            for m in proof_bad[:10]:
-                console.print(f"  {m}")
-        else:
-            console.print(f"proofs: all {proof_count} results match proofs/expected.toml "
-                          f"({proof_seconds:.1f} s)")
-        steps = sum(r.steps for r in fuzz_runs)
-        if not fuzz:
-            pass
-        elif fuzz_bad:
-            console.print(f"[bold red]fuzz: {len(fuzz_bad)} findings where none are expected:[/]")
-            for line in fuzz_bad:
-                console.print(f"  {line}")
-        else:
-            console.print(f"fuzz: {steps} state-machine steps over "
-                          f"{', '.join(r.variant for r in fuzz_runs)} with the real lz4, no finding")
-        if driver_bad:
-            console.print(f"[bold red]drivers: {len(driver_bad)} differ from "
-                          f"spec/expected-drivers.toml:[/]")
-            for line in driver_bad:
-                console.print(f"  {line}")
-        elif drivers:
-            seeded = sum(r.seeded_bug for r in driver_reports)
-            console.print(f"drivers: {len(driver_reports) - seeded} built-in drivers conform, "
-                          f"{seeded} seeded-bug drivers rejected with their clauses "
-                          f"({driver_seconds:.1f} s)")
-        if core_bad:
-            console.print(f"[bold red]core: {len(core_bad)} replay runs differ from the model's:[/]")
-            for line in core_bad[:10]:
-                console.print(f"  {line}")
-        elif core_note:
-            console.print(f"core: {core_note}")
-        elif core:
-            console.print(f"core: the optimized core gives the model's run on all {len(results)} "
-                          f"replay configurations ({core_seconds:.1f} s)")
-        console.print(f"check took {seconds:.1f} s")
-    return 1 if mismatches or proof_bad or fuzz_bad or driver_bad or core_bad else 0
+    """Every stage, then the report; the exit code.  An interrupt reports what was done
+    (the grid's configurations done, compared with the manifest; the stages done or
+    under way), names the stages not run, and goes on (exit 130)."""
+    from .check_report import report
+
+    run = CheckRun(page_size, tuple(name for name, on in (("proofs", proofs), ("fuzz", fuzz),
+                                                          ("drivers", drivers), ("core", core))
+                                    if on))
+
+    def interrupted(e: KeyboardInterrupt) -> None:
+        if run.mismatches is None:
+            try:
+                run.compare(load_manifest(manifest))
+            except manifests.ManifestError:
+                pass  # reported as not compared
+        report(run, manifest, as_json, update_manifest, interrupted=True)
+
+    with reported_on_interrupt(interrupted):
+        _grid(run)
+        if update_manifest:
+            write_manifest(run.findings, page_size, manifest)
+            run.manifest_written = True
+        run.compare(load_manifest(manifest))
+        for stage in run.stages:
+            run.running = stage
+            if stage == "proofs":
+                run.proofs = _proofs(run)
+            elif stage == "fuzz":
+                _short_campaign(run)
+            elif stage == "drivers":
+                run.drivers = _drivers()
+            else:
+                run.core = _core_agrees(run.results)
+        run.running = None
+    report(run, manifest, as_json, update_manifest)
+    return 1 if run.failed() else 0
 
 
 def _core_agrees(results):
@@ -262,62 +253,45 @@ def _drivers():
     return check_catalogue()
 
 
-def _short_campaign():
-    """A few seconds of pool fuzzing where the spec expects no finding."""
+def _short_campaign(run: CheckRun) -> None:
+    """A few seconds of pool fuzzing where the spec expects no finding; each campaign
+    put in `run.fuzz` as it ends."""
     import tempfile
 
     from zswap_spec.fuzz.campaign import Campaign, run_campaign
 
+    run.fuzz = []
     with tempfile.TemporaryDirectory() as d:
-        return [run_campaign(Campaign(v, "lz4", (), budget=1.5, seed=2025, max_folio=64), None, Path(d))
-                for v in ("mainline", "explicit", "uniform")]
+        for v in ("mainline", "explicit", "uniform"):
+            run.fuzz.append(run_campaign(Campaign(v, "lz4", (), budget=1.5, seed=2025, max_folio=64),
+                                         None, Path(d)))
 
 
-def _proofs() -> tuple[list[str], int, float]:
-    """Every theorem at every page size, against the proofs' manifest."""
+def _proofs(run: CheckRun) -> dict:
+    """Every theorem at every page size, against the proofs' manifest: bad (the
+    differences), count, seconds.  An interrupt leaves those of the groups proved in
+    `run.proofs`, with the (variant, page size) groups not run."""
     import os
 
-    from zswap_spec.model.variants import VARIANTS
     from zswap_spec.proofs import manifest
     from zswap_spec.proofs.assumptions import ASSUMPTIONS
     from zswap_spec.proofs.theorems import PAGE_SIZES, prove_all
 
     started = time.perf_counter()
-    results = prove_all(list(VARIANTS), list(ASSUMPTIONS), PAGE_SIZES,
-                        jobs=min(2, os.cpu_count() or 1))
-    bad = [f"{r.theorem} / {r.variant} / {r.assumption} / PAGE_SIZE {r.page_size}: {r.status}, "
-           f"expected {want}" for r, want in manifest.mismatches(results, manifest.load())]
-    return bad, len(results), time.perf_counter() - started
 
+    def answer(results) -> dict:
+        bad = [f"{r.theorem} / {r.variant} / {r.assumption} / PAGE_SIZE {r.page_size}: "
+               f"{r.status}, expected {want}"
+               for r, want in manifest.mismatches(results, manifest.load())]
+        return {"bad": bad, "count": len(results), "seconds": time.perf_counter() - started}
 
-def _print_summary(findings, results, page_size, sample, batch_details) -> None:
-    from rich.table import Table
-
-    kinds = ", ".join(f"{k} {n}" for k, n in page_kinds(sample).items())
-    console.print(f"built-in sample: {len(sample)} pages of {page_size} bytes ({kinds})")
-    by_key = {(r.config.variant, r.config.compressor, r.config.writeback, r.config.folio_pages): r
-              for r in results}
-    for wb in WRITEBACK:
-        table = Table(title=f"writeback {'enabled' if wb else 'disabled'}: outcomes "
-                            f"(compressed/raw/rejected, folio of 1) and broken invariants")
-        table.add_column("variant")
-        for c in ALGORITHMS:
-            table.add_column(c)
-        for v in VARIANTS:
-            row = [v]
-            for c in ALGORITHMS:
-                r = by_key[(v, c, wb, 1)]
-                ids = sorted(findings[(v, c, wb, 1, page_size)] | findings[(v, c, wb, 8, page_size)])
-                cell = f"{r.count('compressed')}/{r.count('raw')}/{r.count('rejected')}"
-                cell += "\n" + ("[red]" + " ".join(i.removeprefix("INV-") for i in ids) + "[/]" if ids else "[green]ok[/]")
-                row.append(cell)
-            table.add_row(*row)
-        console.print(table)
-    for cfg, diff, batched, single in batch_details[:5]:
-        i = diff[0]
-        console.print(f"INV-BATCH {cfg.variant}/{cfg.compressor} writeback={'on' if cfg.writeback else 'off'}: "
-                      f"page {i} is '{batched[i]}' in batches of {cfg.folio_pages} but '{single[i]}' one by one "
-                      f"({len(diff)} pages differ)")
+    try:
+        results = prove_all(list(VARIANTS), list(ASSUMPTIONS), PAGE_SIZES,
+                            jobs=min(2, os.cpu_count() or 1))
+    except Interrupted as e:
+        run.proofs = dict(answer(e.done), not_run=e.not_done)
+        raise
+    return answer(results)
 
 
 @click.command()

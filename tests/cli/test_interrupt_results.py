@@ -92,6 +92,59 @@ def _workers_answered(pid: int) -> int:
     return n
 
 
+# --- check ----------------------------------------------------------------------------
+
+def test_check_stopped_by_sigterm_during_the_proofs_prints_the_grid_and_the_comparison():
+    """Before: nothing printed, though the grid and its comparison were done."""
+    p = _start(["check"])
+    _wait_for(p, lambda: len(descendants(p.pid)) >= 2, "the proofs' workers (the grid done)")
+    out, err, took = _stop(p, signal.SIGTERM)
+    _assert_interrupted(p, err, took)
+    assert "writeback enabled: outcomes" in out and "writeback disabled: outcomes" in out
+    assert "all 100 configurations match the manifest" in out
+    assert "interrupted during proofs; not run: fuzz, drivers, core" in out
+
+
+def test_check_interrupted_with_json_gives_what_was_done_and_what_was_not():
+    p = _start(["check", "--json"])
+    _wait_for(p, lambda: _workers_answered(p.pid) >= 1, "a proved group")
+    time.sleep(0.3)  # the answer crosses the pipe
+    out, err, took = _stop(p, signal.SIGINT)
+    _assert_interrupted(p, err, took)
+    doc = json.loads(out)
+    assert doc["interrupted"] is True and doc["running"] == "proofs"
+    assert doc["not_run"] == ["fuzz", "drivers", "core"]
+    assert len(doc["runs"]) == 100 and doc["mismatches"] == [] and doc["findings"]
+    assert doc["proofs"]["results"] >= 32 and doc["proofs"]["mismatches"] == []
+    assert 0 < len(doc["proofs"]["not_run"]) < 15
+    assert doc["fuzz"] is None and doc["drivers"] is None and doc["core"] is None
+
+
+def test_an_interrupt_in_the_grid_reports_the_configurations_done_and_writes_no_manifest(
+        tmp_path, monkeypatch, capsys):
+    from zswap_spec.cli import check
+
+    manifest = tmp_path / "expected-check.toml"
+    manifest.write_bytes(check.MANIFEST_PATH.read_bytes())
+    real, calls = check.replay_pages, []
+
+    def replay_pages(pages, cfg):
+        calls.append(cfg)
+        if len(calls) == 40:
+            raise KeyboardInterrupt
+        return real(pages, cfg)
+
+    monkeypatch.setattr(check, "replay_pages", replay_pages)
+    with pytest.raises(KeyboardInterrupt):
+        check.run_check(as_json=True, update_manifest=True, manifest=manifest)
+    assert manifest.read_bytes() == check.MANIFEST_PATH.read_bytes()
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["interrupted"] is True and doc["running"] == "grid"
+    assert doc["not_run"] == ["proofs", "fuzz", "drivers", "core"]
+    assert 20 < len(doc["runs"]) < 40 and doc["mismatches"] == []  # compared, those done
+    assert doc["proofs"] is None
+
+
 # --- prove ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
