@@ -253,6 +253,26 @@ def test_a_script_interrupted_with_json_gives_the_records_done(tmp_path):
     assert ops[0] == "start" and 1 < len(ops) < 3001 and ops[1:4] == ["store", "load", "free"]
 
 
+def test_a_long_trace_prints_every_step_as_plain_columns_in_the_console_width(tmp_path):
+    """Rich lays a table out at ~2 ms a row: a trace of thousands of steps printed after
+    an interrupt would take seconds."""
+    parts = ['format = "zswap-spec-script/1"\n']
+    for i in range(120):
+        parts.append(f'[[step]]\nop = "store"\nregion = "r{i}"\npages = 4\ncontent = "text"\n'
+                     f'seed = {i}\n[[step]]\nop = "load"\nregion = "r{i}"\n'
+                     f'[[step]]\nop = "free"\nregion = "r{i}"\n')
+    (tmp_path / "s.toml").write_text("\n".join(parts))
+    p = subprocess.run(CMD + ["script", str(tmp_path / "s.toml")], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[1].split() == ["step", "op", "changed", "cgroups", "regions"]
+    steps = [line.split()[0] for line in lines[3:-1] if line[:4].strip().isdigit()]
+    assert steps == [str(n) for n in range(1, 361)]
+    assert max(map(len, lines)) <= 200  # the width of piped output (support/console.py)
+    assert lines[-1].startswith("360 steps; pool ")
+
+
 def test_a_script_reads_only_the_pages_it_uses_of_a_large_sparse_file(tmp_path):
     """Before: the whole file was read (6 GiB in memory, or a MemoryError)."""
     big = tmp_path / "big.img"
