@@ -142,7 +142,8 @@ def _check(given: list[str], options, jobs: int):
     """A report per driver of every target given, and whether an interrupt cut the run
     short (the drivers not checked then say so)."""
     from zswap_spec.driverkit.abi import TargetError
-    from zswap_spec.driverkit.conformance import DriverReport, check_targets, expand_target
+    from zswap_spec.driverkit.conformance import DriverReport, expand_target
+    from zswap_spec.driverkit.jobs import check_targets
     from zswap_spec.driverkit.targets import builtin_targets, parse_target
 
     slots: list = []  # per target given: a report (could not be checked) or drivers to check

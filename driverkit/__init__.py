@@ -41,7 +41,8 @@ def check_driver(target: str, *, budget: float = 5.0, format: str | None = None,
 
     A target that cannot be checked at all gives one report whose `error` says why.
     `memory_limit`: bytes of data the driver's process may map (RLIMIT_DATA)."""
-    from .conformance import DriverReport, KitOptions, check_targets, expand_target
+    from .conformance import DriverReport, KitOptions, expand_target
+    from .jobs import check_targets
     from .targets import parse_target
 
     options = KitOptions(budget=budget, seed=seed, call_timeout=call_timeout, format=format,

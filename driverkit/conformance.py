@@ -28,7 +28,7 @@ from .inputs import fixed_vectors
 from .sandbox import DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_LIMIT, Sandbox
 from .targets import Target
 
-__all__ = ["KitOptions", "DriverReport", "check_target", "check_targets", "expand_target"]
+__all__ = ["KitOptions", "DriverReport", "check_target", "expand_target"]
 
 MAX_DEATHS = 40  # a driver that dies this often is not checked further
 MAX_HANGS = 3  # ... or hangs this often (each hang costs the whole time limit)
@@ -276,13 +276,3 @@ def _replace_folder(new: Path, final: Path) -> None:
         shutil.rmtree(new, ignore_errors=True)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def check_targets(targets: list[Target], options: KitOptions, jobs: int = 1,
-                  on_done=None) -> list[DriverReport]:
-    """Check every target, `jobs` at a time; reports in the targets' order.
-    `on_done(index, report)` is called as each one ends (an interrupt leaves the
-    reports so far with the caller that way)."""
-    from .jobs import run_checks
-
-    return run_checks(targets, options, jobs, on_done)

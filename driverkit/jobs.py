@@ -20,7 +20,7 @@ from zswap_spec.support.processes import context, die_with_parent
 from .conformance import DriverReport, KitOptions, check_target
 from .targets import Target
 
-__all__ = ["run_checks", "checked_safely"]
+__all__ = ["check_targets", "checked_safely"]
 
 
 def checked_safely(target: Target, options: KitOptions) -> DriverReport:
@@ -53,9 +53,11 @@ def _lost(target: Target, exitcode) -> DriverReport:
     return report
 
 
-def run_checks(targets: list[Target], options: KitOptions, jobs: int = 1,
-               on_done=None) -> list[DriverReport]:
-    """A report per target, in the targets' order; `on_done(index, report)` as each ends."""
+def check_targets(targets: list[Target], options: KitOptions, jobs: int = 1,
+                  on_done=None) -> list[DriverReport]:
+    """Check every target, `jobs` at a time; a report per target, in the targets'
+    order.  `on_done(index, report)` is called as each one ends (an interrupt leaves
+    the reports so far with the caller that way)."""
     reports: list = [None] * len(targets)
 
     def done(i: int, report: DriverReport) -> None:

@@ -9,7 +9,8 @@ import os
 import time
 
 from .abi import TargetError
-from .conformance import DriverReport, KitOptions, check_targets
+from .conformance import DriverReport, KitOptions
+from .jobs import check_targets
 from .targets import builtin_targets
 
 __all__ = ["check_catalogue"]

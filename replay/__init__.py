@@ -7,6 +7,7 @@ pages (`sample`) and the run table (`report`).
 from __future__ import annotations
 
 from .results import OUTCOME_CODES, RunConfig, RunResult
+from .run import run_needs
 
 __all__ = ["RunConfig", "RunResult", "replay_pages", "run_needs", "OUTCOME_CODES"]
 
@@ -24,29 +25,3 @@ def replay_pages(pages, config: RunConfig, progress=None, impl: str | None = "mo
     from .stream import replay_one
 
     return replay_one(pages, config, progress, impl)
-
-
-def run_needs(nr_pages: int | None, config: RunConfig) -> list[str]:
-    """What a run of `nr_pages` pages needs of the implementation
-    (`zswap_spec.pool.resolve_impl`'s features); None: not known yet (the core
-    then serves while the pool stays clear of its limit, `stream.replay_one`)."""
-    from zswap_spec.pool import SHRINK_WORKER, compressor_feature
-
-    needs = [compressor_feature(config.compressor)]
-    if nr_pages is not None and config.writeback and _may_reach_pool_limit(nr_pages, config):
-        needs.append(SHRINK_WORKER)
-    return needs
-
-
-# zsmalloc pages beyond one per stored page: at most a partly filled zspage
-# (up to 4 pages) per size class; 1024 is above that for every page size.
-_POOL_SLACK_PAGES = 1024
-
-
-def _may_reach_pool_limit(nr_pages: int, config: RunConfig) -> bool:
-    """Can `nr_pages` stored pages reach the pool limit (`zswap_max_pages`)?
-    Each stored page takes at most one pool page, plus the slack above."""
-    from zswap_spec.model.zswap import Zswap
-
-    limit = config.total_ram_pages * Zswap.DEFAULT_MAX_POOL_PERCENT // 100
-    return nr_pages + _POOL_SLACK_PAGES >= limit

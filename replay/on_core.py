@@ -17,7 +17,7 @@ from zswap_spec.pool.core_backend import CorePool
 from zswap_spec.model.invariants import reject_counters_moved
 from zswap_spec.model.zswap import DEBUGFS_COUNTERS, VM_EVENTS
 
-from .run import Run, PoolLimitAhead, pool_limit_pages
+from .run import PoolLimitAhead, Run, pool_limit_pages, run_passes
 
 __all__ = ["CoreRun", "replay_on_core"]
 
@@ -100,6 +100,5 @@ class CoreRun(Run):
 def replay_on_core(pages, config, progress=None):
     """`replay_pages` on the core (see the module's docstring): `pages` is a list
     of pages or a seekable `PageSource`."""
-    from .stream import run_passes
 
     return run_passes(CoreRun, pages, config, progress)

@@ -20,7 +20,7 @@ from zswap_spec.model.swap import SwapSystem
 from zswap_spec.model.zswap import Folio, Zswap
 
 from .results import OUTCOME_CODES, RunConfig
-from .run import Run
+from .run import Run, run_passes
 
 __all__ = ["ModelRun", "replay_on_model"]
 
@@ -89,6 +89,5 @@ def replay_on_model(pages, config: RunConfig, progress=None):
     """Swap `pages` (a list of pages or a seekable `PageSource`) out through one
     configuration on the model, then back in; the invariants are checked after
     every store and every read."""
-    from .stream import run_passes
 
     return run_passes(ModelRun, pages, config, progress)

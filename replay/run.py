@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import time
 
-from .results import RunResult
+from .results import RunConfig, RunResult
+from .source import PageSource, pages_source
 
-__all__ = ["Run", "PoolLimitAhead", "pool_limit_pages"]
+__all__ = ["Run", "PoolLimitAhead", "pool_limit_pages", "Stopped", "run_passes", "run_needs"]
 
 CODES = b"0crx"
 
@@ -180,3 +181,65 @@ class Run:
             differs=self.differs,
             stopped=stopped,
         )
+
+
+class Stopped(KeyboardInterrupt):
+    """An interrupt, with the results of what was done (`results`)."""
+
+    def __init__(self, results: list[RunResult]):
+        super().__init__()
+        self.results = results
+
+
+def _as_source(pages, page_size: int) -> PageSource:
+    return pages if isinstance(pages, PageSource) else pages_source(pages, page_size)
+
+
+def run_passes(cls, pages, config: RunConfig, progress=None) -> RunResult:
+    """One configuration over a seekable source (or a list of pages), in passes."""
+    source = _as_source(pages, config.page_size)
+    run = cls(config, progress)
+    step = source.chunk_pages(config.folio_pages)
+    try:
+        run.begin_window(0)
+        for first, chunk in source.chunks(step):
+            run.store(first, chunk)
+        run.swapped_out()
+        if run.window:
+            if run.audits:
+                for first, chunk in source.chunks(step):
+                    run.audit(first, chunk)
+            run.audited()
+            for first, chunk in source.chunks(step):
+                run.load(first, chunk)
+        run.loaded()
+        run.end_window()
+    except KeyboardInterrupt:
+        raise Stopped([run.result()]) from None
+    return run.result()
+
+
+def run_needs(nr_pages: int | None, config: RunConfig) -> list[str]:
+    """What a run of `nr_pages` pages needs of the implementation
+    (`zswap_spec.pool.resolve_impl`'s features); None: not known yet (the core
+    then serves while the pool stays clear of its limit, `stream.replay_one`)."""
+    from zswap_spec.pool import SHRINK_WORKER, compressor_feature
+
+    needs = [compressor_feature(config.compressor)]
+    if nr_pages is not None and config.writeback and _may_reach_pool_limit(nr_pages, config):
+        needs.append(SHRINK_WORKER)
+    return needs
+
+
+# zsmalloc pages beyond one per stored page: at most a partly filled zspage
+# (up to 4 pages) per size class; 1024 is above that for every page size.
+_POOL_SLACK_PAGES = 1024
+
+
+def _may_reach_pool_limit(nr_pages: int, config: RunConfig) -> bool:
+    """Can `nr_pages` stored pages reach the pool limit (`zswap_max_pages`)?
+    Each stored page takes at most one pool page, plus the slack above."""
+    from zswap_spec.model.zswap import Zswap
+
+    limit = config.total_ram_pages * Zswap.DEFAULT_MAX_POOL_PERCENT // 100
+    return nr_pages + _POOL_SLACK_PAGES >= limit

@@ -23,48 +23,12 @@ carries the results so far: the runs done, and the run under way with its
 from __future__ import annotations
 
 from .results import RunConfig, RunResult
-from .run import PoolLimitAhead
-from .source import PageSource, pages_source
+from .run import PoolLimitAhead, Stopped, run_needs, run_passes
+from .source import PageSource
 
 __all__ = ["Stopped", "WINDOW_BYTES", "run_passes", "run_windows", "replay_source"]
 
 WINDOW_BYTES = 64 << 20
-
-
-class Stopped(KeyboardInterrupt):
-    """An interrupt, with the results of what was done (`results`)."""
-
-    def __init__(self, results: list[RunResult]):
-        super().__init__()
-        self.results = results
-
-
-def _as_source(pages, page_size: int) -> PageSource:
-    return pages if isinstance(pages, PageSource) else pages_source(pages, page_size)
-
-
-def run_passes(cls, pages, config: RunConfig, progress=None) -> RunResult:
-    """One configuration over a seekable source (or a list of pages), in passes."""
-    source = _as_source(pages, config.page_size)
-    run = cls(config, progress)
-    step = source.chunk_pages(config.folio_pages)
-    try:
-        run.begin_window(0)
-        for first, chunk in source.chunks(step):
-            run.store(first, chunk)
-        run.swapped_out()
-        if run.window:
-            if run.audits:
-                for first, chunk in source.chunks(step):
-                    run.audit(first, chunk)
-            run.audited()
-            for first, chunk in source.chunks(step):
-                run.load(first, chunk)
-        run.loaded()
-        run.end_window()
-    except KeyboardInterrupt:
-        raise Stopped([run.result()]) from None
-    return run.result()
 
 
 def _diff(a: bytes, b: bytes) -> int:
@@ -138,21 +102,17 @@ def replay_source(source: PageSource, configs: list[RunConfig], impl: str | None
                   progress=None) -> list[RunResult]:
     """Every configuration over `source`: in passes, one after another, for
     files; in windows, all at once, for a stream."""
-    import zswap_spec.replay as replay  # its replay_pages, looked up now (tests stand in for it)
-
     if source.seekable:
         done: list[RunResult] = []
         for cfg in configs:
             try:
-                done.append(replay.replay_pages(source, cfg, progress, impl))
+                done.append(replay_one(source, cfg, progress, impl))
             except Stopped as e:
                 raise Stopped(done + e.results) from None
             except KeyboardInterrupt:
                 raise Stopped(done) from None
         return done
     from zswap_spec.pool import resolve_impl
-
-    from . import run_needs
 
     window_pages = source.chunk_pages(max(c.folio_pages for c in configs), WINDOW_BYTES)
     impls = [resolve_impl(impl, needs=run_needs(window_pages, cfg)) for cfg in configs]

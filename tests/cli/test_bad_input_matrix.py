@@ -44,9 +44,10 @@ MINIMAL = {
 # Where each command's work begins; the guard replaces these.
 WORK = [
     ("zswap_spec.replay", "replay_pages"),
+    ("zswap_spec.replay.stream", "replay_one"),
     ("zswap_spec.fuzz.run", "run_fuzz"),
     ("zswap_spec.fuzz.units", "run_unit_property"),
-    ("zswap_spec.driverkit.conformance", "check_targets"),
+    ("zswap_spec.driverkit.jobs", "check_targets"),
     ("zswap_spec.proofs.run", "run_prove"),
     ("zswap_spec.cli.check", "run_check"),
     ("zswap_spec.pool.bench", "run_bench"),

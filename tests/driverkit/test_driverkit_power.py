@@ -7,7 +7,8 @@ expectation is caught by `zswap-spec check`."""
 import pytest
 
 from propcount import count
-from zswap_spec.driverkit.conformance import KitOptions, check_targets
+from zswap_spec.driverkit.conformance import KitOptions
+from zswap_spec.driverkit.jobs import check_targets
 from zswap_spec.driverkit.targets import builtin_targets, catalogue
 
 # What each seeded bug must be found as, spelled out here so that a change
