@@ -32,7 +32,7 @@ from pathlib import Path
 from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.model.faults import FAULTS
 from zswap_spec.pool.api import CORE_FAULTS
-from zswap_spec.support.processes import context, die_with_parent
+from zswap_spec.support.processes import context, die_with_parent, pool_processes
 
 from .campaign import Campaign, CampaignResult, open_database, run_campaign
 
@@ -225,11 +225,11 @@ def _run_pool(ctx, shared, indexes, campaigns, args, workers, deadline, run, liv
             shared.progress[4 * i + 3] = _QUEUED
             job = (i, campaigns[i], *args, deadline, waves, width)
             futures[pool.submit(_work, job)] = i
-        procs.update(getattr(pool, "_processes", None) or {})
+        procs.update(pool_processes(pool))
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.5)
-            procs.update(getattr(pool, "_processes", None) or {})
+            procs.update(pool_processes(pool))
             for f in done:
                 try:
                     run.results[futures[f]] = f.result()
@@ -249,7 +249,7 @@ def _run_pool(ctx, shared, indexes, campaigns, args, workers, deadline, run, liv
                 run.results[futures[f]] = f.result()
         raise
     finally:
-        procs.update(getattr(pool, "_processes", None) or {})
+        procs.update(pool_processes(pool))
         _close(pool, procs.values(), clean)
 
 

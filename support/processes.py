@@ -14,7 +14,8 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["context", "process_pool", "stop_pool", "die_with_parent", "dies_with_parent"]
+__all__ = ["context", "process_pool", "pool_processes", "stop_pool", "die_with_parent",
+           "dies_with_parent"]
 
 # What workers run; imported once in the fork server, so no worker pays for
 # it (z3 and Hypothesis take a second or more to import).
@@ -61,10 +62,16 @@ class _Pool(ProcessPoolExecutor):
         return False
 
 
+def pool_processes(pool: ProcessPoolExecutor) -> dict:
+    """The pool's worker processes now, by pid (the standard pool keeps them in a
+    private attribute; this is the one place that reads it)."""
+    return dict(getattr(pool, "_processes", None) or {})
+
+
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel what is queued and kill the workers now (they hold no result worth
     waiting for once the command is ending)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    processes = list(pool_processes(pool).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         try:
