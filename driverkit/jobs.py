@@ -11,11 +11,12 @@ once; the reports so far are with the caller, through `on_done`.
 
 from __future__ import annotations
 
+import os
 import signal
 import traceback
 from multiprocessing.connection import wait
 
-from zswap_spec.support.processes import context, die_with_parent
+from zswap_spec.support.processes import context, worker_setup
 
 from .conformance import DriverReport, KitOptions, check_target
 from .targets import Target
@@ -37,9 +38,8 @@ def checked_safely(target: Target, options: KitOptions) -> DriverReport:
         return report
 
 
-def _job(conn, target: Target, options: KitOptions) -> None:
-    die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's own process handles Ctrl-C
+def _job(conn, target: Target, options: KitOptions, command_pid: int) -> None:
+    worker_setup(command_pid)  # dies with the command; Ctrl-C is the command's
     conn.send(checked_safely(target, options))
     conn.close()
 
@@ -77,7 +77,8 @@ def check_targets(targets: list[Target], options: KitOptions, jobs: int = 1,
             while pending and len(running) < jobs:
                 i, t = pending.pop(0)
                 reader, writer = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_job, args=(writer, t, options), daemon=True)
+                proc = ctx.Process(target=_job, args=(writer, t, options, os.getpid()),
+                                   daemon=True)
                 proc.start()
                 writer.close()
                 running[i] = (proc, reader)

@@ -32,7 +32,7 @@ from pathlib import Path
 from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.model.faults import FAULTS
 from zswap_spec.pool.api import CORE_FAULTS
-from zswap_spec.support.processes import context, die_with_parent, pool_processes
+from zswap_spec.support.processes import context, pool_processes, worker_setup
 
 from .campaign import Campaign, CampaignResult, open_database, run_campaign
 
@@ -91,37 +91,7 @@ _shared: _Shared | None = None  # in a worker
 def _init_worker(shared: _Shared, parent: int) -> None:
     global _shared
     _shared = shared
-    die_with_parent()  # the fork server's death
-    _die_with(parent)  # the command's
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the run, which stops us
-
-
-def _die_with(pid: int) -> None:
-    """End this process when process `pid` (the command) ends, however it ends: a
-    thread waits on a pidfd for it (polls its existence where there is none)."""
-    import select
-    import threading
-
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        os._exit(1)
-    except (AttributeError, OSError):
-        fd = None
-
-    def watch():
-        if fd is not None:
-            select.select([fd], [], [])
-        else:
-            while True:
-                time.sleep(0.5)
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-        os._exit(1)
-
-    threading.Thread(target=watch, name="die-with-command", daemon=True).start()
+    worker_setup(parent)  # dies with the fork server and the command; Ctrl-C is the run's
 
 
 def _work(job) -> CampaignResult:

@@ -12,10 +12,11 @@ package before forking, so workers start in milliseconds.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["context", "process_pool", "pool_processes", "stop_pool", "die_with_parent",
-           "dies_with_parent"]
+__all__ = ["context", "process_pool", "pool_processes", "stop_pool", "worker_setup", "die_with",
+           "die_with_parent", "dies_with_parent"]
 
 # What workers run; imported once in the fork server, so no worker pays for
 # it (z3 and Hypothesis take a second or more to import).
@@ -91,15 +92,51 @@ def process_pool(max_workers: int, start: str = "forkserver") -> ProcessPoolExec
     the command, ignore Ctrl-C (the command stops them), and are killed at once when
     the pool is left by an exception."""
     ctx = context() if start == "forkserver" else multiprocessing.get_context(start)
-    return _Pool(max_workers=max_workers, mp_context=ctx, initializer=_worker_setup)
+    return _Pool(max_workers=max_workers, mp_context=ctx, initializer=worker_setup,
+                 initargs=(os.getpid(),))
 
 
-def _worker_setup() -> None:
+def die_with(pid: int) -> None:
+    """End this process when process `pid` (the command) ends, however it ends.
+    Workers come from the fork server, so the parent-death signal only covers the
+    fork server's death; and the fork server itself waits for its workers (they
+    hold its liveness pipe), so after a SIGKILL of the command nobody would go.  A
+    thread waits on a pidfd for the command (polls its existence where there is
+    none) and ends the worker."""
+    import select
+    import threading
+    import time
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        fd = None
+
+    def watch():
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while True:
+                time.sleep(0.5)
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-command", daemon=True).start()
+
+
+def worker_setup(command_pid: int) -> None:
+    """What every worker process does first: die with the fork server and with the
+    command, and leave Ctrl-C to the command (a terminal's Ctrl-C reaches the whole
+    process group; the command answers it and stops the workers)."""
     import signal
 
     die_with_parent()
-    # A terminal's Ctrl-C reaches the whole process group: the command answers it,
-    # the workers must not each print a traceback of their own.
+    die_with(command_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -109,7 +146,6 @@ def die_with_parent() -> None:
     command is killed with SIGKILL.  Used as every pool's worker initializer; a no-op
     where prctl is not available."""
     import ctypes
-    import os
     import signal
 
     try:

@@ -390,3 +390,25 @@ def test_ctrl_c_at_a_terminal_reaches_every_process_and_prints_one_line(delay):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     assert one_line(err) == "zswap-spec: interrupted"
+
+
+@pytest.mark.parametrize("argv", [["prove", "--jobs", "2"],
+                                  ["check-driver", "builtin:lz4", "builtin:zstd", "--jobs", "2"]],
+                         ids=lambda a: a[0])
+def test_no_process_outlives_a_command_killed_with_sigkill(argv):
+    """SIGKILL gives the command no chance to stop anything: its workers (children of
+    the fork server, which waits for them) must notice on their own."""
+    p = subprocess.Popen([str(SCRIPT), *argv], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while len(descendants(p.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    kids = descendants(p.pid)
+    assert len(kids) >= 3, "no workers started"
+    p.kill()
+    p.wait()
+    left = wait_gone(kids, 10)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{len(left)} of {len(kids)} processes outlived the command"
