@@ -136,9 +136,16 @@ def _crash_dir() -> str | None:
 
 
 def _on_signal(signum, frame):
-    """Ctrl-C and SIGTERM stop the command as KeyboardInterrupt.  One that lands in
-    a destructor (z3's, say) would be printed as "Exception ignored" and lost, and the
-    run would go on to exit 0: it is sent again 50 ms later instead."""
+    """Ctrl-C, SIGTERM and SIGHUP stop the command as KeyboardInterrupt, once: a
+    second one while the command writes what it found is held off (after 10 s it
+    counts again).  One that lands in a destructor (z3's, say) would be printed as
+    "Exception ignored" and lost, and the run would go on to exit 0: it is sent
+    again 50 ms later instead."""
+    import time
+
+    now = time.monotonic()
+    if _state.get("signalled") and now - _state["signalled_at"] < 10:
+        return
     f = frame
     while f is not None:
         if f.f_code.co_name == "__del__":
@@ -149,7 +156,7 @@ def _on_signal(signum, frame):
             t.start()
             return
         f = f.f_back
-    _state["signalled"] = True
+    _state["signalled"], _state["signalled_at"] = True, now
     raise KeyboardInterrupt
 
 
@@ -238,6 +245,14 @@ def main(argv=None) -> None:
     except (OSError, ValueError) as e:
         code = (_stdout_error(getattr(e, "strerror", None) or str(e)) if code == EXIT_CLEAN
                 else code)
+    # The command has ended: a signal from now on cannot stop anything, and one that
+    # came while the interpreter shuts down (its handlers back to the default) would
+    # kill the process and turn the exit code into a signal.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except ValueError:
+            break
     sys.exit(code)
 
 

@@ -120,6 +120,8 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
             raise InputError(f"--pages {f}: not a non-empty file of pages")
         files.append(path)
     note = lambda msg: click.echo(f"note: {msg}", err=True)  # noqa: E731
+    from zswap_spec.support.interrupts import reported_on_interrupt
+
     try:
         tree = resolve_kernel(kernel_spec, modules, progress=note)
         if tree.release.startswith(("5.", "6.")) and variant == "mainline":
@@ -129,11 +131,12 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
         wbs = {"on": [True], "off": [False], "both": [True, False]}[writeback]
         specs = [RunSpec(c, wb, zswap_max, max_pool_percent, accept_threshold)
                  for c in compressors for wb in wbs]
-        reports = run_checks(tree, specs, variant=variant, page_size=4096, files=files,
-                             timeout=timeout, jobs=jobs or default_jobs(),
-                             model_compressor=model_compressor,
-                             kernel_source=Path(kernel_source) if kernel_source else None,
-                             folder=Path(keep) if keep else None, note=note)
+        with reported_on_interrupt(lambda e: _interrupted(e, as_json)):
+            reports = run_checks(tree, specs, variant=variant, page_size=4096, files=files,
+                                 timeout=timeout, jobs=jobs or default_jobs(),
+                                 model_compressor=model_compressor,
+                                 kernel_source=Path(kernel_source) if kernel_source else None,
+                                 folder=Path(keep) if keep else None, note=note)
     except KernelError as e:
         raise InputError(str(e)) from None
     if as_json:
@@ -141,3 +144,20 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
     else:
         print_kernel_runs(reports)
     sys.exit(EXIT_CLEAN if all(r.agree for r in reports) else EXIT_FINDINGS)
+
+
+def _interrupted(e: KeyboardInterrupt, as_json: bool) -> None:
+    """The boots that had ended before the interrupt, and the ones that had not."""
+    from zswap_spec.kernel.report import print_kernel_runs
+    from zswap_spec.support.interrupts import Interrupted
+
+    done = e.done if isinstance(e, Interrupted) else []
+    not_done = e.not_done if isinstance(e, Interrupted) else []
+    if as_json:
+        click.echo(json.dumps({"runs": [r.to_json() for r in done], "interrupted": True,
+                               "not_run": not_done}, indent=2))
+        return
+    if done:
+        print_kernel_runs(done)
+    click.echo(f"interrupted: {len(done)} boot(s) compared; not run: "
+               f"{', '.join(not_done) or 'none'}")

@@ -495,6 +495,23 @@ class BootResult:
         return not self.timed_out and not self.panicked and "end" in self.zss_lines
 
 
+# The guests booting now (one per thread of kernel-check), so an interrupt can
+# end them at once rather than wait for each boot's timeout.
+_RUNNING: set = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def kill_guests() -> None:
+    """Kill every guest `boot` is running now (their boots then end as failed)."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for proc in procs:
+        try:
+            proc.kill()
+        except OSError:
+            pass
+
+
 def boot(tree: KernelTree, initrd: Path, *, timeout: float, log_path: Path,
          memory_mib: int = 1024, append: str = "") -> BootResult:
     """Boot `tree` with `initrd` under qemu (TCG), logging serial output as it comes."""
@@ -513,12 +530,17 @@ def boot(tree: KernelTree, initrd: Path, *, timeout: float, log_path: Path,
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(dies_with_parent(cmd), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT)
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
         try:
             returncode: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
             timed_out, returncode = True, None
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
     seconds = time.monotonic() - start
     text = log_path.read_bytes().decode(errors="replace").replace("\r", "")
     return BootResult(log=text, timed_out=timed_out, returncode=returncode,

@@ -238,11 +238,26 @@ def run_checks(tree: KernelTree, specs: list[RunSpec], *, variant: str, page_siz
             add_pool_fill(stream, count, page_size)
         streams[key] = stream
     note(f"{len(specs)} boots of {tree.release}, up to {jobs} at a time; logs in {folder}")
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_one, tree, s, streams[s.compressor, s.max_pool_percent],
-                               algs[s.compressor], exact, variant, page_size, timeout, folder,
-                               append) for s in specs]
-        return [f.result() for f in futures]
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    futures = [pool.submit(_one, tree, s, streams[s.compressor, s.max_pool_percent],
+                           algs[s.compressor], exact, variant, page_size, timeout, folder,
+                           append) for s in specs]
+    try:
+        reports = [f.result() for f in futures]
+    except KeyboardInterrupt:
+        # The guests are killed at once; the boots that had ended are what was done.
+        from zswap_spec.support.interrupts import Interrupted
+
+        from .guest import kill_guests
+
+        ended = [f.done() and not f.cancelled() and f.exception() is None for f in futures]
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_guests()
+        raise Interrupted([f.result() for f, e in zip(futures, ended) if e],
+                          [f"{s.compressor} writeback {'on' if s.writeback else 'off'}"
+                           for s, e in zip(specs, ended) if not e]) from None
+    pool.shutdown(wait=True)
+    return reports
 
 
 def default_jobs() -> int:

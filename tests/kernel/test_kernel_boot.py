@@ -127,3 +127,40 @@ def test_unknown_debian_version_is_a_one_line_error():
     p = subprocess.run([str(SCRIPT), "kernel-check", "--kernel", "debian:9.99"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "has no amd64 kernel of that version" in p.stderr
+
+
+def test_an_interrupt_ends_every_guest_at_once_and_says_what_ran():
+    import signal
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from proctree import descendants, wait_gone
+
+    def guests(pid):
+        out = []
+        for k in descendants(pid):
+            try:
+                if Path(f"/proc/{k}/comm").read_text().startswith("qemu"):
+                    out.append(k)
+            except OSError:
+                pass
+        return out
+
+    p = subprocess.Popen([str(SCRIPT), "kernel-check", "--kernel", KERNEL, "--json",
+                          "--compressor", "lz4", "--writeback", "both", "--jobs", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and p.poll() is None and len(guests(p.pid)) < 2:
+        time.sleep(0.5)
+    kids = descendants(p.pid)
+    assert len(guests(p.pid)) == 2, "the two guests did not start"
+    p.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-2000:]
+    assert time.monotonic() - t0 < 3
+    report = json.loads(out)
+    assert report["interrupted"] is True and report["runs"] == []
+    assert sorted(report["not_run"]) == ["lz4 writeback off", "lz4 writeback on"]
+    assert err.strip().splitlines()[-1] == "zswap-spec: interrupted"
+    assert not wait_gone(kids), "a guest outlived kernel-check"
