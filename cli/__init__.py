@@ -52,9 +52,15 @@ def _say(line: str, fresh_line: bool = False) -> None:
     try:
         if fresh_line and sys.stderr.isatty():
             sys.stderr.write("\n")
-        click.echo(f"zswap-spec: {line}", err=True)
+        click.echo(f"zswap-spec: {_printable(line)}", err=True)
     except (OSError, ValueError):
         pass  # stderr itself is gone: the exit code is all that is left
+
+
+def _printable(text: str) -> str:
+    """`text` on one line, its control characters (a newline or an escape sequence in a
+    file name) shown as escapes rather than acted on."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _stdout_failed(e: OSError) -> bool:
@@ -173,6 +179,12 @@ def main(argv=None) -> None:
         _say("error: standard output is closed; give it a file or pipe (or /dev/null)")
         sys.exit(EXIT_USAGE)
     guard_stdout()
+    _state["signalled"] = False
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    try:
+        before = {s: signal.getsignal(s) for s in handled}
+    except ValueError:
+        before = {}
     try:
         signal.signal(signal.SIGTERM, _on_signal)  # stopped like Ctrl-C: write, then exit
         signal.signal(signal.SIGHUP, _on_signal)  # the terminal closed: the same
@@ -203,7 +215,7 @@ def main(argv=None) -> None:
         _say("interrupted", fresh_line=True)
         code = EXIT_INTERRUPTED
     except click.ClickException as e:
-        msg = e.format_message().replace("\n", " ")
+        msg = e.format_message()
         if isinstance(e, click.UsageError) and e.ctx is not None:
             msg += f" (see '{e.ctx.command_path} --help')"
         _say(f"error: {msg}")
@@ -245,13 +257,15 @@ def main(argv=None) -> None:
     except (OSError, ValueError) as e:
         code = (_stdout_error(getattr(e, "strerror", None) or str(e)) if code == EXIT_CLEAN
                 else code)
-    # The command has ended: a signal from now on cannot stop anything, and one that
-    # came while the interpreter shuts down (its handlers back to the default) would
-    # kill the process and turn the exit code into a signal.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    # The command has ended.  Run as the program (no `argv`), the process ends too: a
+    # signal from now on cannot stop anything, and one that came while the interpreter
+    # shuts down (its handlers back to the default) would kill the process and turn the
+    # exit code into a signal, so they are ignored.  Called by other code, the
+    # caller's handlers are put back.
+    for sig, old in before.items():
         try:
-            signal.signal(sig, signal.SIG_IGN)
-        except ValueError:
+            signal.signal(sig, signal.SIG_IGN if argv is None else old)
+        except (ValueError, TypeError):
             break
     sys.exit(code)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import click
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNCHECKED, InputError
-from .options import check_number, output_dir, output_file
+from .options import check_number, output_dir, output_file, refuse_beside
 
 MAX_CALL_TIMEOUT = 3600.0  # seconds
 MAX_BUDGET = 86400.0  # seconds: a day of search per driver
@@ -91,10 +91,13 @@ def check_driver(targets, fmt, variants, budget, call_timeout, memory_limit, see
     from zswap_spec.model.variants import VARIANTS
     from zswap_spec.driverkit.abi import header_path
 
-    if header_dir:
+    ctx = click.get_current_context()
+    if header_dir:  # an answer, not a check: nothing else it could take
+        refuse_beside(ctx, "--header-dir", {"header_dir"}, "it prints a folder and exits")
         click.echo(str(header_path().parent))
         sys.exit(EXIT_CLEAN)
     if list_:
+        refuse_beside(ctx, "--list", {"list_"}, "it prints the catalogue and exits")
         from zswap_spec.driverkit.report import print_catalogue
 
         print_catalogue()

@@ -14,7 +14,7 @@ from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.model.variants import VARIANTS
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, InputError
-from .options import check_names, choice_list, output_dir, resolve_impl
+from .options import check_names, choice_list, given, output_dir, refuse_beside, resolve_impl
 
 
 @click.command()
@@ -106,24 +106,13 @@ _PER_UNIT_TAKES = {"variants", "budget", "findings_dir", "seed", "per_unit", "ba
 
 def _refuse_what_does_not_apply(ctx, replay_path, per_unit: bool) -> None:
     """An option the user gave that the mode would ignore: one line naming both."""
-    from click.core import ParameterSource
-
-    def given(name):
-        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT,
-                                                      ParameterSource.DEFAULT_MAP)
-
     if replay_path:
-        mode, takes, why = "--replay", _REPLAY_TAKES, "a replay runs the saved finding once, as saved"
+        refuse_beside(ctx, "--replay", _REPLAY_TAKES,
+                      "a replay runs the saved finding once, as saved")
     elif per_unit:
-        mode = "--per-unit" if given("per_unit") else "--backend crosshair"
-        takes = _PER_UNIT_TAKES
-        why = "the per-unit properties run one page decision at a time in this process"
-    else:
-        return
-    for param in ctx.command.params:
-        if param.name not in takes and given(param.name):
-            raise InputError(f"{mode} and {param.opts[0]} do not go together: {why}; "
-                             f"drop {param.opts[0]}")
+        refuse_beside(ctx, "--per-unit" if given(ctx, "per_unit") else "--backend crosshair",
+                      _PER_UNIT_TAKES,
+                      "the per-unit properties run one page decision at a time in this process")
 
 
 def _replay(path: Path) -> None:

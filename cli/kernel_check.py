@@ -11,7 +11,7 @@ import click
 from zswap_spec.model.variants import VARIANTS
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
-from .options import check_names, output_dir
+from .options import check_names, given, output_dir
 
 
 def _finite_seconds(value: float) -> float:
@@ -19,13 +19,6 @@ def _finite_seconds(value: float) -> float:
     if value != value:
         raise click.BadParameter("nan is not a number of seconds; give 1 to 3600")
     return value
-
-
-def _given(ctx, name: str) -> bool:
-    """Whether the user gave the option (not its default)."""
-    from click.core import ParameterSource
-
-    return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
 
 
 @click.command("kernel-check")
@@ -73,7 +66,7 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
     """Boot a real kernel under qemu, push pages through its zswap, compare with the model.
 
     With --script FILE [FILE]...: run workload scripts instead of the built-in plan."""
-    if no_writeback and writeback != "off" and _given(click.get_current_context(), "writeback"):
+    if no_writeback and writeback != "off" and given(click.get_current_context(), "writeback"):
         raise InputError(f"--no-writeback contradicts --writeback {writeback}; give one of them")
     if more_scripts and not scripts:
         raise InputError(f"{more_scripts[0]}: files are workload scripts only after --script; "
@@ -82,7 +75,7 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
     if keep is not None:
         keep = str(output_dir("--keep", keep))  # before any download or boot
     ctx = click.get_current_context()
-    if modules is not None and not _given(ctx, "kernel_spec"):
+    if modules is not None and not given(ctx, "kernel_spec"):
         raise InputError("--modules goes with --kernel PATH (a bzImage of your own); Debian's "
                          "kernels bring their modules")
     if scripts:
@@ -94,7 +87,7 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
                                        ("--zswap-max", "zswap_max"), ("--pages", "page_files"),
                                        ("--no-writeback", "no_writeback"),
                                        ("--writeback", "writeback"), ("--jobs", "jobs"))
-                 if _given(ctx, name)]
+                 if given(ctx, name)]
         if other:
             raise InputError(f"--script: {', '.join(other)} cannot be combined with scripts; "
                              f"a script sets its own compressor and settings")

@@ -15,7 +15,7 @@ from .errors import InputError
 
 __all__ = ["choice_list", "check_names", "page_size_option", "check_page_size", "read_pages",
            "resolve_impl", "Progress", "stderr_console", "check_number", "output_dir",
-           "output_file", "check_environment"]
+           "output_file", "check_environment", "given", "refuse_beside"]
 
 
 def choice_list(names) -> str:
@@ -47,10 +47,36 @@ def read_pages(paths, page_size: int, warn):
     so).  One that cannot serve is an input error naming it."""
     from zswap_spec.replay.source import SourceError, open_source
 
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    _refuse_streams_twice(paths)
     try:
-        return open_source([paths] if isinstance(paths, (str, Path)) else paths, page_size, warn)
+        return open_source(paths, page_size, warn)
     except SourceError as e:
         raise InputError(str(e)) from None
+
+
+def _refuse_streams_twice(paths) -> None:
+    """A pipe, FIFO or device can be read once: the same one given twice would give
+    the second nothing (or wait for a writer that never comes).  `-` is not read as
+    standard input (a file may be called that): /dev/stdin is."""
+    import stat
+
+    seen: dict = {}
+    for p in paths:
+        if str(p) == "-":
+            raise InputError("-: give /dev/stdin to replay standard input (./- for a file "
+                             "named -)")
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue  # the source names what is wrong with it
+        if stat.S_ISREG(st.st_mode):
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            raise InputError(f"{p}: is given twice (as {seen[key]} too); a pipe, FIFO or "
+                             "device can be read only once: give it once")
+        seen[key] = p
 
 
 class Progress:
@@ -90,6 +116,24 @@ def resolve_impl(requested: str | None, needs=(), wants=()) -> str:
         return resolve(requested, needs=needs, wants=wants)
     except (CoreUnavailable, PoolInputError) as e:
         raise InputError(str(e)) from None
+
+
+def given(ctx, name: str) -> bool:
+    """Whether the user gave the parameter `name` (on the command line or from the
+    environment), not its default."""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT,
+                                                  ParameterSource.DEFAULT_MAP)
+
+
+def refuse_beside(ctx, mode: str, takes: set[str], why: str) -> None:
+    """`mode` takes only the parameters `takes`: any other the user gave is one line
+    naming both (it would be ignored)."""
+    for param in ctx.command.params:
+        if param.name not in takes and given(ctx, param.name):
+            name = param.opts[0] if getattr(param, "opts", None) else param.name.upper()
+            raise InputError(f"{mode} and {name} do not go together: {why}; drop {name}")
 
 
 def check_number(option: str, value, *, above=None, minimum=None, maximum=None, unit: str = ""):

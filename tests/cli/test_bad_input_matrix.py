@@ -433,3 +433,20 @@ def test_a_second_interrupt_does_not_cut_the_results_short(argv, tmp_path):
     assert lines[-1].startswith("zswap-spec: interrupted") and "Traceback" not in err, err
     assert len(lines) <= 2  # a note on the implementation may come first
     assert json.loads(out)["interrupted"] is True
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["check-driver", "builtin:lz4", "--header-dir"], "--header-dir and"),
+    (["check-driver", "--list", "--json"], "--list and --json"),
+    (["replay", "-"], "/dev/stdin"),
+    (["replay", "/dev/zero", "/dev/zero"], "given twice"),
+], ids=lambda a: " ".join(a) if isinstance(a, list) else "")
+def test_modes_and_inputs_that_cannot_be_combined(argv, words, capsys, guarded):
+    code, _, err = call(argv, capsys)
+    assert code == 2 and words in one_line(err)
+
+
+def test_control_characters_in_a_name_are_shown_escaped(capsys, guarded):
+    code, _, err = call(["replay", "no\nsuch\x1b[31mRED.bin"], capsys)
+    assert code == 2
+    assert "\x1b" not in err and "\\x1b[31m" in one_line(err)
