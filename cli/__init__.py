@@ -235,6 +235,10 @@ def main(argv=None) -> None:
         elif e.errno in _USER_ERRNOS or (e.filename and e.errno in _PATH_ERRNOS):
             # The machine's state (a full disk) or a path the system refuses (too long,
             # no permission, not a folder): the path is the input to change.
+            if _state["debug"]:
+                import traceback
+
+                traceback.print_exception(e, file=sys.stderr)
             where = f"{e.filename}: " if e.filename else ""
             _say(f"error: {where}{e.strerror}; "
                  + ("free space or choose another place" if e.errno in _USER_ERRNOS

@@ -76,7 +76,7 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
     if not 1 <= max_folio <= 512:
         raise InputError(f"--max-folio {max_folio}: use 1 to 512")
     if per_unit:
-        found = output_dir("--findings", findings_dir)
+        found = _findings_folder(findings_dir)
         _per_unit(variants, backend, budget, found, seed, as_json)
     _impl_request(impl)
     db_dir = cache_dir() / "fuzz-db"
@@ -88,7 +88,7 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         # (which campaigns run does not depend on the implementation, only their faults)
         raise InputError("no campaign to run: the faults chosen need a batching compressor "
                          "(--compressor deflate-iaa)")
-    found = output_dir("--findings", findings_dir)
+    found = _findings_folder(findings_dir)
     impl = _fuzz_impl(impl, faults)
     campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio, impl)
     run = run_fuzz(campaigns, db_spec, db_dir, found, workers,
@@ -102,6 +102,16 @@ MAX_WORKERS = 64
 # The options each mode takes; any other the user gives is refused.
 _REPLAY_TAKES = {"replay_path"}
 _PER_UNIT_TAKES = {"variants", "budget", "findings_dir", "seed", "per_unit", "backend", "as_json"}
+
+
+def _findings_folder(path) -> Path:
+    """The findings folder, writable, with room for its index (campaigns.json a file)."""
+    found = output_dir("--findings", path)
+    index = found / "campaigns.json"
+    if index.is_dir() or (index.exists() and not os.access(index, os.W_OK)):
+        raise InputError(f"--findings {path}: its index {index} is a folder or cannot be "
+                         "written; move it away or give another folder")
+    return found
 
 
 def _refuse_what_does_not_apply(ctx, replay_path, per_unit: bool) -> None:
@@ -161,8 +171,16 @@ def _finish(results, found: Path, as_json: bool, interrupted: bool) -> None:
     from zswap_spec.fuzz.findings import save_index
     from zswap_spec.fuzz.report import print_fuzz
 
-    save_index(results, found, warn=lambda line: click.echo(f"zswap-spec: warning: {line}",
-                                                            err=True))
+    warn = lambda line: click.echo(f"zswap-spec: warning: {line}", err=True)  # noqa: E731
+    for r in results:  # a reproducer removed during the run (its folder deleted, say)
+        for f in r.findings:
+            if f.reproducer.endswith(".py") and not Path(f.reproducer).is_file():
+                f.reproducer = f"lost: {f.reproducer} was removed during the run"
+    try:
+        save_index(results, found, warn=warn)
+    except OSError as e:  # a full disk: the table and JSON below still say everything
+        warn(f"{found / 'campaigns.json'}: not written ({e.strerror or e}); free space and "
+             "keep this output")
     if as_json:
         doc = {"runs": [r.to_json() for r in results]}
         if interrupted:

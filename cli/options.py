@@ -168,8 +168,15 @@ def _probe_writable(folder: Path, what: str) -> None:
     except OSError as e:
         raise InputError(f"{what}: cannot write in {folder} ({e.strerror}); choose a folder "
                          "you can write to") from None
-    os.close(fd)
-    os.unlink(tmp)
+    try:  # a byte written and synced: a full disk shows now, not after the work
+        os.write(fd, b"\0")
+        os.fsync(fd)
+    except OSError as e:
+        raise InputError(f"{what}: cannot write in {folder} ({e.strerror}); free space or "
+                         "choose another folder") from None
+    finally:
+        os.close(fd)
+        os.unlink(tmp)
 
 
 def _kind(what: str, p: Path) -> str:

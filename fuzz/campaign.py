@@ -331,8 +331,12 @@ def run_campaign(c: Campaign, database, findings_dir: Path, progress=None, *,
                 break
             errors = list(e.exceptions) if isinstance(e, BaseExceptionGroup) else [e]
             for err in errors:
-                path = _reproducer(c, machine.configuration, err, _steps_from(err, reported),
-                                   findings_dir)
+                try:
+                    path = _reproducer(c, machine.configuration, err,
+                                       _steps_from(err, reported), findings_dir)
+                except OSError as save_error:  # a full disk, a folder gone: the finding stays
+                    path = (f"not saved ({save_error.strerror or save_error}); the table and "
+                            f"JSON hold what it found")
                 inv = _broken_invariant(err)
                 if inv is None:
                     result.error = f"{type(err).__name__}: {err}"

@@ -150,9 +150,16 @@ class Replayed:
         return getattr(violation, "invariant", None) or type(self.error).__name__
 
 
-def _recorded(module, text: str) -> str | None:
-    rec = getattr(module, "RECORDED", None)
-    if isinstance(rec, str):
+def _recorded(module, text: str, path: Path) -> str | None:
+    """What the finding says it shows: a property ID of the spec, or ERROR[: type]."""
+    from zswap_spec.spec import EQUIVALENCES, INVARIANTS
+
+    if hasattr(module, "RECORDED"):
+        rec = module.RECORDED
+        if not isinstance(rec, str) or not (rec in INVARIANTS or rec in EQUIVALENCES
+                                            or rec == "ERROR" or rec.startswith("ERROR:")):
+            raise FindingError(f"--replay {path}: RECORDED is {rec!r}, not a property ID of the "
+                               "spec or ERROR; re-run the campaign to save it again")
         return rec
     m = re.search(r"zswap-spec finding: (\S+)", text)
     if m and m.group(1).startswith(("INV-", "EQV-", "ERROR")):
@@ -190,13 +197,16 @@ def replay(path: Path) -> Replayed:
         test = module.test_finding
         if not callable(test):
             raise TypeError("test_finding is not a function")
-    except Exception as e:  # a corrupt or foreign file
+    except (Exception, SystemExit) as e:  # a corrupt or foreign file
         raise FindingError(f"--replay {path}: not a readable finding ({type(e).__name__}: "
                            f"{str(e).splitlines()[0] if str(e) else ''}); re-run the campaign to "
                            f"save it again") from None
-    recorded = _recorded(module, text)
+    recorded = _recorded(module, text, path)
     try:
         test()
+    except SystemExit:
+        raise FindingError(f"--replay {path}: the finding ends the process instead of running "
+                           "its steps; re-run the campaign to save it again") from None
     except Exception as e:  # noqa: BLE001 - sorted below
         return Replayed(_judge(e, recorded, path), recorded)
     return Replayed(None, recorded)
@@ -211,6 +221,15 @@ def _judge(e: Exception, recorded: str | None, path: Path) -> Exception:
         want = recorded.partition(":")[2].strip()
         if not want or want == type(e).__name__:
             return e  # the crash the finding records
+    from zswap_spec.model.compressors import CompressorError
+    from zswap_spec.model.variants import UnknownVariant
+    from zswap_spec.pool import PoolInputError
+
+    if isinstance(e, (UnknownVariant, CompressorError, PoolInputError)):
+        # The finding names a variant, compressor or setting this version does not have.
+        raise FindingError(f"--replay {path}: not a finding this version can run "
+                           f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
+                           f"; re-run the campaign to save it again") from None
     if _raised_in(e, path):
         raise FindingError(f"--replay {path}: the finding's own code fails ({type(e).__name__}: "
                            f"{str(e).splitlines()[0][:200] if str(e) else ''}), which is not what "

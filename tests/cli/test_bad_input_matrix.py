@@ -250,6 +250,8 @@ def _outputs(tmp_path):
     adir = tmp_path / "a-dir"
     adir.mkdir()
     missing_parent = tmp_path / "no" / "such" / "folder" / "out.xml"
+    index_is_a_folder = tmp_path / "findings"
+    (index_is_a_folder / "campaigns.json").mkdir(parents=True)
     return [
         (["fuzz", "--budget", "1", "--findings", str(afile)], "--findings"),
         (["kernel-fuzz", "--budget", "10", "--findings", str(afile)], "--findings"),
@@ -257,6 +259,7 @@ def _outputs(tmp_path):
         (["check-driver", "builtin:lz4", "--junit", str(adir)], "--junit"),
         (["check-driver", "builtin:lz4", "--junit", str(missing_parent)], "--junit"),
         (["check-driver", "builtin:lz4", "--reproducers", str(afile)], "--reproducers"),
+        (["fuzz", "--budget", "1", "--findings", str(index_is_a_folder)], "--findings"),
     ]
 
 
@@ -450,3 +453,37 @@ def test_control_characters_in_a_name_are_shown_escaped(capsys, guarded):
     code, _, err = call(["replay", "no\nsuch\x1b[31mRED.bin"], capsys)
     assert code == 2
     assert "\x1b" not in err and "\\x1b[31m" in one_line(err)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB file system, 12 KiB of it free (a tmpfs: needs root)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        (mnt / "fill").write_bytes(bytes(13 * 4096))
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_full_disk_is_refused_before_work_and_one_filling_up_loses_no_finding(small_disk):
+    (small_disk / "fill2").write_bytes(bytes(3 * 4096))  # now full
+    p = run(["check-driver", "builtin:lz4", "--junit", str(small_disk / "j.xml")])
+    assert p.returncode == 2 and "No space left" in one_line(p.stderr)
+    (small_disk / "fill2").unlink()  # 12 KiB free: room for a finding or two, not all
+    p = run(["fuzz", "--faults", "all", "--variant", "v14", "--budget", "4", "--json",
+             "--findings", str(small_disk / "f")])
+    assert p.returncode == 1, p.stderr
+    assert "Traceback" not in p.stderr and "campaigns.json: not written" in p.stderr
+    import json
+
+    findings = [f for r in json.loads(p.stdout)["runs"] for f in r["findings"]]
+    saved = [f for f in findings if f["reproducer"].endswith(".py")]
+    assert findings and len(findings) > len(saved), "the disk was not filled"
+    for f in saved:
+        assert Path(f["reproducer"]).stat().st_size > 0
+    assert all(f["reproducer"].startswith("not saved") for f in findings if f not in saved)

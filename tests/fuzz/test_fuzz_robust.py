@@ -348,6 +348,13 @@ def test_the_options_a_mode_takes_are_accepted(finding, tmp_path):
     ('"""zswap-spec finding: INV-RAW under v14."""\n\ndef test_finding():\n    assert 1 == 2\n',
      "the finding's own code fails (AssertionError"),
     ("def test_finding():\n    state.store()\n", "the finding's own code fails (NameError"),
+    ('RECORDED = 42\n\ndef test_finding():\n    pass\n', "RECORDED is 42"),
+    ('RECORDED = "INV-NOPE"\n\ndef test_finding():\n    pass\n', "RECORDED is 'INV-NOPE'"),
+    ('import sys\nsys.exit(0)\n', "not a readable finding (SystemExit"),
+    ('RECORDED = "INV-RAW"\n\ndef test_finding():\n    raise SystemExit(0)\n',
+     "ends the process"),
+    ('from zswap_spec.model.variants import get_variant\nRECORDED = "INV-RAW"\n\n'
+     'def test_finding():\n    get_variant("v99")\n', "not a finding this version can run"),
 ])
 def test_a_corrupt_finding_is_one_line_and_exit_2(text, needle, tmp_path):
     bad = tmp_path / "test_bad.py"
