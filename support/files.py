@@ -1,15 +1,14 @@
 """Writing results so that none is lost: atomically (a reader, or a crash
-half-way, sees the old file or the new one, never a torn one), and with
-names that two findings cannot share."""
+half-way, sees the old file or the new one, never a torn one), and named by a
+hash of their case, so that two findings cannot share a name."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
-from pathlib import Path
 
-__all__ = ["atomic_write", "case_hash", "unique_path"]
+__all__ = ["atomic_write", "case_hash"]
 
 
 def atomic_write(path, data: str | bytes) -> None:
@@ -40,20 +39,3 @@ def case_hash(*parts) -> str:
         h.update(p if isinstance(p, bytes) else repr(p).encode())
         h.update(b"\0")
     return h.hexdigest()[:10]
-
-
-def unique_path(folder: Path, stem: str, suffix: str) -> Path:
-    """`folder/stem+suffix`, or with -2, -3 ... added when that name is taken; the
-    name is claimed (created empty, exclusively) so that two writers never share it."""
-    folder = Path(folder)
-    n = 1
-    while True:
-        name = f"{stem}{'' if n == 1 else f'-{n}'}{suffix}"
-        path = folder / name
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            n += 1
-            continue
-        os.close(fd)
-        return path
