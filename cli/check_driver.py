@@ -165,7 +165,7 @@ def _check(given: list[str], options, jobs: int):
         check_targets(planned, options, jobs, on_done=done.__setitem__)
     except KeyboardInterrupt:
         interrupted = True
-    cut = "not checked: the run was interrupted before this driver's check ended"
+    cut = "the run was interrupted before this driver's check ended"
     reports, k = [], 0
     for s in slots:
         if not isinstance(s, list):

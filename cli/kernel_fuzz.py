@@ -20,8 +20,9 @@ from .options import check_names, output_dir, stderr_console
 
 
 def _finite(ctx, param, value):
-    if value is not None and not (0 < value < 10**7):
-        raise click.BadParameter(f"{value}: give a number of seconds above 0")
+    if value is not None and not (0 < value <= 604800):
+        raise click.BadParameter(f"{value}: give a number of seconds above 0 and at most "
+                                 "604800 (a week)")
     return value
 
 
