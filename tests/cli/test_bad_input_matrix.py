@@ -457,25 +457,25 @@ def test_control_characters_in_a_name_are_shown_escaped(capsys, guarded):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 KiB file system, 12 KiB of it free (a tmpfs: needs root)."""
+    """A 64 KiB file system, one 4 KiB page of it free (a tmpfs: needs root)."""
     mnt = tmp_path / "small"
     mnt.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
-        (mnt / "fill").write_bytes(bytes(13 * 4096))
+        (mnt / "fill").write_bytes(bytes(15 * 4096))
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def test_a_full_disk_is_refused_before_work_and_one_filling_up_loses_no_finding(small_disk):
-    (small_disk / "fill2").write_bytes(bytes(3 * 4096))  # now full
+    (small_disk / "fill2").write_bytes(bytes(4096))  # now full
     p = run(["check-driver", "builtin:lz4", "--junit", str(small_disk / "j.xml")])
     assert p.returncode == 2 and "No space left" in one_line(p.stderr)
-    (small_disk / "fill2").unlink()  # 12 KiB free: room for a finding or two, not all
-    p = run(["fuzz", "--faults", "all", "--variant", "v14", "--budget", "4", "--json",
+    (small_disk / "fill2").unlink()  # one page free: room for one finding, not the rest
+    p = run(["fuzz", "--faults", "all", "--variant", "v14", "--budget", "6", "--json",
              "--findings", str(small_disk / "f")])
     assert p.returncode == 1, p.stderr
     assert "Traceback" not in p.stderr and "campaigns.json: not written" in p.stderr
