@@ -23,9 +23,16 @@ WIDTH = 32
 z3.set_param("ctrl_c", False)
 
 
+_CONSTANTS: dict[int, BV] = {}
+
+
 def bv(value: int) -> BV:
     """A constant of `int` or `unsigned int`: the 32 bits of `value`."""
-    return z3.BitVecVal(value & 0xFFFF_FFFF, WIDTH)
+    bits = value & 0xFFFF_FFFF
+    c = _CONSTANTS.get(bits)
+    if c is None:
+        c = _CONSTANTS[bits] = z3.BitVecVal(bits, WIDTH)
+    return c
 
 
 def sym(name: str) -> BV:

@@ -22,7 +22,7 @@ from .assumptions import ASSUMPTIONS
 from .catalogue import (ASSUMPTION_LETTER, cells, correct_under, counterexample_groups,
                         counterexample_text, grid_axes, grid_lines, refutes_text,
                         update_spec as write_spec)
-from .theorems import PAGE_SIZES, THEOREMS, prove_all, vacuity
+from .theorems import PAGE_SIZES, THEOREMS, prove_all
 
 __all__ = ["run_prove", "partial_update"]
 
@@ -64,10 +64,8 @@ def run_prove(variants, assumptions, page_sizes, jobs: int, update_manifest: boo
                 as_json, long, not_run=not_run)
 
     with reported_on_interrupt(interrupted):
-        for a in assumptions:
-            for ps in page_sizes:
-                vac[(a, ps)] = vacuity(a, ps)
-        results = prove_all(variants, assumptions, page_sizes, jobs=jobs)
+        results = prove_all(variants, assumptions, page_sizes, jobs=jobs,
+                            expected=_expected_if_readable(expected) or {}, vacuity_out=vac)
     total = time.perf_counter() - started
     if update_manifest:
         manifest.write([r for r in results if r.page_size == page_sizes[0]])
@@ -94,6 +92,7 @@ def _report(results, vac, variants, expected, total: float, as_json: bool, long:
     """Print the results (JSON or the grid) and their comparison with the manifest;
     `not_run`: the (variant, page size) groups an interrupt left out.  The exit code."""
     bad = manifest.mismatches(results, expected) if expected is not None else []
+    vac = {key: vac[key] for key in sorted(vac, key=lambda k: (list(ASSUMPTIONS).index(k[0]), k[1]))}
     vacuous = [(a, ps, k) for (a, ps), checks in vac.items() for k, ok in checks.items() if not ok]
     if as_json:
         doc = {

@@ -4,8 +4,9 @@ What a transcribed function may use
 ===================================
 
 Every function decorated with `@transcribes` (labels and the helpers they
-call included) keeps to this list, so that a symbolic executor can run it
-over C integers (`tests/model/test_transcriptions.py` checks it):
+call included) keeps to this list, so that the proofs' symbolic executor
+(`zswap_spec.proofs.symexec`) can run it over symbolic integers
+(`tests/model/test_transcriptions.py` checks the list):
 
 - statements: assignment (tuple unpacking included), augmented assignment,
   `if`/`elif`/`else`, `for` over `range(...)`, `enumerate(...)`, `zip(...)`,
