@@ -2,11 +2,11 @@
 either implementation or both at once.
 
 With one implementation (``fuzz --impl core``) it checks the spec's
-invariants from what the pool API shows: INV-ROUNDTRIP on every load and
-writeback, INV-ATOMIC, INV-LEN, INV-RAW, INV-WB and INV-ALLOC after every
-store, INV-COUNTERS and INV-NOLEAK after every step, each reported as the
-model reports it (an `InvariantBroken` carrying the `Violation`; the store
-checks are the pool API's audit, `Pool.audit_violations`).  With two (the default
+invariants with the one checker (`zswap_spec.model.invariants.check`) over
+the pool: INV-ROUNDTRIP (and INV-ATOMIC: nothing zswap did not store) on
+every load and writeback, INV-ALLOC, INV-ATOMIC, INV-LEN, INV-RAW and INV-WB
+after every store, the whole pool's INV-COUNTERS, INV-NOLEAK and INV-LEN
+after every step, each an `InvariantBroken` carrying the `Violation`.  With two (the default
 test run: model and core) it is also a differential machine: every
 operation, injected compressor fault and allocation failure goes to both,
 and the results, counters, cgroup stats and stored bytes must agree after
@@ -22,12 +22,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from zswap_spec.pool import CORE_FAULTS, make_pool
-from zswap_spec.model.cint import ENOENT, errno_name
-from zswap_spec.model.invariants import check_load, unstored_page_loaded
+from zswap_spec.model.invariants import StoredRun, read_back, zswap_source
 from .machine import SLOT_GROUPS, InvariantBroken
 from .pages import KINDS, folio_pages, page_specs
 
 __all__ = ["make_impl_machine", "ImplsDiverged"]
+
+# What the machine checks after a store and after a read (the whole pool: every check).
+STORE_IDS = ("INV-ALLOC", "INV-ATOMIC", "INV-LEN", "INV-RAW", "INV-WB")
+READ_IDS = ("INV-ATOMIC", "INV-ROUNDTRIP")
 
 
 class ImplsDiverged(AssertionError):
@@ -132,11 +135,13 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
                     self.in_zswap.add(offset + i)
 
         def _check_store(self, offset, data, npages, ok, bad_before) -> None:
-            """INV-ALLOC, then INV-ATOMIC, INV-LEN, INV-RAW and INV-WB slot by slot: the pool
-            API's audit of the folio (the same checks replay runs on the core)."""
-            found = self.pool.alloc_violations(offset, since=bad_before)
-            found += self.pool.audit_violations(offset, data, (b"c" if ok else b"x") * npages,
-                                                self.wb)
+            """INV-ALLOC, INV-ATOMIC, INV-LEN, INV-RAW and INV-WB over the folio just stored
+            (the same checks replay runs on the core)."""
+            run = StoredRun(offset, (b"c" if ok else b"x") * npages, data, self.wb,
+                            malloc_sizes=self.pool.bad_alloc_sizes[bad_before:])
+            self._raise(self.pool.check(run, STORE_IDS))
+
+        def _raise(self, found) -> None:
             if found:
                 raise InvariantBroken(found[0])
 
@@ -147,14 +152,10 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             answers = [p.load(o) for p in self.pools]
             self._same(f"load of slot {o}", answers)
             rc, got = answers[0]
-            if not check_spec:
-                pass
-            elif o in self.in_zswap:
-                how = "zswap" if rc == 0 else f"zswap (zswap_load returned {errno_name(rc)})"
-                for v in check_load(o, self.expected[o], got if rc == 0 else None, how):
-                    raise InvariantBroken(v)
-            elif rc != -ENOENT:
-                raise InvariantBroken(unstored_page_loaded(o, rc))
+            if check_spec:
+                read = read_back(o, self.expected[o], got if rc == 0 else None, zswap_source(rc),
+                                 stored=o in self.in_zswap, rc=rc)
+                self._raise(self.pool.check([read], READ_IDS))
             self.in_zswap.discard(o)
             del self.expected[o]
 
@@ -177,8 +178,8 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             rc, got = answers[0]
             if rc == 0:
                 if check_spec:
-                    for v in check_load(o, self.expected[o], got, "writeback"):
-                        raise InvariantBroken(v)
+                    read = read_back(o, self.expected[o], got, "writeback", stored=True)
+                    self._raise(self.pool.check([read], READ_IDS))
                 self.in_zswap.discard(o)
 
         @rule(enabled=st.booleans())
@@ -219,8 +220,7 @@ def make_impl_machine(variant: str, compressor: str, faults: tuple[str, ...] = (
             if len(self.pools) > 1:
                 self._same("state after the step", [p.snapshot() for p in self.pools])
             if check_spec:
-                for v in self.pool.counter_violations():
-                    raise InvariantBroken(v)
+                self._raise(self.pool.check())
 
     ImplMachine.__name__ = ImplMachine.__qualname__ = "ImplMachine"
     ImplMachine.configuration = {"variant": variant, "compressor": compressor,

@@ -1,9 +1,11 @@
 """The pool state machine: folios stored, loaded, invalidated and written
 back through one variant with one compressor, while writeback, zswap.max,
 the pool limit, allocation failures and the compressor's misbehaviour change
-under it.  After every step every invariant of the spec is checked (by ID)
-by the model's `SwapSystem`; a broken one fails the step with an
-`InvariantBroken` carrying its `Violation`.
+under it.  After every step every invariant of the spec is checked by the
+one checker (`zswap_spec.model.invariants.check`, one check per ID), which
+the model's `SwapSystem` calls after every store and read and over the
+whole pool; a broken one fails the step with an `InvariantBroken` carrying
+its `Violation`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-# The Python API of the core (arguments checked by zswap_spec.pool), with the audits the
-# invariants are checked from; mirrors the pool API and model/invariants.py's checks.
+# The Python API of the core (arguments checked by zswap_spec.pool), with the facts the
+# invariant checker reads (`slots`, `entry_length`, `tally`: zswap_spec.model.pool_view);
+# mirrors the pool API.  The invariants are decided in zswap_spec.model.invariants only.
 
 cdef class Core(_CoreZswap):
     """One zswap instance in C types.  Arguments are checked by zswap_spec.pool."""
@@ -104,37 +105,43 @@ cdef class Core(_CoreZswap):
         self.flush_bad()
         return bad
 
-    def audit(self, uint64_t first_offset, const uint8_t[::1] expected, const uint8_t[::1] outcomes):
-        """After a swap-out: entries where the outcomes say none should be
-        (INV-ATOMIC), missing ones, lengths outside (0, PAGE_SIZE] (INV-LEN),
-        as-is entries whose bytes are not the page (INV-RAW), and the number
-        of as-is entries."""
+    def slots(self, uint64_t first_offset, const uint8_t[::1] expected):
+        """The facts the invariant checker reads of a run of pages just swapped out
+        (zswap_spec.model.pool_view): one slot kind per page, '-' no entry, 'z' an
+        entry of length 0, 'c' of length in (0, PAGE_SIZE), 'p' of length PAGE_SIZE
+        holding the page's bytes, 'q' of length PAGE_SIZE holding other bytes, 'o'
+        of length above PAGE_SIZE.  Decides nothing: the checker does."""
         cdef int64_t npages = expected.shape[0] // self.page_size
         cdef int64_t i, idx
         cdef Entry *e
-        cdef int64_t raw = 0
+        cdef uint32_t ps = <uint32_t>self.page_size
+        cdef bytearray out = bytearray(npages)
+        cdef uint8_t *k = out
         self.idle()
-        extra, missing, bad_len, bad_raw, raw_offsets = [], [], [], [], []
-        for i in range(npages):
-            idx = self.tree_get(first_offset + i)
-            stored = outcomes[i] == 99 or outcomes[i] == 114
-            if idx < 0:
-                if stored:
-                    missing.append(first_offset + i)
-                continue
-            if not stored:
-                extra.append(first_offset + i)
-            e = &self.entries[idx]
-            if e.length == 0 or e.length > <uint32_t>self.page_size:
-                bad_len.append((first_offset + i, e.length))
-            elif e.length == <uint32_t>self.page_size:
-                raw += 1
-                raw_offsets.append(first_offset + i)
-                if memcmp(self.zs_ptr(e.handle), &expected[i * self.page_size], self.page_size) != 0:
-                    bad_raw.append(first_offset + i)
-        return {"extra": extra, "missing": missing, "bad_length": bad_len, "bad_raw": bad_raw,
-                "raw": raw, "raw_offsets": raw_offsets, "entries": self.nlive_entries,
-                "objects": self.nlive_objects}
+        with nogil:
+            for i in range(npages):
+                idx = self.tree_get(first_offset + i)
+                if idx < 0:
+                    k[i] = 45  # '-'
+                    continue
+                e = &self.entries[idx]
+                if e.length == 0:
+                    k[i] = 122  # 'z'
+                elif e.length < ps:
+                    k[i] = 99  # 'c'
+                elif e.length > ps:
+                    k[i] = 111  # 'o'
+                elif e.handle != 0 and memcmp(self.zs_ptr(e.handle), &expected[i * ps], ps) == 0:
+                    k[i] = 112  # 'p'
+                else:
+                    k[i] = 113  # 'q'
+        return bytes(out)
+
+    def entry_length(self, uint64_t offset):
+        """The length of the entry at offset (0: none)."""
+        cdef int64_t idx = self.tree_get(offset)
+        self.idle()
+        return 0 if idx < 0 else self.entries[idx].length
 
     def load(self, uint64_t offset):
         cdef int rc
@@ -195,15 +202,24 @@ cdef class Core(_CoreZswap):
         data = self.zs_ptr(e.handle)[:e.length] if e.handle else b""
         return e.length, data, e.memcg
 
-    def totals(self):
-        """(entries, entries stored as-is, per cgroup [bytes, entries, as-is]) from the
-        tree itself, to check the counters against (INV-COUNTERS)."""
+    def tally(self):
+        """The whole pool's facts for the invariant checker (zswap_spec.model.pool_view.Tally),
+        from the tree itself: (entries, entries of length PAGE_SIZE, pool pages, live
+        objects, objects no entry owns, entries without a live object, (slot, length) of
+        entries of length 0 or above PAGE_SIZE, per cgroup (its stats zswap, zswapped,
+        zswap_incomp; the same summed over the entries it is charged for: its own, and
+        the root every entry))."""
         self.idle()
-        cdef int64_t c, slot, idx, n = 0, raw = 0
+        cdef int64_t c, slot, idx, z, n = 0, raw = 0, unowned = 0, without = 0
         cdef int m
         cdef Entry *e
+        cdef uint32_t ps = <uint32_t>self.page_size
         cdef int64_t sums[MAX_CGROUPS][3]
+        cdef int32_t *owned = <int32_t *>calloc(max(self.nzspages, 1), sizeof(int32_t))
+        if not owned:
+            raise MemoryError()
         memset(sums, 0, sizeof(sums))
+        odd = []
         for c in range(self.nchunks):
             if not self.chunks[c]:
                 continue
@@ -213,14 +229,51 @@ cdef class Core(_CoreZswap):
                     continue
                 e = &self.entries[idx]
                 n += 1
-                raw += e.length == <uint32_t>self.page_size
+                raw += e.length == ps
+                if e.length == 0 or e.length > ps:
+                    odd.append((e.offset, e.length))
+                z = <int64_t>(e.handle >> 16) - 1
+                if e.handle == 0 or z >= self.nzspages or self.zspages[z].mem == NULL:
+                    without += 1
+                else:
+                    owned[z] += 1
                 for m in range(2):
                     if m == 1 and e.memcg == 0:
                         break
                     sums[e.memcg if m == 1 else 0][0] += e.length
                     sums[e.memcg if m == 1 else 0][1] += 1
-                    sums[e.memcg if m == 1 else 0][2] += e.length == <uint32_t>self.page_size
-        return n, raw, [[sums[m][0], sums[m][1], sums[m][2]] for m in range(self.ncg)]
+                    sums[e.memcg if m == 1 else 0][2] += e.length == ps
+        for z in range(self.nzspages):
+            if self.zspages[z].mem == NULL:
+                continue
+            if owned[z] > self.zspages[z].inuse:
+                without += owned[z] - self.zspages[z].inuse
+            else:
+                unowned += self.zspages[z].inuse - owned[z]
+        free(owned)
+        cgroups = [(str(m), (self.stats[m][S_ZSWAP], self.stats[m][S_ZSWAPPED], self.stats[m][S_INCOMP]),
+                    (sums[m][0], sums[m][1], sums[m][2])) for m in range(self.ncg)]
+        return n, raw, self.npool_pages, self.nlive_objects, unowned, without, odd, cgroups
+
+    # ---- broken states, planted by the tests of the invariant checker ---------------
+
+    def _plant_entry_length(self, uint64_t offset, uint32_t length):
+        """Tests only: the entry at offset now says `length` (nothing else changes)."""
+        cdef int64_t idx = self.tree_get(offset)
+        self.idle()
+        if idx < 0:
+            raise KeyError(offset)
+        self.entries[idx].length = length
+
+    def _plant_object(self, uint32_t size):
+        """Tests only: a zsmalloc object no entry owns; its handle."""
+        cdef int64_t handle
+        self.enter()
+        handle = self.zs_malloc(size)
+        self.flush_bad()
+        if handle < 0:
+            raise MemoryError(handle)
+        return handle
 
     def offsets(self):
         cdef int64_t c, s

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zswap_spec.model import invariants as inv
-from zswap_spec.model.cint import EINVAL, errno_name
+from zswap_spec.model.cint import EINVAL
 from zswap_spec.model.compressors import ALGORITHMS, SoftwareAlgorithm, _Conventions, algorithm
 from zswap_spec.model.faults import FAULTS
-from zswap_spec.model.invariants import Violation
+from zswap_spec.model.invariants import ReadBack, StoredRun, Violation
 from zswap_spec.model.variants import VARIANTS
 from zswap_spec.model.zswap import SUPPORTED_PAGE_SIZES
 
 from .errors import PoolInputError
 
 __all__ = ["Pool", "TRIVIAL", "CORE_COMPRESSORS", "CORE_FAULTS", "check_pool_args", "algorithm_of",
-           "AUDIT_KEYS", "audit_to_violations"]
+           "STORE_CHECKS"]
 
 # The core implements the catalogue's deterministic faults; `wrong-output`
 # and `nondeterministic` need the model's marker-aware decompressor.
@@ -45,39 +45,8 @@ TRIVIAL = SoftwareAlgorithm(
     lambda src: b"\x5a" * 16, _trivial_decompress, "none")
 CORE_COMPRESSORS = tuple(ALGORITHMS) + ("trivial",)
 
-
-# What `Pool.audit()` returns on either backend (the core's dict; the model's
-# backend gives the same keys), and what each list is.
-AUDIT_KEYS = {
-    "extra": "slots with an entry although their page was rejected or zero-filled (INV-ATOMIC)",
-    "missing": "slots of stored pages without an entry (INV-ATOMIC)",
-    "bad_length": "(slot, length) of entries whose length is outside (0, PAGE_SIZE] (INV-LEN)",
-    "bad_raw": "slots of corrupt entries: length PAGE_SIZE but not the page (INV-RAW)",
-    "raw_offsets": "slots of entries of length PAGE_SIZE, stored as-is (INV-WB)",
-    "raw": "how many entries have length PAGE_SIZE",
-    "entries": "entries in the whole tree",
-    "objects": "zsmalloc objects in the whole pool",
-}
-_SLOT_ORDER = {"INV-ATOMIC": 0, "INV-LEN": 1, "INV-RAW": 2, "INV-WB": 3}
-
-
-def audit_to_violations(audit: dict, first_offset: int, outcomes: bytes, page_size: int,
-                        writeback: bool) -> list[Violation]:
-    """An `audit()` dict (the keys of `AUDIT_KEYS`) as the spec's violations, in slot order."""
-    out = []
-    for offset in audit["extra"]:
-        if outcomes[offset - first_offset] == ord("0"):
-            out.append(inv.zero_filled_with_entry(offset))
-        else:
-            out.append(inv.rejected_with_entry(offset))
-    out.extend(inv.stored_without_entry(offset) for offset in audit["missing"])
-    out.extend(inv.length_out_of_range(offset, length, page_size)
-               for offset, length in audit["bad_length"])
-    out.extend(inv.corrupt_entry(offset, page_size) for offset in audit["bad_raw"])
-    if not writeback:
-        out.extend(inv.as_is_without_writeback(offset) for offset in audit["raw_offsets"])
-    out.sort(key=lambda v: (v.offset, _SLOT_ORDER[v.invariant]))
-    return out
+# The invariants `Pool.audit_violations` checks over a run of pages just swapped out.
+STORE_CHECKS = ("INV-ATOMIC", "INV-LEN", "INV-RAW", "INV-WB")
 
 
 def algorithm_of(name: str):
@@ -198,53 +167,46 @@ class Pool:
         if not isinstance(calls, int) or calls < 0:
             raise PoolInputError(f"calls must be a non-negative integer, not {calls!r}")
 
-    # -- what both compare ------------------------------------------------------------
+    # -- the spec's invariants: the one checker over this pool --------------------------
+    #
+    # A pool is a `zswap_spec.model.pool_view.PoolView`: each backend gives `slots`,
+    # `entry_length`, `tally`, `live_entries`, `live_objects` and `counters`, and
+    # `zswap_spec.model.invariants.check` decides.
+
+    def check(self, event=None, ids=None) -> list[Violation]:
+        """The spec's invariants `ids` (default: every one a pool shows) over this pool
+        after `event`: a `StoredRun`, `ReadBack`s, or None (the whole pool)."""
+        return inv.check(self, event, ids)
 
     def counter_violations(self) -> list[Violation]:
-        """INV-COUNTERS and INV-NOLEAK: the counters and cgroup stats against the tree."""
-        out = []
-        c = self.counters()
-        entries, raw, per_cgroup = self.totals()
-        if c["stored_pages"] != entries:
-            out.append(inv.stored_pages_disagree(c["stored_pages"], entries))
-        if c["stored_incompressible_pages"] != raw:
-            out.append(inv.incompressible_pages_disagree(c["stored_incompressible_pages"], raw,
-                                                         self.page_size))
-        if c["pool_total_size"] != self.pool_pages * self.page_size:
-            out.append(inv.pool_total_size_disagrees(c["pool_total_size"],
-                                                     self.pool_pages * self.page_size))
-        for cg, want in enumerate(per_cgroup):
-            stat = self.memcg_stat(cg)
-            got = [stat["zswap"], stat["zswapped"], stat["zswap_incomp"]]
-            if got != want:
-                out.append(inv.cgroup_stats_disagree(str(cg), got, want))
-        if self.live_objects != entries:
-            out.append(inv.objects_for_entries(None, self.live_objects, entries))
-        return out
+        """The whole pool: INV-COUNTERS (the counters and cgroup stats against the tree),
+        INV-NOLEAK and INV-LEN."""
+        return inv.check(self)
 
     def alloc_violations(self, offset: int | None = None, since: int = 0) -> list[Violation]:
         """INV-ALLOC: every zs_malloc size out of range recorded after the first `since`,
-        reported at `offset`."""
-        return [inv.bad_alloc(offset, size) for size in self.bad_alloc_sizes[since:]]
+        reported at `offset` (the folio's slot, or None: a run of folios)."""
+        run = StoredRun(0 if offset is None else offset, b"",
+                        malloc_sizes=self.bad_alloc_sizes[since:], one_folio=offset is not None)
+        return inv.check(self, run, ("INV-ALLOC",))
 
     def audit_violations(self, first_offset: int, expected, outcomes: bytes,
                          writeback: bool) -> list[Violation]:
         """INV-ATOMIC, INV-LEN, INV-RAW and (with `writeback` off) INV-WB over a run of pages
-        just swapped out at `first_offset`, one outcome code per page ('0', 'c', 'r', 'x'):
-        `audit()`'s findings, from either backend, in the order of the slots (for one slot:
-        INV-ATOMIC, INV-LEN, INV-RAW, INV-WB)."""
-        return audit_to_violations(self.audit(first_offset, expected, outcomes), first_offset,
-                                   outcomes, self.page_size, writeback)
+        just swapped out at `first_offset`, one outcome code per page ('0', 'c', 'r', 'x'),
+        in the order of the slots (for one slot: INV-ATOMIC, INV-LEN, INV-RAW, INV-WB)."""
+        view = self._pages(expected)
+        self._outcomes(view, outcomes)
+        run = StoredRun(self._offset(first_offset, len(outcomes)), bytes(outcomes), view,
+                        bool(writeback))
+        return inv.check(self, run, STORE_CHECKS)
 
     def load_violations(self, first_offset: int, expected, outcomes: bytes) -> list[Violation]:
         """INV-ROUNDTRIP: every page the outcomes say zswap holds, swapped in (`load_run`)."""
-        out = []
-        for offset, rc, at in self.load_run(first_offset, expected, outcomes):
-            if rc == 1:
-                out.append(inv.page_differs(offset, "zswap", at))
-            else:
-                out.append(inv.page_lost(offset, f"zswap (zswap_load returned {errno_name(rc)})"))
-        return out
+        reads = [ReadBack(offset, "zswap", differs_at=at) if rc == 1 else
+                 ReadBack(offset, inv.zswap_source(rc), lost=True, rc=rc)
+                 for offset, rc, at in self.load_run(first_offset, expected, outcomes)]
+        return inv.check(self, reads, ("INV-ROUNDTRIP",))
 
     def snapshot(self) -> dict:
         """Everything observable: counters, cgroup stats, entries and their bytes, the pool."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from zswap_spec.optimized_core import load_core
 from zswap_spec.model.cint import EINVAL
 from zswap_spec.model.memcg import MEMCG_STATS
+from zswap_spec.model.pool_view import Tally
 from zswap_spec.model.variants import VARIANTS
 from zswap_spec.model.zsmalloc import size_classes
 from zswap_spec.model.zswap import DEBUGFS_COUNTERS, VM_EVENTS
@@ -75,12 +76,23 @@ class CorePool(Pool):
         self._outcomes(view, outcomes)
         return self._c.load_run(self._offset(first_offset, len(outcomes)), view, bytes(outcomes))
 
-    def audit(self, first_offset: int, expected, outcomes: bytes) -> dict:
-        """The extension's audit of a run just swapped out (keys: `api.AUDIT_KEYS`);
-        `Pool.audit_violations` turns it into the spec's violations."""
-        view = self._pages(expected)
-        self._outcomes(view, outcomes)
-        return self._c.audit(self._offset(first_offset, len(outcomes)), view, bytes(outcomes))
+    # -- the view the invariant checker reads (`PoolView`), computed by the extension ----
+
+    def slots(self, first_offset: int, pages) -> bytes:
+        """The slot kinds of a run of pages just swapped out (`pool_view`), in C."""
+        view = self._pages(pages)
+        return self._c.slots(self._offset(first_offset, len(view) // self.page_size), view)
+
+    def entry_length(self, offset: int) -> int:
+        return self._c.entry_length(self._offset(offset))
+
+    def tally(self) -> Tally:
+        """The whole pool's facts (`pool_view.Tally`), one walk of the tree in C."""
+        return Tally(*self._c.tally())
+
+    @property
+    def live_entries(self) -> int:
+        return self._c.live_entries
 
     def load(self, offset: int):
         rc, page = self._c.load(self._offset(offset))
@@ -119,10 +131,6 @@ class CorePool(Pool):
 
     def offsets(self) -> list[int]:
         return self._c.offsets()
-
-    def totals(self):
-        """(entries, entries stored as-is, per cgroup [bytes, entries, as-is]), from the tree."""
-        return self._c.totals()
 
     def fail_malloc(self, errnos: Sequence[int]) -> None:
         self._c.fail_malloc(self._errnos(errnos))

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from zswap_spec.model.cint import ENOENT
 from zswap_spec.model.faults import FaultyCompressor
+from zswap_spec.model.invariants import moved_code
 from zswap_spec.model.memcg import MemCgroup
+from zswap_spec.model.pool_view import ModelView, Tally
 from zswap_spec.model.zswap import REJECT_COUNTERS, Folio, Zswap
 
 from .api import Pool, algorithm_of
@@ -64,7 +66,7 @@ class ModelPool(Pool):
                     out += b"x" * len(chunk)
                     if moved is not None and self.zs.trace.stage == "pages":
                         delta = sum(self.zs.counters[c] for c in REJECT_COUNTERS) - before
-                        moved[first] = min(delta, 127) & 0xFF
+                        moved[first] = moved_code(delta)
         return bytes(out)
 
     def load_run(self, first_offset: int, expected, outcomes: bytes) -> list[tuple[int, int, int]]:
@@ -79,32 +81,6 @@ class ModelPool(Pool):
             elif got != page:
                 bad.append((first_offset + i, 1, next(k for k in range(len(page)) if got[k] != page[k])))
         return bad
-
-    def audit(self, first_offset: int, expected, outcomes: bytes) -> dict:
-        """The core's audit, on the model: the same keys (`api.AUDIT_KEYS`);
-        `Pool.audit_violations` turns them into the spec's violations."""
-        pages = self._split(self._pages(expected))
-        extra, missing, bad_len, bad_raw, raw_offsets, raw = [], [], [], [], [], 0
-        for i, (page, code) in enumerate(zip(pages, outcomes)):
-            offset = first_offset + i
-            e = self.zs.tree.get(offset)
-            stored = code in b"cr"
-            if e is None:
-                if stored:
-                    missing.append(offset)
-                continue
-            if not stored:
-                extra.append(offset)
-            if not 0 < e.length <= self.page_size:
-                bad_len.append((offset, e.length))
-            elif e.length == self.page_size:
-                raw += 1
-                raw_offsets.append(offset)
-                if self.zs.zpool.objects.get(e.handle) != page:
-                    bad_raw.append(offset)
-        return {"extra": extra, "missing": missing, "bad_length": bad_len, "bad_raw": bad_raw,
-                "raw": raw, "raw_offsets": raw_offsets, "entries": len(self.zs.tree),
-                "objects": len(self.zs.zpool.objects)}
 
     def load(self, offset: int):
         return self.zs.zswap_load(self._offset(offset))
@@ -154,18 +130,27 @@ class ModelPool(Pool):
     def offsets(self) -> list[int]:
         return sorted(self.zs.tree)
 
-    def totals(self):
-        ps = self.page_size
-        sums = [[0, 0, 0] for _ in self.cgroups]
-        index = {id(m): i for i, m in enumerate(self.cgroups)}
-        raw = 0
-        for e in self.zs.tree.values():
-            raw += e.length == ps
-            for i in {0, index.get(id(e.memcg), 0)}:
-                sums[i][0] += e.length
-                sums[i][1] += 1
-                sums[i][2] += e.length == ps
-        return len(self.zs.tree), raw, sums
+    # -- the view the invariant checker reads (`PoolView`): the model's own ------------
+
+    @property
+    def _view(self) -> ModelView:
+        return ModelView(self.zs, self.cgroups)
+
+    def slots(self, first_offset: int, pages) -> bytes:
+        """The slot kinds of a run of pages just swapped out (`pool_view`)."""
+        view = self._pages(pages)
+        return self._view.slots(self._offset(first_offset, len(view) // self.page_size), view)
+
+    def entry_length(self, offset: int) -> int:
+        return self._view.entry_length(self._offset(offset))
+
+    def tally(self) -> Tally:
+        """The whole pool's facts (`pool_view.Tally`), cgroups named by their number."""
+        return self._view.tally()
+
+    @property
+    def live_entries(self) -> int:
+        return len(self.zs.tree)
 
     def fail_malloc(self, errnos: Sequence[int]) -> None:
         self.zs.zpool.fail_next = self._errnos(errnos)

@@ -2,9 +2,9 @@
 spec's invariants checked after the swap-out and after the swap-in over the
 whole run instead of after every folio (the core stores a whole chunk in
 one call).  The results agree with the model's field for field
-(tests/pool/test_core_conformance.py).  Every finding comes from the pool
-API's checks (`audit_violations`, `load_violations`, `counter_violations`),
-worded as the model words it (`zswap_spec.model.invariants`).
+(tests/pool/test_core_conformance.py).  Every finding comes from the one
+invariant checker (`zswap_spec.model.invariants.check`) over the pool,
+whose per-slot facts the extension computes in C.
 
 `CoreRun` takes its pages a chunk at a time and keeps none of them: the
 audit (INV-RAW compares the pages stored as-is) and the read-back are
@@ -14,7 +14,7 @@ handed the same pages again (`replay.stream` drives the passes).
 from __future__ import annotations
 
 from zswap_spec.pool.core_backend import CorePool
-from zswap_spec.model.invariants import reject_counters_moved
+from zswap_spec.model.invariants import StoredRun
 from zswap_spec.model.zswap import DEBUGFS_COUNTERS, VM_EVENTS
 
 from .run import PoolLimitAhead, Run, pool_limit_pages, run_passes
@@ -24,6 +24,11 @@ __all__ = ["CoreRun", "replay_on_core"]
 # zsmalloc pages beyond one per stored page: at most a partly filled zspage
 # (up to 4 pages) per size class; 1024 is above that for every page size.
 POOL_SLACK_PAGES = 1024
+# What is checked over each chunk swapped out (its slots), and over the window once it
+# is (its folios rejected past the limit checks, its zs_malloc sizes; at no slot: the
+# core stores a chunk in one call); then the whole pool.
+CHUNK_IDS = ("INV-ATOMIC", "INV-LEN", "INV-RAW", "INV-WB")
+WINDOW_IDS = ("INV-ALLOC", "INV-COUNTERS")
 
 
 class CoreRun(Run):
@@ -40,6 +45,7 @@ class CoreRun(Run):
         self.moved = bytearray()  # the window's, one byte per page
         self.limit = pool_limit_pages(config)
         self.allocs_seen = 0
+        self.malloc_sizes: list[int] = []  # the window's, out of range
 
     def _store(self, first: int, chunk) -> bytes:
         n = len(chunk) // self.config.page_size
@@ -62,23 +68,21 @@ class CoreRun(Run):
 
     def _after_store(self) -> None:
         bad = self.pool.bad_alloc_sizes
-        self.pending = self.pool.alloc_violations(since=self.allocs_seen)
+        self.malloc_sizes = bad[self.allocs_seen:]
         self.allocs_seen = len(bad)
 
     def audit(self, first: int, chunk) -> None:
         n = len(chunk) // self.config.page_size
         at = first - self.window_first
-        self.pending.extend(self.pool.audit_violations(first, chunk, self.window[at:at + n],
-                                                       self.config.writeback))
+        run = StoredRun(first, self.window[at:at + n], chunk, self.config.writeback)
+        self.pending.extend(self.pool.check(run, CHUNK_IDS))
 
     def audited(self) -> None:
         out = self.pending
-        fp = self.config.folio_pages
-        for at in range(0, len(self.window), fp):
-            delta = self.moved[at]
-            if delta != 0xFF and delta != 1:
-                out.append(reject_counters_moved(self.window_first + at, delta))
-        out.extend(self.pool.counter_violations())
+        run = StoredRun(self.window_first, self.window, None, self.config.writeback,
+                        moved=self.moved, malloc_sizes=self.malloc_sizes, one_folio=False)
+        out.extend(self.pool.check(run, WINDOW_IDS))
+        out.extend(self.pool.check())
         out.sort(key=lambda v: -1 if v.offset is None else v.offset)
         self.violations.extend(out)
         self.pending = []
@@ -90,7 +94,7 @@ class CoreRun(Run):
         self.violations.extend(self.pool.load_violations(first, chunk, self.window[at:at + n]))
 
     def _after_load(self) -> None:
-        self.violations.extend(self.pool.counter_violations())
+        self.violations.extend(self.pool.check())
 
     def counters_now(self):
         after = self.pool.counters()

@@ -4,7 +4,8 @@ One run = one variant x compressor x writeback setting.  Pages are grouped
 into folios of `folio_pages`, swapped out in order at consecutive swap
 slots, then swapped in one by one; the spec's invariants are checked after
 every store and every read, and over the whole pool after the swap-out and
-after the swap-in.
+after the swap-in, by the one checker (`zswap_spec.model.invariants.check`,
+which the model's `SwapSystem` calls).
 
 `ModelRun` is fed chunk by chunk and keeps no copy of a page it swapped
 out: the swap layer's note of what each slot should hold

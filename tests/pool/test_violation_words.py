@@ -1,9 +1,12 @@
-"""The same finding reads the same whichever checker finds it: the model's
-`SwapSystem` (the fuzz pool machine), the pool API's checks on either
-backend (`audit_violations`, `load_violations`, `counter_violations`),
+"""The same finding reads the same whichever tool finds it: the model's
+`SwapSystem` (the fuzz pool machine), the pool API on either backend
+(`check`, `audit_violations`, `load_violations`, `counter_violations`),
 replay on the core, and the core's and the model's pool state machines.
 Each reports a `Violation` (the state machines raise `InvariantBroken`
-carrying it), in the one shape, with the spec's statement."""
+carrying it), in the one shape, with the spec's statement.  All of them
+call the one checker (`zswap_spec.model.invariants.check`): a broken state
+planted in the model and in the core is found by the same check, worded the
+same."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from zswap_spec.fuzz.lockstep import make_impl_machine
 from zswap_spec.fuzz.machine import InvariantBroken, make_pool_machine
 from zswap_spec.model import invariants as inv
 from zswap_spec.model.compressors import algorithm
-from zswap_spec.model.invariants import check_global
+from zswap_spec.model.invariants import CHECKS, StoredRun, check_global
 from zswap_spec.model.swap import SwapSystem
 from zswap_spec.model.zswap import Folio, Zswap
 from zswap_spec.pool import CorePool, ModelPool, make_pool
@@ -169,3 +172,121 @@ def test_replay_on_the_core_words_every_violation_as_the_model(variant, compress
 
 def test_the_core_backend_is_the_one_under_test():
     assert isinstance(make_pool(impl="core"), CorePool)
+
+
+# -- one broken state, planted on each backend, found by the same check --------------------
+
+def _text(i: int) -> bytes:
+    return [p.data for p in default_sample(PS) if p.kind == "text"][i]
+
+
+def _plant_length(pool, offset: int, length: int) -> None:
+    if pool.impl == "core":
+        pool._c._plant_entry_length(offset, length)
+    else:
+        pool.zs.tree[offset].length = length
+
+
+def _plant_object(pool, size: int) -> None:
+    if pool.impl == "core":
+        pool._c._plant_object(size)
+    else:
+        pool.zs.zpool.zs_malloc(size)
+
+
+def _len_state(impl):
+    """A stored entry whose length says PAGE_SIZE + 1 (and 0 for another)."""
+    pool = make_pool("mainline", "lz4", impl=impl)
+    cg = pool.add_cgroup()
+    data = _text(0) + _text(1) + _text(2)
+    assert pool.store_run(data, 8, 1, cg) == b"ccc"
+    _plant_length(pool, 9, PS + 1)
+    _plant_length(pool, 10, 0)
+    return pool, [StoredRun(8, b"ccc", data), None]
+
+
+def _leak_state(impl):
+    """A zsmalloc object no entry owns."""
+    pool = make_pool("mainline", "lz4", impl=impl)
+    assert pool.store(4, _text(0))
+    _plant_object(pool, 100)
+    return pool, [StoredRun(4, b"c", _text(0)), None]
+
+
+def _raw_state(impl):
+    """A corrupt entry (exact-page) with writeback off; and INV-ATOMIC's both ways."""
+    pool = make_pool("v14", "zstd", impl=impl, faults=True)
+    cg = pool.add_cgroup(writeback=False)
+    pool.arm("exact-page", 1)
+    page = _text(0)
+    assert pool.store(0, page, cg)
+    return pool, [StoredRun(0, b"r", page, writeback=False), StoredRun(0, b"x", page),
+                  StoredRun(0, b"0", page), StoredRun(1, b"c", page), None]
+
+
+def _alloc_state(impl):
+    pool = make_pool("v14", "zstd", impl=impl, faults=True)
+    pool.arm("zero-length", 1)
+    assert not pool.store(3, _text(0))
+    return pool, [StoredRun(3, b"x", _text(0), malloc_sizes=pool.bad_alloc_sizes), None]
+
+
+def _counters_state(impl, monkeypatch):
+    pool = make_pool("mainline", "lz4", impl=impl)
+    assert pool.store(0, _text(0))
+    real = type(pool).counters
+    monkeypatch.setattr(type(pool), "counters",
+                        lambda self, real=real: dict(real(self), stored_pages=7,
+                                                     pool_total_size=1))
+    return pool, [StoredRun(0, b"x", _text(0), moved=b"\x02"), None]
+
+
+PLANTED = {
+    "INV-LEN": (_len_state, {"INV-LEN", "INV-COUNTERS"}),
+    "INV-NOLEAK": (_leak_state, {"INV-NOLEAK", "INV-COUNTERS"}),
+    "INV-RAW": (_raw_state, {"INV-RAW", "INV-WB", "INV-ATOMIC"}),
+    "INV-ALLOC": (_alloc_state, {"INV-ALLOC"}),
+    "INV-COUNTERS": (_counters_state, {"INV-COUNTERS", "INV-ATOMIC"}),
+}
+
+
+@pytest.mark.parametrize("planted", list(PLANTED))
+def test_a_broken_state_planted_in_model_and_core_reads_the_same(planted, monkeypatch):
+    """The same broken state on each backend: the same findings, each made by the check
+    of its own ID (asked for alone, it gives exactly the findings of that ID)."""
+    plant, ids = PLANTED[planted]
+    found = {}
+    for impl in IMPLS:
+        pool, events = plant(impl, monkeypatch) if plant is _counters_state else plant(impl)
+        found[impl] = []
+        for event in events:
+            everything = pool.check(event)
+            by_id = {inv_id: pool.check(event, [inv_id]) for inv_id in CHECKS}
+            for inv_id, own in by_id.items():
+                assert all(v.invariant == inv_id for v in own), (impl, inv_id, own)
+            assert sorted(everything, key=str) == sorted(sum(by_id.values(), []), key=str)
+            found[impl].append(everything)
+    assert found["model"] == found["core"]
+    flat = sum(found["model"], [])
+    assert planted in {v.invariant for v in flat}
+    assert {v.invariant for v in flat} == ids
+    for v in flat:
+        _check(v)
+
+
+def test_the_planted_states_read_as_the_spec_words_them():
+    pool, (run, whole) = _len_state("core")
+    assert pool.check(run) == [inv.length_out_of_range(9, PS + 1, PS),
+                               inv.length_out_of_range(10, 0, PS)]
+    assert [v for v in pool.check(whole) if v.invariant == "INV-LEN"] == [
+        inv.length_out_of_range(9, PS + 1, PS), inv.length_out_of_range(10, 0, PS)]
+    pool, (run, whole) = _leak_state("core")
+    assert pool.check(run) == [inv.objects_for_entries(4, 2, 1)]
+    assert [v for v in pool.check(whole) if v.invariant == "INV-NOLEAK"] == [
+        inv.objects_unowned(1, 0)]
+    pool, events = _raw_state("core")
+    assert [pool.check(e) for e in events] == [
+        [inv.corrupt_entry(0, PS), inv.as_is_without_writeback(0)],
+        [inv.rejected_with_entry(0), inv.corrupt_entry(0, PS)],
+        [inv.zero_filled_with_entry(0), inv.corrupt_entry(0, PS)],
+        [inv.stored_without_entry(1)], []]
