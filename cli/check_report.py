@@ -62,7 +62,7 @@ def _json(run, seconds: float, interrupted: bool) -> dict:
         {"reports": [r.to_json() for r in run.drivers[1]], "mismatches": run.drivers[0],
          "seconds": round(run.drivers[2], 3)},
         "core": None if run.core is None else
-        {"runs": len(run.results), "mismatches": run.core[0], "note": run.core[1],
+        {"runs": run.core[3], "mismatches": run.core[0], "note": run.core[1],
          "seconds": round(run.core[2], 3)},
         "seconds": round(seconds, 3),
     }
@@ -133,16 +133,17 @@ def _print_stages(run) -> None:
                           f"{seeded} seeded-bug drivers rejected with their clauses "
                           f"({driver_seconds:.1f} s)")
     if run.core is not None:
-        core_bad, core_note, core_seconds = run.core
+        core_bad, core_note, core_seconds, compared = run.core
         if core_bad:
             console.print(f"[bold red]core: {len(core_bad)} replay runs differ from the model's:[/]")
             for line in core_bad[:10]:
                 console.print(f"  {line}")
-        elif core_note:
+        elif not compared:
             console.print(f"core: {core_note}")
         else:
-            console.print(f"core: the optimized core gives the model's run on all "
-                          f"{len(run.results)} replay configurations ({core_seconds:.1f} s)")
+            console.print(f"core: the optimized core gives the model's run on all {compared} "
+                          f"replay configurations it implements ({core_seconds:.1f} s)"
+                          + (f"; {core_note}" if core_note else ""))
 
 
 def _print_summary(findings, results, page_size, sample, batch_details) -> None:

@@ -61,7 +61,8 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
     _refuse_what_does_not_apply(click.get_current_context(), replay_path, per_unit)
     if replay_path:
         _replay(Path(replay_path))
-    variants = check_names("variant", variants, VARIANTS) or list(VARIANTS)
+    given_variants = check_names("variant", variants, VARIANTS)
+    variants = given_variants or list(VARIANTS)
     compressors = check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
     if faults not in ("none", "all"):
         check_names("fault", [f for f in faults.split(",") if f], FAULTS)
@@ -89,7 +90,9 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         raise InputError("no campaign to run: the faults chosen need a batching compressor "
                          "(--compressor deflate-iaa)")
     found = _findings_folder(findings_dir)
-    impl = _fuzz_impl(impl, faults)
+    impl = _fuzz_impl(impl, faults, given_variants)
+    if impl == "core" and not given_variants:
+        variants = _core_variants(variants)
     campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio, impl)
     run = run_fuzz(campaigns, db_spec, db_dir, found, workers,
                    live=sys.stderr.isatty() and not as_json, budget=budget)
@@ -207,17 +210,32 @@ def _cores() -> str:
     return f"{n} core{'' if n == 1 else 's'}"
 
 
-def _fuzz_impl(impl: str, faults: str) -> str:
+def _fuzz_impl(impl: str, faults: str, variants=()) -> str:
     """The campaigns' implementation, by `zswap_spec.pool.resolve_impl`'s rule: they need
-    the faults named in --faults, and want the whole pool machine (memory.zswap.max and the
-    shrinker's LRU walk) and, for --faults all, every fault of the catalogue.  So auto takes
-    the model, and an explicit core runs its own machine on the faults it implements."""
+    the faults named in --faults and the variants fuzzed, and want the whole pool machine
+    (memory.zswap.max and the shrinker's LRU walk) and, for --faults all, every fault of the
+    catalogue.  So auto takes the model, and an explicit core runs its own machine on the
+    faults and variants it implements (a variant it lacks is refused by name)."""
     from zswap_spec.model.faults import FAULTS
-    from zswap_spec.pool import SHRINKER, ZSWAP_MAX, fault_feature
+    from zswap_spec.pool import SHRINKER, ZSWAP_MAX, fault_feature, variant_feature
 
     named = [] if faults in ("none", "all") else [f for f in faults.split(",") if f]
     wants = [ZSWAP_MAX, SHRINKER] + ([fault_feature(f) for f in FAULTS] if faults == "all" else [])
-    return resolve_impl(impl, needs=[fault_feature(f) for f in named], wants=wants)
+    needs = [fault_feature(f) for f in named] + [variant_feature(v) for v in variants]
+    return resolve_impl(impl, needs=needs, wants=wants)
+
+
+def _core_variants(variants: list[str]) -> list[str]:
+    """The variants the core implements, out of every variant (no --variant given): the
+    others are said once and left out, as the core cannot run them."""
+    from zswap_spec.pool import CORE_FEATURES, variant_feature
+
+    kept = [v for v in variants if variant_feature(v) in CORE_FEATURES]
+    left = [v for v in variants if v not in kept]
+    if left:
+        print(f"zswap-spec: note: the core does not implement {', '.join(left)}; fuzzing the "
+              f"others (give --variant with --impl model to fuzz them)", file=sys.stderr)
+    return kept
 
 
 def _impl_request(impl: str) -> str:

@@ -43,7 +43,7 @@ from collections.abc import Iterable
 
 from zswap_spec.optimized_core import core_available, core_libraries
 
-from .api import CORE_COMPRESSORS, CORE_FAULTS, TRIVIAL, Pool, check_pool_args
+from .api import CORE_COMPRESSORS, CORE_FAULTS, TRIVIAL, VARIANT_IDS, Pool, check_pool_args
 from .core_backend import CorePool
 from .errors import CoreUnavailable, PoolInputError
 from .model_backend import ModelPool
@@ -67,6 +67,7 @@ __all__ = [
     "core_available",
     "core_libraries",
     "fault_feature",
+    "variant_feature",
     "make_pool",
     "requested_impl",
     "resolve_impl",
@@ -96,8 +97,16 @@ def compressor_feature(compressor) -> str:
     return f"the compressor {getattr(compressor, 'name', '?')!r} ({type(compressor).__name__})"
 
 
+def variant_feature(name: str) -> str:
+    """The feature of running variant `name`'s store path.  The core implements the
+    variants of its own table (`api.VARIANT_IDS`); a variant added to the model since is
+    served by the model, or refused by name where the core was asked for."""
+    return f"the variant {name!r}"
+
+
 CORE_FEATURES = frozenset([fault_feature(f) for f in CORE_FAULTS]
-                          + [compressor_feature(c) for c in CORE_COMPRESSORS])
+                          + [compressor_feature(c) for c in CORE_COMPRESSORS]
+                          + [variant_feature(v) for v in VARIANT_IDS])
 
 _said: set[str] = set()  # the reasons the model served, each said once
 
@@ -164,7 +173,7 @@ def make_pool(variant: str = "mainline", compressor: str = "lz4", page_size: int
               impl: str | None = None, **options) -> Pool:
     """A pool from the chosen implementation (see `Pool` for the options)."""
     check_pool_args(variant, compressor, page_size, **options)
-    chosen = resolve_impl(impl)
+    chosen = resolve_impl(impl, needs=[variant_feature(variant)])
     cls = CorePool if chosen == "core" else ModelPool
     return cls(variant, compressor, page_size, **options)
 

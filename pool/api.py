@@ -30,6 +30,9 @@ CORE_FAULTS = ("zero-length", "oversize-report", "oversize-write", "exact-page",
 MAX_FOLIO_PAGES = 1 << 16
 MAX_OFFSET = 1 << 32
 MAX_CGROUPS = 64  # the core's table; the model keeps the same limit
+# The variants the core implements (its own code, held to the model by the lockstep and
+# conformance suites), by the number its extension knows each by.  A variant of the model
+# not listed here is refused by name on the core (`CorePool`, `pool.variant_feature`).
 VARIANT_IDS = {"mainline": 0, "v13": 1, "v14": 2, "explicit": 3, "uniform": 4}
 LAYER_IDS = {"legacy": 0, "segmented": 1, "uniform": 2}
 

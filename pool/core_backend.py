@@ -23,6 +23,10 @@ class CorePool(Pool):
 
     def __init__(self, variant, compressor, page_size=4096, **options):
         super().__init__(variant, compressor, page_size, **options)
+        if variant not in VARIANT_IDS:
+            raise PoolInputError(f"the optimized core does not implement the variant {variant!r} "
+                                 f"(it implements {', '.join(VARIANT_IDS)}); use the model "
+                                 f"(impl='model', --impl model)")
         core = load_core().module
         alg = algorithm_of(compressor)
         var = VARIANTS[variant]

@@ -223,9 +223,9 @@ def run_needs(nr_pages: int | None, config: RunConfig) -> list[str]:
     """What a run of `nr_pages` pages needs of the implementation
     (`zswap_spec.pool.resolve_impl`'s features); None: not known yet (the core
     then serves while the pool stays clear of its limit, `stream.replay_one`)."""
-    from zswap_spec.pool import SHRINK_WORKER, compressor_feature
+    from zswap_spec.pool import SHRINK_WORKER, compressor_feature, variant_feature
 
-    needs = [compressor_feature(config.compressor)]
+    needs = [compressor_feature(config.compressor), variant_feature(config.variant)]
     if nr_pages is not None and config.writeback and _may_reach_pool_limit(nr_pages, config):
         needs.append(SHRINK_WORKER)
     return needs

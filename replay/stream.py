@@ -85,11 +85,11 @@ def replay_one(source, config: RunConfig, progress=None, impl: str | None = "mod
     stays clear of its limit; where the kernel's shrink worker might have to
     write back (writeback on), auto hands the run to the model, from the
     start, and an explicit core is refused (PoolInputError)."""
-    from zswap_spec.pool import SHRINK_WORKER, compressor_feature, resolve_impl
+    from zswap_spec.pool import SHRINK_WORKER, resolve_impl
 
     from . import on_core, on_model
 
-    needs = [compressor_feature(config.compressor)]
+    needs = run_needs(None, config)
     if resolve_impl(impl, needs=needs) == "core":
         try:
             return on_core.replay_on_core(source, config, progress)
