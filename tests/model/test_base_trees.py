@@ -16,7 +16,7 @@ from zswap_spec.model.zswap import MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, Folio,
 
 # Each variant's base tree as the spec's `variants` table (§6) states it; the five
 # variants read first are pinned here as well, so a change to the table shows.
-EXPECTED_BASE = {r["name"]: r["base_tree"] for r in TABLES["variants"]}
+EXPECTED_BASE = {r["name"]: r["base_tree"] for r in TABLES["variant"]}
 assert {v: EXPECTED_BASE[v] for v in ("mainline", "v13", "v14", "explicit", "uniform")} == {
     "mainline": "linux-7.3", "v13": "mm-late-2025", "v14": "mm-late-2025",
     "explicit": "mm-late-2025", "uniform": "mm-late-2025"}
