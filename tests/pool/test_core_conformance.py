@@ -258,5 +258,5 @@ def test_check_compares_every_replay_run_with_the_core_and_reports_a_difference(
         return run
 
     monkeypatch.setattr(replay_core, "replay_on_core", one_counter_off)
-    bad, note, _ = checks._core_agrees(results)
-    assert note == "" and len(bad) == 1 and bad[0].startswith("v14/lz4") and "counters" in bad[0]
+    bad, note, _, compared = checks._core_agrees(results)
+    assert note == "" and compared == 2 and len(bad) == 1 and bad[0].startswith("v14/lz4") and "counters" in bad[0]

@@ -112,7 +112,8 @@ PLANTED = {
         ["table 'faults'", "not followed by a Markdown table", "right after the marker"]),
     "a cell missing": (
         lambda: _replace_line("| S3 |", _row(_S3[:-1])),
-        ["table 'software', row S3", "7 cells, the header has 8", "one cell per column"]),
+        ["table 'software', row S3", f"{len(_S3) - 1} cells, the header has {len(_S3)}",
+         "one cell per column"]),
     "a cell too many": (
         lambda: _replace_line("| M2 |", _line("| M2 |") + " extra |"),
         ["table 'mainline', row M2", "5 cells, the header has 4", "\\|"]),
@@ -209,9 +210,9 @@ def test_variants_table_matches_the_model():
     for r in rows:
         assert VARIANTS[r["name"]].crypto_layer == r["crypto_layer"], r["name"]
         assert VARIANTS[r["name"]].base_tree == r["base_tree"], r["name"]
-    assert {r["name"]: r["base_tree"] for r in rows} == {
-        "mainline": "linux-7.3", "v13": "mm-late-2025", "v14": "mm-late-2025",
-        "explicit": "mm-late-2025", "uniform": "mm-late-2025"}
+    first = {r["name"]: r["base_tree"] for r in rows[:5]}
+    assert first == {"mainline": "linux-7.3", "v13": "mm-late-2025", "v14": "mm-late-2025",
+                     "explicit": "mm-late-2025", "uniform": "mm-late-2025"}
 
 
 def test_trees_table_matches_the_model():
