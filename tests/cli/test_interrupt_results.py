@@ -120,7 +120,7 @@ def test_check_interrupted_with_json_gives_what_was_done_and_what_was_not():
     assert doc["not_run"] == ["fuzz", "drivers", "core"]
     assert len(doc["runs"]) == RUNS and doc["mismatches"] == [] and doc["findings"]
     assert doc["proofs"]["results"] >= 32 and doc["proofs"]["mismatches"] == []
-    assert 0 < len(doc["proofs"]["not_run"]) < 15
+    assert 0 < len(doc["proofs"]["not_run"]) < 3 * len(VARIANTS)
     assert doc["fuzz"] is None and doc["drivers"] is None and doc["core"] is None
 
 
