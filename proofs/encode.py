@@ -337,14 +337,6 @@ def _join(cond, a: Outcome, b: Outcome) -> Outcome:
     )
 
 
-def _simplified(o: Outcome) -> Outcome:
-    """The terms as Z3 rewrites them: the executor's 64-bit values narrowed back to the
-    32 bits a field holds, constants folded (every query that reads them is smaller)."""
-    s = z3.simplify
-    return Outcome(s(o.ok), [s(x) for x in o.raw], [s(x) for x in o.length],
-                   {c: s(x) for c, x in o.counters.items()}, s(o.bad_alloc))
-
-
 def sizes(inp: Inputs) -> dict[int, Inputs]:
     """The inputs for each folio size (1 to 8), made once per set of inputs: their
     outcomes are derived once and shared by every query."""
@@ -374,8 +366,8 @@ def encode(variant, inp: Inputs, alone: bool = False) -> Outcome:
             for n in range(MAX_UNITS - 1, 0, -1):
                 out = _join(inp.n == bv(n), encode(v, sizes(inp)[n], alone), out)
         else:
-            out = _simplified(_join(inp.batching, _run_shared(v, inp, True, alone),
-                                    _run_shared(v, inp, False, alone)))
+            out = _join(inp.batching, _run_shared(v, inp, True, alone),
+                        _run_shared(v, inp, False, alone))
         inp.derived[key] = out
         if shared is not None:
             _SHARED[shared] = out

@@ -4,11 +4,11 @@ their terms from the transcription, not from a second encoding.
 `run(function, *args)` interprets a function of the model (and every model
 function it calls) statement by statement, with some values symbolic: a
 `Sym` is a Python integer whose value is a Z3 term.  Python's own integer
-semantics are kept exactly: every `Sym` is a 64-bit two's-complement
-bit-vector holding the Python value (the model's integers are C `int` and
-`unsigned int` values, well inside that range), so `cint.s32` and `cint.u32`
-are the same reductions they are on plain integers, a comparison is a signed
-comparison of the values, and `|` is Python's `|`.
+semantics are kept exactly (`proofs.symvalues`): every `Sym` is a
+two's-complement bit-vector wide enough for the Python value, with a bound
+on its magnitude that is checked, so `cint.s32` and `cint.u32` are the same
+reductions they are on plain integers, a comparison is a signed comparison
+of the values, and `|` is Python's `|`.
 
 A branch on a symbolic condition runs both sides, each under its path
 condition (the *guard*), and every store a side makes is merged with the
@@ -188,7 +188,7 @@ def _stmt(frame, st, g):
         _assign(frame, st.target, _binop(st.op, old, _expr(frame, st.value, g)), g)
         return g
     if t is ast.If:
-        c = truthy(_expr(frame, st.test, g))
+        c = _test(frame, st.test, g)
         if c is True or c is False:
             return _block(frame, st.body if c else st.orelse, g)
         before = frame.env
@@ -378,11 +378,37 @@ def _getitem(obj, key):
         return o[k]
     if isinstance(key, slice):
         return _lift(lambda o: f(o, key), obj)
+    if type(obj) is not Choice and type(key) is int and not hasattr(obj, "sym_getitem"):
+        return obj[key]
     return _lift(f, obj, key)
 
 
 def _getattr(obj, name):
+    if type(obj) is not Choice:
+        return getattr(obj, name)
     return _lift(lambda o: getattr(o, name), obj)
+
+
+def _test(frame, node, g):
+    """The truth of a condition (`if`, a conditional expression): Python's truth test of
+    the value, read directly where only the truth is used — `a or b` and `a and b` as the
+    disjunction and conjunction of their operands' truths (each evaluated only on the paths
+    that reach it, as Python does), `not a` as the negation — rather than through the value
+    `or`/`and` would return."""
+    t = type(node)
+    if t is ast.BoolOp:
+        is_or = isinstance(node.op, ast.Or)
+        result = _test(frame, node.values[0], g)
+        for vnode in node.values[1:]:
+            go_on = NOT(result) if is_or else result
+            if is_false(go_on):
+                break
+            nxt = _test(frame, vnode, AND(g, go_on))
+            result = OR(result, nxt) if is_or else AND(result, nxt)
+        return result
+    if t is ast.UnaryOp and isinstance(node.op, ast.Not):
+        return NOT(_test(frame, node.operand, g))
+    return truthy(_expr(frame, node, g))
 
 
 def _expr(frame, node, g):
@@ -401,7 +427,9 @@ def _expr(frame, node, g):
             return getattr(builtins, name)
         raise SymExecError(f"name {name!r} is not defined")
     if t is ast.Attribute:
-        return _getattr(_expr(frame, node.value, g), _mangle(frame, node.attr))
+        attr = node.attr
+        return _getattr(_expr(frame, node.value, g),
+                        _mangle(frame, attr) if attr[:2] == "__" else attr)
     if t is ast.Subscript:
         return _getitem(_expr(frame, node.value, g), _index(frame, node.slice, g))
     if t is ast.Call:
@@ -422,9 +450,9 @@ def _expr(frame, node, g):
     if t is ast.UnaryOp:
         v = _expr(frame, node.operand, g)
         if isinstance(node.op, ast.Not):
-            return NOT(truthy(v))
+            return NOT(truthy(v))  # (`_test` reads `not` in a condition without this value)
         if isinstance(node.op, ast.USub):
-            return _lift(lambda x: _wrap(-_bv(x)) if isinstance(x, Sym) else -x, v)
+            return _lift(lambda x: _wrap(-_bv(x), x.bound) if isinstance(x, Sym) else -x, v)
         if isinstance(node.op, ast.UAdd):
             return v
         raise SymExecError(f"operator {type(node.op).__name__}")
@@ -454,7 +482,7 @@ def _expr(frame, node, g):
             left = right
         return result
     if t is ast.IfExp:
-        c = truthy(_expr(frame, node.test, g))
+        c = _test(frame, node.test, g)
         if c is True or c is False:
             return _expr(frame, node.body if c else node.orelse, g)
         return merge(c, _expr(frame, node.body, AND(g, c)), _expr(frame, node.orelse, AND(g, NOT(c))))

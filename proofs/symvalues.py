@@ -3,8 +3,10 @@ is a Z3 term (`Sym`), objects chosen on a condition (`Choice`), path conditions,
 merge of two values on a condition, Python's operators and truth test over them, and
 the builtins and C conversions the transcriptions call, over symbolic values.
 
-Every `Sym` is a 64-bit two's-complement bit-vector holding the Python value (the
-model's integers are C `int` and `unsigned int` values, well inside that range), so
+Every `Sym` is a 35-bit two's-complement bit-vector holding the Python value (the
+model's integers are C `int` and `unsigned int` values, or a few of them summed; each
+`Sym` carries a bound on its magnitude, and one that could leave the 35 bits is
+refused, never wrapped), so
 `cint.s32` and `cint.u32` are the same reductions they are on plain integers, a
 comparison is a signed comparison of the values, and `|` is Python's `|`.
 """
@@ -21,7 +23,7 @@ from z3 import z3core
 
 from zswap_spec.model import cint
 
-WIDTH = 64
+WIDTH = 35  # every value a transcription computes: a C int or unsigned int, or a few summed
 _LIMIT = 1 << (WIDTH - 1)
 
 
@@ -100,6 +102,8 @@ def NOT(a):
         return False
     if is_false(a):
         return True
+    if z3.is_not(a):
+        return a.arg(0)
     return _bool_term(z3core.Z3_mk_not(_REF, a.as_ast()))
 
 
@@ -110,12 +114,19 @@ def _zbool(b):
 # -- values -------------------------------------------------------------------------------
 
 class Sym:
-    """A Python integer whose value is a 64-bit term."""
+    """A Python integer whose value is a term of WIDTH bits, with a bound on its magnitude
+    (`bound`: |value| <= bound) that every operation carries, so that no value can leave
+    the range the bits hold unnoticed (`SymExecError`)."""
 
-    __slots__ = ("bv",)
+    __slots__ = ("bv", "bound", "ctype")
 
-    def __init__(self, bv):
+    def __init__(self, bv, bound: int, ctype: str | None = None):
+        if bound >= _LIMIT:
+            raise SymExecError(f"a value that may reach {bound} in magnitude: beyond the "
+                               f"executor's {WIDTH}-bit integers")
         self.bv = bv
+        self.bound = bound
+        self.ctype = ctype  # "int" or "unsigned": the value is known to be one (s32/u32 of it is itself)
 
     def __repr__(self) -> str:
         return f"Sym({self.bv})"
@@ -131,7 +142,7 @@ def _const(v: int):
     c = _CONSTS.get(v)
     if c is None:
         if not -_LIMIT <= v < _LIMIT:
-            raise SymExecError(f"integer {v} outside the executor's 64-bit range")
+            raise SymExecError(f"integer {v} outside the executor's {WIDTH}-bit range")
         c = _CONSTS[v] = z3.BitVecVal(v, WIDTH)
     return c
 
@@ -153,16 +164,26 @@ def _bv(v):
     raise SymExecError(f"{type(v).__name__} used as an integer")
 
 
-def _wrap(bv):
+def _wrap(bv, bound: int):
     if z3.is_bv_value(bv):
         v = bv.as_long()
         return v - (1 << WIDTH) if v >= _LIMIT else v
-    return Sym(bv)
+    return Sym(bv, bound)
+
+
+def _bound(v) -> int:
+    """The largest magnitude `v` may have."""
+    if isinstance(v, Sym):
+        return v.bound
+    if isinstance(v, z3.BoolRef) or isinstance(v, bool):
+        return 1
+    return abs(v)
 
 
 def sym_int(bv32, signed: bool) -> Sym:
     """A C input as a Python value: a 32-bit term read as `int` or `unsigned int`."""
-    return Sym(z3.SignExt(WIDTH - 32, bv32) if signed else z3.ZeroExt(WIDTH - 32, bv32))
+    return Sym(z3.SignExt(WIDTH - 32, bv32) if signed else z3.ZeroExt(WIDTH - 32, bv32), 1 << 32,
+               "int" if signed else "unsigned")
 
 
 def as_bv32(v):
@@ -210,7 +231,7 @@ def merge(c, a, b):
             return OR(NOT(c), a)
         return _ite(c, a, b)
     if _is_int(a) and _is_int(b):
-        return _wrap(_ite(c, _bv(a), _bv(b)))
+        return _wrap(_ite(c, _bv(a), _bv(b)), max(_bound(a), _bound(b)))
     if type(a) is tuple and type(b) is tuple and len(a) == len(b):
         return tuple(merge(c, x, y) for x, y in zip(a, b))
     return Choice(c, a, b)
@@ -232,6 +253,8 @@ def truthy(v):
 
 def _lift(f, *vals):
     """Apply `f` through every `Choice` among `vals`."""
+    if Choice not in map(type, vals):
+        return f(*vals)
     for i, v in enumerate(vals):
         if isinstance(v, Choice):
             left = list(vals)
@@ -274,11 +297,18 @@ def _binop(op, a, b):
             raise SymExecError(f"operator {type(op).__name__} on a symbolic integer")
         if type(op) not in _ARITH:
             raise SymExecError(f"operator {type(op).__name__}")
-        return _wrap(_bv_term(_MK_ARITH[type(op)](_REF, _bv(x).as_ast(), _bv(y).as_ast())))
+        bx, by = _bound(x), _bound(y)
+        bound = {ast.Add: bx + by, ast.Sub: bx + by, ast.Mult: bx * by}.get(
+            type(op), 1 << max(bx.bit_length(), by.bit_length()))  # | & ^: sign-extended bits
+        return _wrap(_bv_term(_MK_ARITH[type(op)](_REF, _bv(x).as_ast(), _bv(y).as_ast())), bound)
     return _lift(f, a, b)
 
 
 def _compare(op, a, b):
+    if a is b and isinstance(a, Sym) and type(op) in (ast.Eq, ast.NotEq, ast.LtE, ast.GtE, ast.Lt,
+                                                      ast.Gt):
+        return type(op) in (ast.Eq, ast.LtE, ast.GtE)  # a value compared with itself
+
     def f(x, y):
         if isinstance(op, (ast.Is, ast.IsNot)):
             r = x is y
@@ -305,12 +335,15 @@ def _low32(x):
 
 
 def _s32(v):
-    return _lift(lambda x: Sym(_bv_term(z3core.Z3_mk_sign_ext(_REF, WIDTH - 32, _low32(x))))
+    return _lift(lambda x: x if isinstance(x, Sym) and x.ctype == "int" else
+                 Sym(_bv_term(z3core.Z3_mk_sign_ext(_REF, WIDTH - 32, _low32(x))), 1 << 32, "int")
                  if isinstance(x, (Sym, z3.BoolRef)) else cint.s32(x), v)
 
 
 def _u32(v):
-    return _lift(lambda x: Sym(_bv_term(z3core.Z3_mk_zero_ext(_REF, WIDTH - 32, _low32(x))))
+    return _lift(lambda x: x if isinstance(x, Sym) and x.ctype == "unsigned" else
+                 Sym(_bv_term(z3core.Z3_mk_zero_ext(_REF, WIDTH - 32, _low32(x))), 1 << 32,
+                     "unsigned")
                  if isinstance(x, (Sym, z3.BoolRef)) else cint.u32(x), v)
 
 

@@ -170,3 +170,19 @@ def test_the_executors_zs_malloc_answers_as_the_model_does(size):
         want = model.zs_malloc(size)
         assert (got < 0, got if got < 0 else None) == (want < 0, want if want < 0 else None)
         assert bad == bool(model.bad_sizes)
+
+
+def test_a_value_that_could_leave_the_executors_bits_is_refused_not_wrapped():
+    import ast
+
+    from zswap_spec.proofs import symvalues
+
+    a = symexec.sym_int(z3.BitVec("a", 32), False)
+    b = symexec.sym_int(z3.BitVec("b", 32), True)
+    total = symexec.binop(ast.Add(), a, b)  # an unsigned and an int summed: still exact
+    assert isinstance(total, symexec.Sym) and total.bound == 2 ** 33
+    with pytest.raises(symexec.SymExecError, match=f"{symvalues.WIDTH}-bit"):
+        symexec.binop(ast.Mult(), a, b)
+    with pytest.raises(symexec.SymExecError, match=f"{symvalues.WIDTH}-bit"):
+        symexec.binop(ast.Add(), total, total)
+    assert symexec.u32(a) is a and symexec.s32(b) is b  # already of their C type
