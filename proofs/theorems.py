@@ -332,23 +332,45 @@ def _group(args) -> list[Result]:
 
     Every assumption set restricts the inputs of `any` (the domain and nothing else), so a
     theorem proved under `any` is proved under every set: it is proved once and reported
-    for each (seconds 0 where no query ran).  The rest are each a query of their own."""
+    for each (seconds 0 where no query ran).  The rest are asked set by set
+    (`_check_together`)."""
     page_size, variant, assumptions, theorems, expected, with_vacuity = args
     enc = _Encoded(variant, page_size)
     vac = {(a, page_size): vacuity(a, page_size) for a in assumptions} if with_vacuity else {}
-    for_all: dict[str, Result] = {}
-    if ANY in assumptions:
-        for name in theorems:
-            for_all[name] = _check(enc, name, ANY, expected.get((name, variant, ANY)))
-    out = []
-    for a in assumptions:
-        for name in theorems:
-            r = for_all.get(name)
-            if r is not None and (a == ANY or r.status == "proved"):
-                out.append(r if a == ANY else replace(r, assumption=a, seconds=0.0))
-            else:
-                out.append(_check(enc, name, a, expected.get((name, variant, a))))
-    return out, vac
+    done: dict[tuple[str, str], Result] = {}
+    for a in ([ANY] if ANY in assumptions else []) + [a for a in assumptions if a != ANY]:
+        todo = [t for t in theorems if not (a != ANY and (t, ANY) in done
+                                            and done[(t, ANY)].status == "proved")]
+        for t in theorems:
+            if t not in todo:
+                done[(t, a)] = replace(done[(t, ANY)], assumption=a, seconds=0.0)
+        for r in _check_together(enc, todo, a, expected):
+            done[(r.theorem, a)] = r
+    return [done[(t, a)] for a in assumptions for t in theorems], vac
+
+
+def _check_together(enc: _Encoded, theorems: list[str], assumption: str, expected) -> list[Result]:
+    """The theorems under one assumption set.  Those expected to be proved are first asked
+    in one query, their conjunction (the terms they share are worked on once); if it holds,
+    each is proved, else each is asked alone, as the others are (`_check`).  The manifest
+    only decides which go together, never an answer."""
+    together = [t for t in theorems if expected.get((t, enc.variant, assumption)) == "proved"]
+    out: dict[str, Result] = {}
+    if len(together) > 1:
+        started = time.perf_counter()
+        inp = enc.inp
+        v, m = encode(enc.variant, inp), encode("mainline", inp)
+        s = _solver()
+        s.add(domain(inp), _assumed(inp, assumption),
+              NOT(AND(*[THEOREMS[t].check(v, m, inp, enc.variant) for t in together])))
+        if s.check() == z3.unsat:
+            each = (time.perf_counter() - started) / len(together)
+            for t in together:
+                out[t] = Result(t, t, enc.variant, assumption, inp.page_size, "proved", each)
+    for t in theorems:
+        if t not in out:
+            out[t] = _check(enc, t, assumption, expected.get((t, enc.variant, assumption)))
+    return [out[t] for t in theorems]
 
 
 ANY = "any"  # the assumption set that assumes nothing (`assumptions.any_result`)
@@ -394,16 +416,63 @@ def _pooled(groups, jobs: int, ended) -> None:
 
     from zswap_spec.support.processes import process_pool
 
-    order = sorted(range(len(groups)), key=lambda i: groups[i][1] == "mainline")
+    last = _last_times()
+    # Longest first, by the last run's times where known (the answers do not depend on
+    # the order); the rest first, mainline's last.
+    order = sorted(range(len(groups)), key=lambda i: (
+        -last.get(_time_key(groups[i]), 1e9), groups[i][1] == "mainline"))
+    times: dict[str, float] = {}
     with process_pool(jobs) as pool:
-        futures = {pool.submit(_group, groups[i]): i for i in order}
+        futures = {pool.submit(_timed_group, groups[i]): i for i in order}
         taken = set()
         try:
             for f in as_completed(futures):
-                ended(futures[f], f.result())
+                out, seconds = f.result()
+                times[_time_key(groups[futures[f]])] = seconds
+                ended(futures[f], out)
                 taken.add(futures[f])
+            _keep_times({**last, **times})
         except KeyboardInterrupt:
             for f, i in futures.items():  # ended, but not yet taken by the loop
                 if i not in taken and f.done() and not f.cancelled() and f.exception() is None:
-                    ended(i, f.result())
+                    ended(i, f.result()[0])
             raise
+
+
+def _timed_group(args):
+    started = time.perf_counter()
+    out = _group(args)
+    return out, time.perf_counter() - started
+
+
+def _time_key(group) -> str:
+    return f"{group[1]}@{group[0]}"
+
+
+_TIMES = "prove-group-seconds.json"  # in the cache: one number per (variant, page size)
+
+
+def _last_times() -> dict[str, float]:
+    """Each group's seconds in the last run (only to order the work), or nothing."""
+    import json
+
+    from zswap_spec.support.cache import cache_dir
+
+    try:
+        data = json.loads((cache_dir() / _TIMES).read_text())
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except Exception:  # noqa: BLE001 - a missing or unreadable file orders nothing
+        return {}
+
+
+def _keep_times(times: dict[str, float]) -> None:
+    import json
+
+    from zswap_spec.support.cache import cache_dir
+    from zswap_spec.support.files import atomic_write
+
+    try:
+        atomic_write(cache_dir() / _TIMES, json.dumps(
+            {k: round(v, 3) for k, v in sorted(times.items())[:256]}))
+    except Exception:  # noqa: BLE001 - ordering is an optimisation: never a failure
+        pass
