@@ -437,3 +437,25 @@ def test_the_package_finds_its_variants_itself():
     found = discover(variants_pkg.__name__, variants_pkg.__path__)
     assert list(found) == list(VARIANTS)
     assert all(found[n] is VARIANTS[n] for n in found)
+
+
+def test_v14len_is_v14_but_for_the_length_test():
+    """v14len is v14's text with one line changed, mainline's length test; the rest of
+    its file (the functions around zswap_compress) is v14's, word for word."""
+    import difflib
+
+    v14 = sys.modules[VARIANTS["v14"].store_pages.__module__]
+    v14len = sys.modules[VARIANTS["v14len"].store_pages.__module__]
+    for fn in VARIANTS["v14"].functions:
+        if fn.__name__ != "zswap_compress":
+            assert _body(getattr(v14len, fn.__name__)) == _body(fn), fn.__name__
+
+    def code(fn):
+        node = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+        body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
+        return ast.unparse(ast.Module(body=body, type_ignores=[])).splitlines()
+
+    changed = [ln.replace(" ", "") for ln in difflib.unified_diff(
+        code(v14.zswap_compress), code(v14len.zswap_compress), lineterm="", n=0)
+        if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    assert changed == ["-ifdlen<0:", "+ifdlen<0ornotdlenordlen>=zs.page_size:"], changed
