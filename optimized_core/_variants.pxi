@@ -1,6 +1,8 @@
-# The variants' store paths: mainline's per-page store, the batching series' zswap_store_pages and
-# zswap_compress (v13, v14), the review's proposals; mirrors model/variants/ (common.py, mainline.py,
-# batched.py, proposals.py).
+# The variants' store paths the core implements (pool/api.py's VARIANT_IDS): mainline's per-page
+# store, the batching series' zswap_store_pages and zswap_compress (v13, v14), the review's
+# proposals; its own code for the transcriptions in model/variants/ (mainline.py, v13.py, v14.py,
+# explicit.py, uniform.py), held to them by the lockstep and conformance suites.  A variant not
+# listed there is refused by name on the core.
 
 cdef class _CoreVariants(_CoreAcomp):
     # ---- writing a page's bytes to zsmalloc ------------------------------------------
