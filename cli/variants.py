@@ -47,7 +47,7 @@ def print_functions(names) -> None:
         console.print(f"[bold]{name}[/]: {v.title}", soft_wrap=True)
         for fn in v.functions:
             t = fn.transcription
-            what = t.function if t.function == t.name else f"{t.function} (as {t.name})"
+            what = t.function if t.function == t.name else f"{t.name}() in {t.function}"
             console.print(f"  {fn.__module__.rsplit('.', 1)[-1]}.py {what}: {t.source}",
                           soft_wrap=True, markup=False)
 

@@ -177,3 +177,35 @@ def test_kernel_commands_refuse_bad_numbers_before_any_work(args, says):
     assert proc.returncode == 2, proc.stderr
     assert says in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_variants_prints_each_decision_table_column_as_the_spec_has_it():
+    """`variants --decision-tables` prints what the model answers for each row: for every
+    variant it is the spec's column (tests/model/test_decision_tables.py checks the model
+    against the spec; this checks the printout a new variant's column is pasted from)."""
+    from zswap_spec.spec import TABLES
+
+    p = run("variants", "--decision-tables")
+    assert p.returncode == 0, p.stderr
+    rows = [ln.strip("|").split("|") for ln in p.stdout.splitlines() if ln.startswith("| ")]
+    header, printed = None, {}
+    for cells in rows:
+        cells = [c.strip() for c in cells]
+        if cells[0] == "ID":
+            header = cells[1:]
+            continue
+        printed[cells[0]] = dict(zip(header, cells[1:]))
+    assert header == list(VARIANTS)
+    for kind in ("software", "batching"):
+        for row in TABLES[kind]:
+            for v in VARIANTS:
+                on, off = row[v]
+                assert printed[row["id"]][v] == f"{on} / {off}", (row["id"], v)
+
+
+def test_variants_lists_each_function_with_its_citation():
+    p = run("variants", "--functions", "--variant", "v14len")
+    assert p.returncode == 0, p.stderr
+    assert "v14len.py zswap_compress:" in p.stdout and "not posted" in p.stdout
+    assert "compress_error() in zswap_compress" in p.stdout
+    assert "v13.py" not in p.stdout
