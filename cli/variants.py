@@ -19,8 +19,11 @@ from zswap_spec.support.console import console
               help="Only this variant (repeatable; default: every variant).")
 def variants(decision_tables: bool, functions: bool, names: tuple[str, ...]) -> None:
     """List the variants, what each transcribes and where from."""
-    from .options import check_names
+    from .options import check_names, refuse_beside
 
+    if decision_tables:
+        refuse_beside(click.get_current_context(), "--decision-tables", {"decision_tables", "names"},
+                      "it prints the decision tables, not the functions")
     chosen = check_names("variant", list(dict.fromkeys(names)), VARIANTS) or list(VARIANTS)
     if decision_tables:
         print_decision_tables(chosen)

@@ -209,3 +209,11 @@ def test_variants_lists_each_function_with_its_citation():
     assert "v14len.py zswap_compress:" in p.stdout and "not posted" in p.stdout
     assert "compress_error() in zswap_compress" in p.stdout
     assert "v13.py" not in p.stdout
+
+
+def test_variants_refuses_two_listings_at_once():
+    p = run("variants", "--decision-tables", "--functions")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and "--decision-tables and --functions do not go together" in p.stderr
+    p = run("variants", "--functions", "--variant", "nonesuch")
+    assert p.returncode == 2 and "unknown variant 'nonesuch'" in p.stderr and p.stdout == ""
