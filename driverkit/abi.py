@@ -9,6 +9,7 @@ shared object; the rest of the kit never maps driver code.
 from __future__ import annotations
 
 import ctypes
+import re
 import importlib.machinery
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,13 @@ def load_c_driver(path: str, name: str | None):
         lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
     except OSError as e:
         reason = str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)
+        missing = re.search(r"undefined symbol: (\S+)", str(e))
+        if missing:
+            # It is a shared object; what it calls was not linked in (a compression
+            # library left off the link line, say).
+            raise TargetError(f"{path}: the driver calls {missing.group(1)}, which is not linked "
+                              f"in; link the library that defines it when building (e.g. 'gcc "
+                              f"-shared -fPIC driver.c -o driver.so -llz4')") from None
         raise TargetError(f"{path}: not a loadable shared object ({reason}); give a .so built "
                           f"with 'gcc -shared -fPIC'") from None
     try:

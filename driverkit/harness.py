@@ -202,6 +202,16 @@ class Checker:
             else:
                 differs = (batch_v is not None and batch_v >= 0) != (alone_v is not None and alone_v >= 0)
             if differs:
+                if batch_v == alone_v:  # same length, other bytes
+                    a, b = alone["outputs"][0][:alone_v], ans["outputs"][k][:batch_v]
+                    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+                    add("C-INDEPENDENT", f"unit {k} of {n}: {_result_text(batch_v)} both in the "
+                        f"batch and alone, but other bytes from byte {at} on",
+                        f"{_result_text(alone_v)}, byte {at} = {a[at]:#04x}" if at < len(a) else
+                        _result_text(alone_v),
+                        f"{_result_text(batch_v)}, byte {at} = {b[at]:#04x}" if at < len(b) else
+                        _result_text(batch_v))
+                    return
                 add("C-INDEPENDENT", f"unit {k} of {n}: {_result_text(batch_v)} in the batch, "
                     f"{_result_text(alone_v)} alone", _result_text(alone_v), _result_text(batch_v))
                 return

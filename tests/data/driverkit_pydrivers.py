@@ -75,6 +75,31 @@ class Stored(PythonDriver):
         return 0
 
 
+class TaggedByBatch(PythonDriver):
+    """Its own format, one tag byte then an lz4 block: the tag says whether the unit was
+    compressed in a batch of more than one.  Same lengths in a batch and alone, other
+    bytes (C-INDEPENDENT); every output decompresses."""
+
+    name = "py-tagged-by-batch"
+    batch_size = 4
+    deterministic = True
+
+    def compress(self, units):
+        ret = 0
+        for u in units:
+            out = bytes([len(units) > 1]) + lz4.block.compress(bytes(u.src), store_size=False)
+            if len(out) > u.capacity:
+                u.length = -E2BIG
+                ret = -EINVAL
+            else:
+                u.dst[:len(out)] = out
+                u.length = len(out)
+        return ret
+
+    def decompress(self, src, capacity):
+        return lz4.block.decompress(src[1:], uncompressed_size=capacity)
+
+
 class WrongAbi(Lz4Batch):
     abi_version = 2
 

@@ -296,3 +296,31 @@ def test_without_the_built_c_parts_the_kit_names_the_fix(monkeypatch, tmp_path):
     monkeypatch.setattr(abi, "_HERE", tmp_path)  # a source tree where nothing was built
     with pytest.raises(TargetError, match=r"_builtin is not built .*'pip install -e \.'"):
         parse_target("builtin:lz4")
+
+
+def test_a_driver_built_without_its_library_is_told_to_link_it(tmp_path):
+    """An object that calls a function nothing defines (its compression library left off
+    the link line) is named with the function and told to link the library, not to build
+    a shared object it already is."""
+    src = tmp_path / "unlinked.c"
+    src.write_text('#include "zswap_acomp_driver.h"\n'
+                   "int zz_unlinked_compress(const char *src, char *dst, int n, int cap);\n"
+                   "int zz_use(void) { return zz_unlinked_compress(0, 0, 0, 0); }\n")
+    out = tmp_path / "unlinked.so"
+    subprocess.run(["gcc", "-O1", "-fPIC", "-shared", f"-I{header_path().parent}", str(src),
+                    "-o", str(out)], check=True, capture_output=True)
+    r = _only(check_driver(str(out), **FAST))
+    assert r.error and str(out) in r.error, r.error
+    assert "zz_unlinked_compress" in r.error and "link the library" in r.error, r.error
+    assert "not a loadable shared object" not in r.error
+
+
+def test_units_of_one_length_but_other_bytes_in_a_batch_say_so():
+    """C-INDEPENDENT where only the bytes differ names the first byte that differs, not
+    two equal lengths."""
+    r = _only(check_driver(f"{PYDRIVERS}:TaggedByBatch", **FAST))
+    found = [v for v in r.violations if v.clause == "C-INDEPENDENT"]
+    assert found and not r.conforms, r.violations
+    v = found[0]
+    assert "both in the batch and alone, but other bytes from byte 0 on" in v.description, v.description
+    assert "byte 0 = 0x00" in v.expected and "byte 0 = 0x01" in v.actual, (v.expected, v.actual)
