@@ -477,7 +477,7 @@ def test_a_full_disk_is_refused_before_work_and_one_filling_up_loses_no_finding(
     p = run(["check-driver", "builtin:lz4", "--junit", str(small_disk / "j.xml")])
     assert p.returncode == 2 and "No space left" in one_line(p.stderr)
     (small_disk / "fill2").unlink()  # one page free: room for one finding, not the rest
-    p = run(["fuzz", "--faults", "all", "--variant", "v14", "--budget", "6", "--json",
+    p = run(["fuzz", "--faults", "all", "--variant", "v14", "--budget", "12", "--json",
              "--findings", str(small_disk / "f")])
     assert p.returncode == 1, p.stderr
     assert "Traceback" not in p.stderr and "campaigns.json: not written" in p.stderr
