@@ -298,12 +298,18 @@ def _assign(frame, target, value, g):
     raise SymExecError(f"assignment to {t.__name__}")
 
 
-def _setattr(obj, name, value, g):
+def _on_each(store, obj, g, *args) -> bool:
+    """A store into `obj` under `g`: done on each object a `Choice` holds, under its own
+    condition, and nothing on no path; True if `store` has nothing left to do."""
     if isinstance(obj, Choice):
-        _setattr(obj.a, name, value, AND(g, obj.cond))
-        _setattr(obj.b, name, value, AND(g, NOT(obj.cond)))
-        return
-    if is_false(g):
+        store(obj.a, *args, AND(g, obj.cond))
+        store(obj.b, *args, AND(g, NOT(obj.cond)))
+        return True
+    return is_false(g)
+
+
+def _setattr(obj, name, value, g):
+    if _on_each(_setattr, obj, g, name, value):
         return
     if hasattr(obj, "sym_setattr"):
         obj.sym_setattr(name, value, g)
@@ -326,11 +332,7 @@ def born(obj, guard=None):
 
 
 def _setitem(obj, key, value, g):
-    if isinstance(obj, Choice):
-        _setitem(obj.a, key, value, AND(g, obj.cond))
-        _setitem(obj.b, key, value, AND(g, NOT(obj.cond)))
-        return
-    if is_false(g):
+    if _on_each(_setitem, obj, g, key, value):
         return
     if hasattr(obj, "sym_setitem"):
         obj.sym_setitem(key, value, g)
