@@ -13,6 +13,10 @@ Exit codes (also in the command's help and the README):
   130 interrupted (Ctrl-C, SIGTERM): what was checked is printed and written
      first, the rest marked not checked.
 
+With --replay REPRODUCER: 1 the finding reproduces, 0 it does not (the
+driver now passes that case), 2 the reproducer cannot be read, 3 the driver
+cannot be loaded or its history cannot be replayed.
+
 Limits on each driver (also in the help and the README): --call-timeout
 seconds per call (C-HANG beyond), --memory-limit MiB of data its process may
 map (RLIMIT_DATA; beyond: C-CRASH, "ran out of memory"), and what it prints
@@ -50,8 +54,25 @@ that starts a process is not checked (exit 3).
 Exit codes: 0 every driver conforms (seeded-bug drivers: rejected with their
 expected clause); 1 a driver breaks a clause; 2 usage error; 3 a target could
 not be checked at all (the others were); 3 wins over 1; 130 interrupted
-(what was checked is printed and written first).
+(what was checked is printed and written first).  With --replay: 1 the
+finding reproduces, 0 it does not, 2 an unreadable reproducer, 3 the driver
+cannot be loaded or its history not replayed.
 """
+
+PAGE_SIZE_WORDS = {"4k": 4096, "16k": 16384, "64k": 65536}
+
+
+def _page_size(text: str) -> int:
+    from zswap_spec.driverkit.abi import PAGE_SIZES
+
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    size = PAGE_SIZE_WORDS.get(t)
+    if size is None and t.isdigit():
+        size = int(t)
+    if size not in PAGE_SIZES:
+        raise InputError(f"--page-size {text!r}: use 4K, 16K or 64K (or "
+                         f"{', '.join(map(str, PAGE_SIZES))} bytes)")
+    return size
 
 
 class DriverKitBug(Exception):
@@ -62,6 +83,17 @@ class DriverKitBug(Exception):
 @click.argument("targets", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["lz4", "zstd", "deflate", "none"]),
               help="Output format for the reference decompressor (default: what the driver declares).")
+@click.option("--page-size", "page_sizes", multiple=True,
+              help="Check at this page size only: 4K, 16K or 64K (repeatable; default: all "
+                   "three, where the driver supports them).")
+@click.option("--kernel-source", default="debian:7.3", show_default=True,
+              help="Where the kernel's self-test vectors (crypto/testmgr.h) come from: "
+                   "debian:7.3 (fetched once into the cache), a kernel tree or source tarball, "
+                   "or 'none' to skip that stage.")
+@click.option("--replay", "replay_path", type=click.Path(),
+              help="Re-run one saved finding (its case.json or folder), with the calls before "
+                   "it, on a fresh process of its driver (or of TARGET, the same driver built "
+                   "elsewhere).")
 @click.option("--with-variant", "variants", multiple=True,
               help="Also run the built-in sample through this zswap variant with the driver "
                    "(repeatable).")
@@ -85,8 +117,9 @@ class DriverKitBug(Exception):
 @click.option("--all-builtin", is_flag=True, help="Check every built-in and seeded-bug driver.")
 @click.option("--header-dir", is_flag=True,
               help="Print the folder of zswap_acomp_driver.h (for gcc -I) and exit.")
-def check_driver(targets, fmt, variants, budget, call_timeout, memory_limit, seed, jobs,
-                 reproducers, as_json, junit, list_, all_builtin, header_dir) -> None:
+def check_driver(targets, fmt, page_sizes, kernel_source, replay_path, variants, budget,
+                 call_timeout, memory_limit, seed, jobs, reproducers, as_json, junit, list_,
+                 all_builtin, header_dir) -> None:
     """Check compression drivers against the acomp batch contract, clause by clause."""
     from zswap_spec.model.variants import VARIANTS
     from zswap_spec.driverkit.abi import header_path
@@ -112,6 +145,13 @@ def check_driver(targets, fmt, variants, budget, call_timeout, memory_limit, see
     check_number("--memory-limit", memory_limit, minimum=MIN_MEMORY, maximum=MAX_MEMORY,
                  unit="MiB")
     check_number("--jobs", jobs, minimum=1, maximum=MAX_JOBS)
+    sizes = tuple(sorted({_page_size(p) for p in page_sizes}))
+    if replay_path is not None:
+        _replay(ctx, replay_path, targets, fmt, sizes, call_timeout, memory_limit, as_json)
+    source = None if kernel_source.strip().lower() == "none" else kernel_source
+    if source is not None and not source.startswith("debian:") and not Path(source).expanduser().exists():
+        raise InputError(f"--kernel-source {kernel_source}: no such file or folder; give a kernel "
+                         f"tree or source tarball, debian:7.3, or none")
     if not targets and not all_builtin:
         raise InputError("no target: give a shared object, module:attr or builtin:NAME, or "
                          "--all-builtin (--list shows the built-in drivers)")
@@ -123,7 +163,8 @@ def check_driver(targets, fmt, variants, budget, call_timeout, memory_limit, see
 
     options = KitOptions(budget=budget, seed=seed, call_timeout=call_timeout, format=fmt,
                          variants=tuple(dict.fromkeys(variants)), reproducers=reproducers,
-                         memory_limit=memory_limit << 20)
+                         memory_limit=memory_limit << 20, kernel_source=source,
+                         **({"page_sizes": sizes} if sizes else {}))
     given = (["--all-builtin"] if all_builtin else []) + list(targets)
     reports, interrupted = _check(given, options, jobs or min(2, os.cpu_count() or 1))
     _write(reports, as_json, junit_path)
@@ -139,6 +180,53 @@ def check_driver(targets, fmt, variants, budget, call_timeout, memory_limit, see
         raise DriverKitBug(f"{bug.error}\n\nThe traceback in the process that checked it:\n"
                            f"{bug.internal}")
     sys.exit(exit_code(reports))
+
+
+def _replay(ctx, path, targets, fmt, sizes, call_timeout, memory_limit, as_json) -> None:
+    """`--replay`: re-run one finding and exit 1 when it reproduces, 0 when not."""
+    from zswap_spec.driverkit.conformance import KitOptions
+    from zswap_spec.driverkit.history import history_text
+    from zswap_spec.driverkit.reproducer import ReproducerError, load_reproducer, replay
+    from zswap_spec.driverkit.abi import TargetError
+
+    refuse_beside(ctx, "--replay", {"replay_path", "targets", "fmt", "call_timeout",
+                                     "memory_limit", "as_json"},
+                  "it re-runs one saved finding")
+    if len(targets) > 1:
+        raise InputError("--replay takes at most one TARGET (the same driver, built elsewhere)")
+    try:
+        rep = load_reproducer(path)
+    except ReproducerError as e:
+        raise InputError(str(e)) from None
+    options = KitOptions(call_timeout=call_timeout, memory_limit=memory_limit << 20, format=fmt,
+                         reproducers=None, page_sizes=(max(rep.case.page_size, 4096),) if not sizes
+                         else sizes)
+    try:
+        result = replay(rep, targets[0] if targets else None, options)
+    except TargetError as e:
+        result = None
+        error = str(e)
+    if result is None or result.error:
+        msg = error if result is None else f"{result.target}: {result.error}"
+        if as_json:
+            click.echo(json.dumps({"replay": result.to_json() if result else None,
+                                   "error": msg}, indent=2))
+        click.echo(f"zswap-spec: {msg}", err=True)
+        sys.exit(EXIT_UNCHECKED)
+    if as_json:
+        click.echo(json.dumps({"replay": result.to_json()}, indent=2))
+    else:
+        how = history_text(rep.history)
+        head = f"{result.target}: {rep.clause} "
+        if result.reproduces:
+            v = next(v for v in result.violations if v.clause == rep.clause)
+            click.echo(f"{head}reproduces ({how}): {v.description}")
+        else:
+            click.echo(f"{head}does not reproduce ({how}): the driver now passes this case")
+        for v in result.violations:
+            if v.clause != rep.clause:
+                click.echo(f"    also {v.clause}: {v.description}")
+    sys.exit(EXIT_FINDINGS if result.reproduces else EXIT_CLEAN)
 
 
 def _check(given: list[str], options, jobs: int):

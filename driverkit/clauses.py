@@ -21,7 +21,7 @@ MAX_ERRNO = 4095
 # What the kit leaves in every unit's `length` before a call: its `int`
 # reading is neither a length nor an errno, so an entry the driver never
 # wrote breaks C-ENCODING.
-UNWRITTEN = 0xA5A5A5A5
+from .abi import UNWRITTEN  # noqa: E402
 
 # The clauses a driver is checked against: the rows of the clause table in
 # spec/zswap-spec.md §11 checked by "kit", in order.
@@ -54,7 +54,37 @@ class Violation:
     expected: str = ""
     actual: str = ""
     reproducer: str | None = None  # folder of the saved reproducer
-    found_by: str = "vectors"  # "vectors" (the fixed inputs) or "search" (Hypothesis)
+    found_by: str = "vectors"  # the stage: "vectors", "self-test", "sequence" or "search"
+    # The calls the driver's process answered before the case, from its start
+    # (`history.Call`s), and for a finding that compares two answers to one batch
+    # across calls, the index in `history` of the first answer.
+    history: list = field(default_factory=list)
+    baseline: int | None = None
+    reproduces: str = "not re-run"  # "alone", "after its history", "no" or "not re-run"
+    page_size: int | None = None
+    # Until `history` is filled in (`settle_history`): the log and the mark the
+    # history ends at, the mark of the baseline call, and calls to add after it.
+    history_ref: tuple | None = field(default=None, repr=False, compare=False)
+    baseline_mark: int | None = field(default=None, repr=False, compare=False)
+    history_tail: list = field(default_factory=list, repr=False, compare=False)
+    history_complete: bool = True
+
+    def settle_history(self) -> None:
+        """Turn the log reference into the list of calls (once, for a kept finding)."""
+        if self.history_ref is None:
+            self.history = list(self.history_tail)
+            if self.baseline_mark is not None:
+                self.baseline = 0
+        else:
+            log, end = self.history_ref
+            self.history = log.between(0, end) + list(self.history_tail)
+            self.history_complete = log.complete_since(0)
+            if self.baseline_mark is not None:
+                index = log.index_of(self.baseline_mark)
+                self.baseline = index
+                if index is None:
+                    self.history_complete = False
+        self.history_ref = None
 
     def __post_init__(self):
         if self.clause not in CLAUSES:
@@ -67,5 +97,8 @@ class Violation:
             "expected": self.expected,
             "actual": self.actual,
             "found_by": self.found_by,
+            "page_size": self.page_size,
+            "history_calls": sum(c.repeat for c in self.history),
+            "reproduces": self.reproduces,
             "reproducer": self.reproducer,
         }

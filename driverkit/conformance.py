@@ -1,7 +1,10 @@
-"""Checking drivers end to end: for each target, start its sandbox, run the
-fixed vectors and the Hypothesis search, optionally the zswap variants, save
-a reproducer for every broken clause, and return a `DriverReport`.  Several
-targets are checked in parallel worker processes (`jobs`).
+"""Checking drivers end to end: for each target, start its sandbox and run the
+stages -- the fixed vectors at every page size, the kernel's own self-test
+vectors of the driver's format, the sequence stage, the Hypothesis search --
+then re-run every finding from a fresh process (with the calls before it,
+when it needs them), optionally run the zswap variants, save a reproducer
+for every broken clause, and return a `DriverReport`.  Several targets are
+checked in parallel worker processes (`jobs`).
 
 Reproducers go to `--reproducers/DRIVER-HASH/CLAUSE/`, HASH naming the
 target (two drivers of one name in two objects never share a folder); each
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from zswap_spec.support.files import atomic_write, case_hash
 
-from .abi import FORMATS, DriverInfo, TargetError
+from .abi import FORMATS, PAGE_SIZES, DriverInfo, TargetError
 from .clauses import CLAUSES, Violation, plural
 from .harness import Checker
 from .inputs import fixed_vectors
@@ -36,20 +39,29 @@ MAX_HANGS = 3  # ... or hangs this often (each hang costs the whole time limit)
 
 @dataclass(frozen=True)
 class KitOptions:
-    budget: float = 5.0  # seconds of Hypothesis search per driver (0: fixed vectors only)
+    # Seconds per driver for its stages (the re-runs of findings come on top): the
+    # fixed ones always run whole, the sequence stage's bursts go on for a share of
+    # it, the Hypothesis search has what is left (0: no search).
+    budget: float = 5.0
     seed: int = 0
     # At most this many search cases (None: as many as the budget allows).  The
     # rounds are seeded, so with a cap the cases searched do not depend on the
     # machine's speed, as long as the budget is not spent first.
     max_cases: int | None = None
     call_timeout: float = DEFAULT_CALL_TIMEOUT
-    page_size: int = 4096
+    page_sizes: tuple[int, ...] = PAGE_SIZES  # checked where the driver supports them
     format: str | None = None  # overrides the driver's declared format
     variants: tuple[str, ...] = ()
     reproducers: str | None = "zswap-driver-findings"
-    vectors: bool = True
+    vectors: bool = True  # the fixed stages: vectors, kernel self-test, sequences
     load_timeout: float = 20.0  # seconds for the driver process to load and answer
     memory_limit: int = DEFAULT_MEMORY_LIMIT  # bytes of data a driver's process may map
+    # Where the kernel's self-test vectors come from: "debian:7.3" (fetched once),
+    # a kernel tree or source tarball, or None for no self-test stage.
+    kernel_source: str | None = "debian:7.3"
+    rerun: bool = True  # re-run every finding from a fresh process
+    # The share of `budget` the sequence stage may take beyond its fixed bursts.
+    sequence_share: float = 0.2
 
 
 @dataclass
@@ -70,6 +82,9 @@ class DriverReport:
     seconds: float = 0.0
     variants: list = field(default_factory=list)
     as_expected: bool | None = None  # catalogue drivers: did the kit find what it must?
+    page_sizes: list[int] = field(default_factory=list)  # the page sizes checked
+    stages: list[dict] = field(default_factory=list)  # what each stage ran
+    selftest: dict | None = None  # the kernel's self-test vectors: which ran, or why none
 
     @property
     def conforms(self) -> bool:
@@ -98,7 +113,11 @@ class DriverReport:
             "calls": self.calls,
             "restarts": self.restarts,
             "seconds": round(self.seconds, 3),
+            "page_sizes": self.page_sizes,
+            "stages": self.stages,
+            "selftest": self.selftest,
             "variants": [r.to_json() for r in self.variants],
+            "variant_runs_nothing_compressed": sum(v.nothing_compressed for v in self.variants),
         }
 
 
@@ -142,9 +161,7 @@ def check_target(target: Target, options: KitOptions) -> DriverReport:
     report = DriverReport(target.label, target.name or target.label, seeded_bug=target.seeded_bug)
     if target.entry is not None and target.entry.seeded_bug:
         report.expected = [target.entry.clause, *target.entry.also]
-    sb = Sandbox(target.kind, target.location, target.name, target.label, options.call_timeout,
-                 max_bytes=2 * options.page_size, load_timeout=options.load_timeout,
-                 memory_limit=options.memory_limit)
+    sb = make_sandbox(target, options)
     found: dict[str, Violation] = {}
     state: dict = {}  # what _check has set up so far: the checker
     try:
@@ -167,8 +184,25 @@ def check_target(target: Target, options: KitOptions) -> DriverReport:
         root = Path(options.reproducers)
         folder = f"{_slug(report.name)}-{case_hash(target.location, report.name)[:8]}"
         for v in report.violations:
-            v.reproducer = save_reproducer(root / folder, report, v, options.page_size)
+            v.reproducer = save_reproducer(root / folder, report, v, target)
     return report
+
+
+def make_sandbox(target: Target, options: KitOptions) -> Sandbox:
+    """A (not yet started) process for `target`, with room for the largest page."""
+    return Sandbox(target.kind, target.location, target.name, target.label, options.call_timeout,
+                   max_bytes=2 * max(options.page_sizes), load_timeout=options.load_timeout,
+                   memory_limit=options.memory_limit)
+
+
+def _sizes(target: Target, info: DriverInfo, options: KitOptions) -> list[int]:
+    sizes = [p for p in options.page_sizes if info.supports(p)]
+    if not sizes:
+        declared = ", ".join(f"{p // 1024} KiB" for p in info.page_sizes)
+        asked = ", ".join(f"{p // 1024} KiB" for p in options.page_sizes)
+        raise TargetError(f"{target.label}: the driver supports {declared} pages and the kit was "
+                          f"asked for {asked}; give --page-size with a size it supports")
+    return sizes
 
 
 def _check(sb: Sandbox, target: Target, options: KitOptions, report: DriverReport,
@@ -182,42 +216,101 @@ def _check(sb: Sandbox, target: Target, options: KitOptions, report: DriverRepor
         raise TargetError(f"{target.label}: the driver declares format {fmt!r}, which the kit "
                           f"does not know; declare one of {', '.join(FORMATS)} ('none' for an "
                           f"encoding of its own), or give --format")
+    sizes = _sizes(target, info, options)
+    report.page_sizes = sizes
     report.notes = _notes(info, fmt)
-    checker = Checker(sb, info, options.page_size, fmt)
+    skipped = [p for p in options.page_sizes if p not in sizes]
+    if skipped:
+        report.notes.append(f"{', '.join(f'{p // 1024} KiB' for p in skipped)} pages not checked: "
+                            f"the driver declares only {', '.join(f'{p // 1024} KiB' for p in sizes)}")
+    checker = Checker(sb, info, fmt)
     state["checker"] = checker
     batch = min(info.batch_size, 8)
     give_up = lambda: sb.deaths >= MAX_DEATHS or sb.hangs >= MAX_HANGS or bool(sb.fatal)  # noqa: E731
-    if options.vectors:
-        for case in fixed_vectors(options.page_size, fmt, batch):
-            if give_up():
-                break
-            for v in checker.run_case(case):
-                found.setdefault(v.clause, v)
-    if options.budget > 0 and not give_up():
+
+    def stage(name: str, run) -> None:
+        began, cases0, calls0 = time.monotonic(), checker.cases, sb.calls
+        extra = run() or {}
+        report.stages.append({"stage": name, "cases": checker.cases - cases0,
+                              "calls": sb.calls - calls0,
+                              "seconds": round(time.monotonic() - began, 3), **extra})
+
+    def vectors() -> dict:
+        for size in sizes:
+            for case in fixed_vectors(size, fmt, batch):
+                if give_up():
+                    return {}
+                for v in checker.run_case(case):
+                    found.setdefault(v.clause, v)
+        return {"page_sizes": sizes}
+
+    def selftest() -> dict:
+        from .selftest import selftest_stage
+
+        report.selftest = selftest_stage(checker, found, fmt, options.kernel_source, give_up)
+        return {"ran": report.selftest.get("ran", False)}
+
+    def sequences() -> dict:
+        from .sequence import sequence_stage
+
+        sequence_stage(checker, found, sizes, fmt, batch, options.budget * options.sequence_share,
+                       give_up)
+        return {}
+
+    budget_start = time.monotonic()  # the budget covers every stage but the re-runs
+
+    def searching() -> dict:
         from .search import search
 
-        report.search_cases = search(checker, found, options.budget, options.seed, batch,
-                                     give_up, max_cases=options.max_cases)
+        # what the budget has left, but never less than half of it
+        left = max(options.budget - (time.monotonic() - budget_start), options.budget / 2)
+        report.search_cases = search(checker, found, left, options.seed, batch, give_up,
+                                     max_cases=options.max_cases, page_sizes=sizes)
+        return {"budget_seconds": round(left, 3)}
+
+    if options.vectors:
+        stage("vectors", vectors)
+        if options.kernel_source is not None and not give_up():
+            stage("self-test", selftest)
+    if options.vectors and not give_up():
+        stage("sequence", sequences)
+    if options.budget > 0 and not give_up():
+        stage("search", searching)
     if sb.fatal:
         raise TargetError(sb.fatal)
     if give_up():
         report.notes.append(f"stopped early: the driver died {plural(sb.deaths, 'time')} "
                             f"({sb.hangs} of them {'a hang' if sb.hangs == 1 else 'hangs'})")
+    for v in found.values():
+        v.settle_history()
+    if options.rerun:
+        from .rerun import reproduce
+
+        began = time.monotonic()
+        for v in found.values():
+            reproduce(lambda: make_sandbox(target, options), info, fmt, v)
+        report.stages.append({"stage": "re-run", "cases": len(found), "calls": 0,
+                              "seconds": round(time.monotonic() - began, 3)})
     for variant in options.variants:
         from zswap_spec.replay.sample import default_sample
         from .endtoend import run_variant
 
-        pages = [p.data for p in default_sample(options.page_size)]
-        report.variants.extend(run_variant(sb, info, fmt, variant, pages, options.page_size))
+        for size in sizes:
+            pages = [p.data for p in default_sample(size)]
+            report.variants.extend(run_variant(sb, info, fmt, variant, pages, size))
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60]
 
 
-def save_reproducer(folder: Path, report: DriverReport, v: Violation, page_size: int) -> str:
+REPRODUCER_VERSION = 2  # 2: calls before the case ("history"), the target's location
+
+
+def save_reproducer(folder: Path, report: DriverReport, v: Violation, target: Target) -> str:
     """The batch that broke `v.clause`, in `folder/CLAUSE/`: its pages, capacities,
-    expected and actual.  The clause folder is written whole, then put in place."""
+    expected and actual, and the calls before it (their pages once each, under
+    history/).  The clause folder is written whole, then put in place."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / v.clause
     work = Path(tempfile.mkdtemp(prefix=f".tmp-{v.clause}-", dir=folder))
@@ -234,25 +327,55 @@ def save_reproducer(folder: Path, report: DriverReport, v: Violation, page_size:
                               "capacity_rule": list(u.capacity) if isinstance(u.capacity, tuple)
                               else None})
         extra = v.case.get("extra", {})
-        for key in ("output", "decompressed"):
-            if key in extra:
-                (work / f"{key}.bin").write_bytes(extra[key])
+        for key, value in extra.items():
+            if isinstance(value, bytes):
+                (work / f"{key}.bin").write_bytes(value)
+        selftest = v.case.get("selftest")
+        if selftest is not None:  # the kernel vector itself, to re-run as the stage did
+            (work / "selftest-input.bin").write_bytes(selftest["input"])
+            (work / "selftest-output.bin").write_bytes(selftest["output"])
+            selftest = {"kind": selftest["kind"], "label": selftest["label"],
+                        "buffer_size": selftest["buffer_size"], "input": "selftest-input.bin",
+                        "output": "selftest-output.bin"}
+        history = []
+        if v.history:
+            (work / "history").mkdir()
+        for call in v.history:
+            names = []
+            for page in call.pages:
+                name = f"history/page-{case_hash(page)[:16]}.bin"
+                if not (work / name).exists():
+                    (work / name).write_bytes(page)
+                names.append(name)
+            history.append({"op": call.op, "pages": names, "capacities": list(call.caps),
+                            "layout": call.layout, "repeat": call.repeat})
         doc = {
+            "format_version": REPRODUCER_VERSION,
             "driver": report.name,
             "target": report.target,
+            "kind": target.kind,
+            "location": target.location,
+            "name": target.name,
             "clause": v.clause,
             "statement": CLAUSES[v.clause],
             "description": v.description,
             "expected": v.expected,
             "actual": v.actual,
             "found_by": v.found_by,
-            "page_size": page_size,
+            "page_size": v.page_size or (case.page_size if case is not None else None),
             "layout": case.layout if case is not None else None,
             "units": units,
-            "files": sorted(p.name for p in work.iterdir()),
+            "history": history,
+            "history_complete": v.history_complete,
+            "baseline": v.baseline,
+            "selftest": selftest,
+            "reproduces": v.reproduces,
+            "replay": f"zswap-spec check-driver --replay {final / 'case.json'}",
+            "files": sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file()),
         }
         atomic_write(work / "case.json", json.dumps(doc, indent=2) + "\n")
-        os.chmod(work, 0o755)
+        for d in (work, *(p for p in work.rglob("*") if p.is_dir())):
+            os.chmod(d, 0o755)
         _replace_folder(work, final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -98,9 +98,15 @@ class VariantRun:
     violations: dict = field(default_factory=dict)
     examples: list = field(default_factory=list)
     error: str | None = None
+    page_size: int = 4096
+
+    @property
+    def nothing_compressed(self) -> bool:
+        """Pages that were not zero-filled, and not one stored compressed."""
+        return self.error is None and self.pages > self.zero_filled and not self.stored_compressed
 
     def to_json(self) -> dict:
-        return dict(self.__dict__)
+        return {**self.__dict__, "nothing_compressed": self.nothing_compressed}
 
 
 def run_variant(sandbox: Sandbox, info: DriverInfo, fmt: str, variant: str, pages: list[bytes],
@@ -114,7 +120,7 @@ def run_variant(sandbox: Sandbox, info: DriverInfo, fmt: str, variant: str, page
     folio_sizes = sorted({1, alg.batch_size} if alg.batching else {1, 8})
     for wb in (True, False):
         for folio in folio_sizes:
-            run = VariantRun(variant, wb, folio)
+            run = VariantRun(variant, wb, folio, page_size=page_size)
             try:
                 r = replay_pages(pages, RunConfig(variant, alg, wb, folio, page_size))
             except DriverFailure as f:

@@ -40,12 +40,12 @@ def _errno_text(v: int) -> str:
 class Checker:
     """Runs cases on one sandboxed driver and names the clauses each breaks."""
 
-    def __init__(self, sandbox: Sandbox, info: DriverInfo, page_size: int, fmt: str):
+    def __init__(self, sandbox: Sandbox, info: DriverInfo, fmt: str):
         self.sb = sandbox
         self.info = info
-        self.page_size = page_size
         self.format = fmt
         self.cases = 0
+        self.history_ref: tuple | None = None  # (log, mark) before the case being checked
 
     # -- helpers ----------------------------------------------------------
 
@@ -53,26 +53,32 @@ class Checker:
                    actual: str = "", extra: dict | None = None) -> Violation:
         return Violation(clause, description,
                          {"case": case, "capacities": list(caps), "extra": extra or {}},
-                         expected, actual)
+                         expected, actual, page_size=case.page_size, history_ref=self.history_ref)
 
     def _resolve(self, case: Case) -> list[int]:
         """Numbers for the capacities; ("exact", d) is the unit's own length alone, plus d."""
         caps = []
         for u in case.units:
             if isinstance(u.capacity, tuple):
-                ans = self.sb.compress([u.page], [self.page_size], case.layout)
+                ans = self.sb.compress([u.page], [case.page_size], case.layout)
                 v = unit_value(ans["lengths"][0]) if isinstance(ans["lengths"][0], int) else -1
-                base = v if 0 < v <= self.page_size else self.page_size
+                base = v if 0 < v <= case.page_size else case.page_size
                 caps.append(max(1, base + u.capacity[1]))
             else:
                 caps.append(u.capacity)
         return caps
+
+    def mark_history(self) -> None:
+        """The calls so far are the history of whatever is found next (none when the
+        driver's process is not running: the next call starts a fresh one)."""
+        self.history_ref = (self.sb.log, self.sb.log.mark()) if self.sb.proc is not None else None
 
     # -- the clauses ------------------------------------------------------
 
     def run_case(self, case: Case) -> list[Violation]:
         """Every clause this case breaks (at most one violation per clause)."""
         self.cases += 1
+        self.mark_history()
         try:
             caps = self._resolve(case)
         except DriverFailure as f:
@@ -87,9 +93,28 @@ class Checker:
         def add(clause, *args, **kw):
             found.setdefault(clause, self._violation(clause, case, caps, *args, **kw))
 
+        ok_units = self._answer(case, caps, pages, ans, add)
+        self._determinism_and_independence(case, caps, pages, ans, ok_units, add)
+        return list(found.values())
+
+    def check_answer(self, case: Case, caps, ans: dict) -> list[Violation]:
+        """The clauses one answer breaks by itself (everything but C-DETERMINISM and
+        C-INDEPENDENT, which need more calls)."""
+        found: dict[str, Violation] = {}
+
+        def add(clause, *args, **kw):
+            found.setdefault(clause, self._violation(clause, case, caps, *args, **kw))
+
+        self._answer(case, caps, [u.page for u in case.units], ans, add)
+        return list(found.values())
+
+    def _answer(self, case, caps, pages, ans, add) -> list[int]:
+        """Check one answer's units, return code, memory and outputs; the units that
+        succeeded."""
         n = len(pages)
         ok_units: list[int] = []
         failed = False
+        unwritten: list[int] = []
         for k in range(n):
             raw = ans["lengths"][k]
             cap = caps[k]
@@ -103,6 +128,8 @@ class Checker:
                 failed = True
                 if not is_errno(v):
                     what = "was never written" if raw == UNWRITTEN else "is neither a length nor an errno"
+                    if raw == UNWRITTEN:
+                        unwritten.append(k)
                     add("C-ENCODING", f"unit {k} of {n}: length {raw:#010x} (int {v}) {what}",
                         "a length in (0, capacity] or an errno in -4095..-1", f"{raw:#010x}")
                 continue
@@ -115,7 +142,16 @@ class Checker:
         if not isinstance(ret, int):
             add("C-RET", f"the call returned {ret}, not an int", "0 or a negative errno", str(ret))
         elif failed and not is_errno(ret):
-            add("C-RET", f"the call returned {ret} while a unit failed", "a negative errno", str(ret))
+            if unwritten and ret == 0:
+                which = ", ".join(str(k) for k in unwritten)
+                add("C-RET", f"the call returned 0 (every unit succeeded) although the length "
+                    f"of unit{'s' if len(unwritten) > 1 else ''} {which} of {n} was never "
+                    f"written (the kit's {UNWRITTEN:#010x} is still there, see C-ENCODING): a "
+                    f"caller trusting 0 reads that as a length", "a negative errno, or every "
+                    "length written", "0")
+            else:
+                add("C-RET", f"the call returned {ret} while a unit failed", "a negative errno",
+                    str(ret))
         elif not failed and ret != 0:
             add("C-RET", f"the call returned {_errno_text(ret)} while every unit succeeded",
                 "0", str(ret))
@@ -134,13 +170,12 @@ class Checker:
                     "the source unchanged", "modified")
         outputs = {k: ans["outputs"][k][:unit_value(ans["lengths"][k])] for k in ok_units}
         self._roundtrip(case, caps, pages, outputs, add)
-        self._determinism_and_independence(case, caps, pages, ans, ok_units, add)
-        return list(found.values())
+        return ok_units
 
     def _roundtrip(self, case, caps, pages, outputs, add) -> None:
         n = len(pages)
         if self.info.has_decompress and outputs:
-            items = [(outputs[k], self.page_size) for k in outputs]
+            items = [(outputs[k], case.page_size) for k in outputs]
             try:
                 results = self.sb.decompress(items)
             except DriverFailure as f:
@@ -159,7 +194,7 @@ class Checker:
                     break
         if self.format != "none":
             for k, data in outputs.items():
-                rc, out = reference_decompress(self.format, data, self.page_size)
+                rc, out = reference_decompress(self.format, data, case.page_size)
                 if rc != 0 or out != pages[k]:
                     one = len(data) == 1
                     why = (f"{'does' if one else 'do'} not decompress as {self.format}" if rc else
@@ -210,11 +245,22 @@ class Checker:
                         f"{_result_text(alone_v)}, byte {at} = {a[at]:#04x}" if at < len(a) else
                         _result_text(alone_v),
                         f"{_result_text(batch_v)}, byte {at} = {b[at]:#04x}" if at < len(b) else
-                        _result_text(batch_v))
+                        _result_text(batch_v), extra=_both_outputs(k, ans, alone))
                     return
                 add("C-INDEPENDENT", f"unit {k} of {n}: {_result_text(batch_v)} in the batch, "
-                    f"{_result_text(alone_v)} alone", _result_text(alone_v), _result_text(batch_v))
+                    f"{_result_text(alone_v)} alone", _result_text(alone_v), _result_text(batch_v),
+                    extra=_both_outputs(k, ans, alone))
                 return
+
+
+def _both_outputs(k: int, batch: dict, alone: dict) -> dict:
+    """Unit k's output in the batch and alone, each as far as its length says (the
+    whole destination when the length is not one), for the reproducer."""
+    def cut(ans, i):
+        v = _value(ans["lengths"][i])
+        out = ans["outputs"][i]
+        return out[:v] if v is not None and 0 < v <= len(out) else out
+    return {"unit": k, "output-in-batch": cut(batch, k), "output-alone": cut(alone, 0)}
 
 
 def _value(raw):

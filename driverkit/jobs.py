@@ -70,7 +70,10 @@ def check_targets(targets: list[Target], options: KitOptions, jobs: int = 1,
             done(i, checked_safely(t, options))
         return reports
     ctx = context()
-    pending = list(enumerate(targets))
+    seconds = _durations()
+    # Longest first (as far as earlier runs tell): a slow driver started last
+    # would leave the other workers idle at the end.
+    pending = sorted(enumerate(targets), key=lambda it: -seconds.get(_key(it[1]), 1e9))
     running: dict = {}  # index -> (process, the end its report comes from)
     try:
         while pending or running:
@@ -106,4 +109,45 @@ def check_targets(targets: list[Target], options: KitOptions, jobs: int = 1,
         for proc, reader in running.values():
             proc.join(2)
             reader.close()
+        _remember(targets, reports)
     return reports
+
+
+def _key(target: Target) -> str:
+    return f"{target.label}@{target.name or ''}"
+
+
+def _durations_file():
+    from zswap_spec.support.cache import cache_dir
+
+    return cache_dir() / "driver-check-seconds.json"
+
+
+def _durations() -> dict:
+    import json
+
+    try:
+        data = json.loads(_durations_file().read_text())
+        return {k: float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def _remember(targets: list[Target], reports: list) -> None:
+    """Keep how long each check took, to start the longest first next time (a
+    hint only: a file that cannot be written is left alone)."""
+    import json
+
+    from zswap_spec.support.files import atomic_write
+
+    known = _durations()
+    for t, r in zip(targets, reports):
+        if isinstance(r, DriverReport) and r.error is None and r.seconds > 0:
+            known[_key(t)] = round(r.seconds, 2)
+    if len(known) > 4096:
+        known = dict(list(known.items())[-4096:])
+    try:
+        _durations_file().parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(_durations_file(), json.dumps(known, indent=0, sort_keys=True))
+    except Exception:  # noqa: BLE001 - a hint; never the reason a check fails
+        pass

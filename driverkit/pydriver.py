@@ -6,7 +6,8 @@ with these attributes, mirroring `struct zswap_acomp_driver`:
 
 - `name` (str), `format` ("lz4", "zstd", "deflate" or "none"),
   `batch_size` (int, 1 to 64), `deterministic` (bool, default False),
-  `abi_version` (default 1);
+  `abi_version` (default 2), `page_sizes` (the page sizes in bytes it
+  supports, some of 4096, 16384 and 65536; default (): every size);
 - `compress(units) -> int`: `units` is a list of `PyUnit` with `src` (a
   memoryview of the page; must not be written), `slen`, `dst` (a writable
   memoryview of exactly `capacity` bytes), `capacity` and `length`, which the
@@ -55,6 +56,7 @@ class PythonDriver:
     format = "none"
     batch_size = 1
     deterministic = False
+    page_sizes: tuple[int, ...] = ()  # () : every page size
 
     def compress(self, units: list[PyUnit]) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -112,7 +114,13 @@ def load_python_driver(target: str):
     batch_size = getattr(obj, "batch_size", 1)
     if not isinstance(batch_size, int):
         raise TargetError(f"{target}: batch_size must be an int")
-    validate_info(target, name, fmt, batch_size, getattr(obj, "abi_version", ABI_VERSION))
+    sizes = getattr(obj, "page_sizes", ()) or ()
+    try:
+        sizes = tuple(sorted({int(s) for s in sizes}))
+    except (TypeError, ValueError):
+        raise TargetError(f"{target}: page_sizes must be a tuple of page sizes in bytes "
+                          f"(4096, 16384, 65536)") from None
+    validate_info(target, name, fmt, batch_size, getattr(obj, "abi_version", ABI_VERSION), sizes)
     if not callable(getattr(obj, "compress", None)):
         raise TargetError(f"{target}: no compress(units) method")
     return obj

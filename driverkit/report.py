@@ -30,6 +30,8 @@ def verdict(r: DriverReport) -> str:
         return "rejected as expected" if r.as_expected else "NOT rejected as expected"
     if r.as_expected is False:
         return "BREAKS THE CONTRACT"
+    if r.conforms and r.variants and all(v.nothing_compressed for v in r.variants):
+        return "conforms, but zswap stored nothing compressed with it"
     return "conforms" if r.conforms else "breaks the contract"
 
 
@@ -58,7 +60,12 @@ def print_reports(reports: list[DriverReport]) -> None:
                       f"{r.seconds:.1f} s)")
         for v in r.violations:
             where = f" — reproducer {v.reproducer}" if v.reproducer else ""
-            _say(f"    {v.clause}: {escape(v.description)}{escape(where)}")
+            size = f" ({v.page_size // 1024} KiB pages)" if v.page_size and v.page_size >= 4096 else ""
+            _say(f"    {v.clause}: {escape(v.description)}{size}{escape(where)}")
+            how = _reproduction_text(v)
+            if how:
+                _say(f"      [dim]{escape(how)}[/]")
+        _say(f"    [dim]{escape(stages_text(r))}[/]")
         for note in r.notes:
             _say(f"    [dim]note: {escape(note)}[/]")
         if r.variants:
@@ -66,22 +73,70 @@ def print_reports(reports: list[DriverReport]) -> None:
     _print_totals(reports)
 
 
+def _reproduction_text(v) -> str:
+    from .history import history_text
+
+    if v.reproduces == "alone":
+        return ""
+    if v.reproduces == "after its history":
+        return f"reproduces only {history_text(v.history)}; the reproducer keeps those calls"
+    if v.reproduces == "no":
+        return ("did not reproduce on a fresh driver process, alone or after the calls before "
+                "it: the driver depends on something the kit does not control (time, "
+                "randomness, other processes)" + ("" if v.history_complete else
+                                                    "; or on calls older than the kit keeps"))
+    return "not re-run (a hang costs the whole time limit)" if v.clause == "C-HANG" else ""
+
+
+def stages_text(r: DriverReport) -> str:
+    """'stages: vectors 130 cases at 4, 16, 64 KiB; kernel self-test: ...; ...'."""
+    parts = []
+    for st in r.stages:
+        name = st["stage"]
+        if name == "vectors":
+            sizes = ", ".join(str(p // 1024) for p in st.get("page_sizes", r.page_sizes))
+            parts.append(f"vectors {st['cases']} cases at {sizes} KiB")
+        elif name == "self-test":
+            t = r.selftest or {}
+            if t.get("ran"):
+                failed = f", failed {', '.join(t['failed'])}" if t.get("failed") else ""
+                parts.append(f"kernel self-test {t['vectors']}{failed}")
+            else:
+                parts.append(f"kernel self-test not run ({t.get('reason', 'no vectors')})")
+        elif name == "sequence":
+            parts.append(f"sequence {st['calls']:,} calls")
+        elif name == "search":
+            parts.append(f"search {st['cases']} cases")
+        elif name == "re-run" and st["cases"]:
+            parts.append(f"findings re-run on a fresh process in {st['seconds']:.1f} s")
+    return "stages: " + "; ".join(parts) if parts else "stages: none ran"
+
+
 def _print_variants(r: DriverReport) -> None:
     table = Table(title=f"{r.name} under zswap (built-in sample)", box=box.SIMPLE_HEAD,
                   pad_edge=False)
-    for col in ("variant", "wb", "folio", "pages", "zero", "compr.", "raw", "rej.", "lost",
-                "broken"):
+    for col in ("variant", "page", "wb", "folio", "pages", "zero", "compr.", "raw", "rej.",
+                "lost", "broken"):
         table.add_column(col, no_wrap=True)
     for v in r.variants:
+        page = f"{v.page_size // 1024}K"
         if v.error:
-            table.add_row(v.variant, "on" if v.writeback else "off", str(v.folio_pages),
+            table.add_row(v.variant, page, "on" if v.writeback else "off", str(v.folio_pages),
                           "", "", "", "", "", "", f"[red]{escape(v.error)}[/]")
             continue
         broken = ", ".join(f"{k} x{n}" for k, n in v.violations.items()) or "none"
-        table.add_row(v.variant, "on" if v.writeback else "off", str(v.folio_pages), str(v.pages),
-                      str(v.zero_filled), str(v.stored_compressed), str(v.stored_raw),
+        compressed = (f"[red]{v.stored_compressed}![/]" if v.nothing_compressed
+                      else str(v.stored_compressed))
+        table.add_row(v.variant, page, "on" if v.writeback else "off", str(v.folio_pages),
+                      str(v.pages), str(v.zero_filled), compressed, str(v.stored_raw),
                       str(v.rejected), str(v.corrupt), broken)
     _say(table)
+    empty = [v for v in r.variants if v.nothing_compressed]
+    if empty:
+        _say(f"    [red]nothing stored compressed[/] in {len(empty)} of {len(r.variants)} runs "
+             f"(marked !): every page that was not zero-filled was stored as-is or rejected, so "
+             f"zswap would gain nothing with this driver there; the verdict above is about the "
+             f"contract only")
     for v in r.variants:
         for e in v.examples[:1]:
             _say(f"    {v.variant} wb={'on' if v.writeback else 'off'} "

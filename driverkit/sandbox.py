@@ -29,6 +29,7 @@ import time
 
 from .abi import TargetError
 from .clauses import plural
+from .history import Call, CallLog
 
 __all__ = ["Sandbox", "DriverFailure", "DEFAULT_CALL_TIMEOUT", "DEFAULT_MEMORY_LIMIT",
            "STDERR_KEEP", "mib"]
@@ -114,6 +115,7 @@ class Sandbox:
         self.fatal: str | None = None  # why this driver cannot be checked further
         self._err = _Capped()
         self._err_fd: int | None = None
+        self.log = CallLog()  # the calls the current process has answered
 
     # -- process ----------------------------------------------------------
 
@@ -123,6 +125,7 @@ class Sandbox:
         if self.fatal:
             raise TargetError(self.fatal)
         self._err = _Capped()
+        self.log = CallLog()
         cmd = [sys.executable, "-m", "zswap_spec.driverkit.worker", self.kind, self.location,
                self.name or "", str(self.max_bytes), str(os.getpid()), str(self.memory_limit)]
         self.hello = None
@@ -201,15 +204,37 @@ class Sandbox:
     def compress(self, srcs: list[bytes], caps: list[int], layout: str = "guard") -> dict:
         """One batch: the driver's answer, or DriverFailure."""
         n = len(srcs)
+        call = Call("compress", tuple(srcs), tuple(caps), layout)
         ans = self._call({"op": "compress", "srcs": srcs, "caps": caps, "layout": layout},
-                         f"compressing a batch of {n}")
+                         f"compressing a batch of {n}", call)
         if not _valid_compress(ans, n):
             raise self._garbled(f"compressing a batch of {n}")
         return ans
 
+    def burst(self, srcs: list[bytes], caps: list[int], layout: str, count: int,
+              seconds: float, compare: bool) -> dict:
+        """The same batch up to `count` times in a row, for at most about `seconds`, in
+        the driver's process.  The answer: `done` (calls made), `first` (the first
+        call's answer) and `last` (the last call's); with `compare`, the burst ends at
+        the first answer that differs from the first one, and `differs` says so."""
+        n = len(srcs)
+        call = Call("compress", tuple(srcs), tuple(caps), layout, count)
+        ans = self._call({"op": "burst", "srcs": srcs, "caps": caps, "layout": layout,
+                          "count": count, "seconds": seconds, "compare": compare},
+                         f"compressing a batch of {n} {count} times in a row", call,
+                         extra_time=seconds)
+        done = ans.get("done")
+        if not (isinstance(done, int) and 1 <= done <= count and _valid_compress(ans.get("first"), n)
+                and _valid_compress(ans.get("last"), n)):
+            raise self._garbled(f"compressing a batch of {n} repeatedly")
+        if done != count:  # log what the driver saw: fewer calls than asked
+            self.log.calls[-1] = call.with_repeat(done)
+        return ans
+
     def decompress(self, items: list[tuple[bytes, int]]) -> list[tuple[int | None, bytes | None]]:
         """The driver's own decompressor on each (data, capacity): (ret, output)."""
-        ans = self._call({"op": "decompress", "items": items}, "decompressing")
+        call = Call("decompress", tuple(bytes(d) for d, _ in items), tuple(c for _, c in items))
+        ans = self._call({"op": "decompress", "items": items}, "decompressing", call)
         results = ans.get("results")
         if not (isinstance(results, list) and len(results) == len(items)
                 and all(isinstance(r, tuple) and len(r) == 2 for r in results)):
@@ -223,14 +248,17 @@ class Sandbox:
                                         f"not its answer while {what} (did the driver write to "
                                         f"the kit's pipe?)")
 
-    def _call(self, request: dict, what: str) -> dict:
+    def _call(self, request: dict, what: str, call: Call | None = None,
+              extra_time: float = 0.0) -> dict:
         if self.fatal:
             raise TargetError(self.fatal)
         if self.proc is None:
             self.restarts += 1
             self.start()
-        self.calls += 1
-        deadline = time.monotonic() + self.call_timeout
+        self.calls += call.repeat if call is not None else 1
+        if call is not None:
+            self.log.add(call)
+        deadline = time.monotonic() + self.call_timeout + extra_time
         try:
             self._send(request, deadline)
             answer = self._receive(deadline)
@@ -400,7 +428,9 @@ def _signal_text(sig: int, addr: int, si_code: int) -> str:
     return f"killed by {name}"
 
 
-def _valid_compress(ans: dict, n: int) -> bool:
+def _valid_compress(ans, n: int) -> bool:
+    if not isinstance(ans, dict):
+        return False
     try:
         return (all(len(ans[k]) == n for k in ("lengths", "outputs", "canary_before",
                                                 "canary_after", "source_changed"))

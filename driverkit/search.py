@@ -32,15 +32,16 @@ class _NewClause(Exception):
 
 
 def search(checker: Checker, found: dict[str, Violation], budget: float, seed: int,
-           batch: int, give_up=lambda: False, max_cases: int | None = None) -> int:
+           batch: int, give_up=lambda: False, max_cases: int | None = None,
+           page_sizes=(4096,)) -> int:
     """Search until `budget` seconds have passed (or `max_cases` cases ran);
     add new clauses to `found`.  Returns the number of cases run."""
     deadline = time.monotonic() + budget
     ran = 0
     smallest: dict[str, Violation] = {}
 
-    def spent() -> bool:
-        return (time.monotonic() > deadline or give_up()
+    def spent() -> bool:  # at least one case, whatever the clock says
+        return ((ran > 0 and time.monotonic() > deadline) or give_up()
                 or (max_cases is not None and ran >= max_cases))
 
     def body(case):
@@ -55,7 +56,7 @@ def search(checker: Checker, found: dict[str, Violation], budget: float, seed: i
                 smallest[v.clause] = v
             raise _NewClause(new[0].clause)
 
-    strategy = cases(checker.page_size, batch)
+    strategy = cases(page_sizes, batch)
     round_seed = seed
     while not spent():
         test = settings(max_examples=ROUND_EXAMPLES, deadline=None, database=None,

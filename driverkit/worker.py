@@ -29,9 +29,8 @@ import sys
 import time
 import traceback
 
-from .abi import (COMPRESS, DECOMPRESS, DETERMINISTIC, INIT, DriverInfo, TargetError,
+from .abi import (COMPRESS, DECOMPRESS, DETERMINISTIC, INIT, UNWRITTEN, DriverInfo, TargetError,
                   Unit, compiled_object, load_c_driver)
-from .clauses import UNWRITTEN
 from .supervise import supervise
 
 PAGE = mmap.PAGESIZE
@@ -72,7 +71,7 @@ class Worker:
         self.kind = kind
         self.names: list[str] = []
         if kind == "c":
-            drv, self.names = load_c_driver(location, name)
+            drv, self.names, sizes = load_c_driver(location, name)
             if drv.init:
                 rc = INIT(drv.init)()
                 if rc != 0:
@@ -80,7 +79,8 @@ class Worker:
                                       f"{rc}; the driver cannot start on this machine")
             fmt = (drv.format or b"none").decode(errors="replace")
             self.info = DriverInfo(drv.name.decode(errors="replace"), fmt, drv.batch_size,
-                                   bool(drv.flags & DETERMINISTIC), bool(drv.decompress), "C")
+                                   bool(drv.flags & DETERMINISTIC), bool(drv.decompress), "C",
+                                   sizes)
             self._compress = COMPRESS(drv.compress)
             self._decompress = DECOMPRESS(drv.decompress) if drv.decompress else None
         else:
@@ -91,7 +91,8 @@ class Worker:
             self.info = DriverInfo(str(self.obj.name), str(getattr(self.obj, "format", "none")),
                                    int(self.obj.batch_size),
                                    bool(getattr(self.obj, "deterministic", False)),
-                                   callable(getattr(self.obj, "decompress", None)), "Python")
+                                   callable(getattr(self.obj, "decompress", None)), "Python",
+                                   tuple(sorted(set(getattr(self.obj, "page_sizes", ()) or ()))))
         libc = ctypes.CDLL(None, use_errno=True)
         units = min(self.info.batch_size, MAX_UNITS)
         self.src = [_Region(max_bytes, libc) for _ in range(units)]
@@ -175,6 +176,26 @@ class Worker:
         return {"ret": ret, "lengths": lengths, "outputs": outputs, "canary_before": before,
                 "canary_after": after, "source_changed": src_changed, "seconds": seconds}
 
+    def burst(self, srcs: list[bytes], caps: list[int], layout: str, count: int,
+              seconds: float, compare: bool) -> dict:
+        """The same batch up to `count` times, for at most `seconds`: the first and
+        the last answer (with `compare`, the first that differs from the first)."""
+        first = self.compress(srcs, caps, layout)
+        if "ret" not in first:  # a Python driver's exception or memory: that answer
+            return first
+        last, done, differs = first, 1, False
+        stop = time.perf_counter() + seconds
+        key = _answer_key(first)
+        while done < count and time.perf_counter() < stop:
+            last = self.compress(srcs, caps, layout)
+            done += 1
+            if "ret" not in last:
+                return last
+            if compare and _answer_key(last) != key:
+                differs = True
+                break
+        return {"done": done, "first": first, "last": last, "differs": differs}
+
     # -- decompress -------------------------------------------------------
 
     def decompress(self, items: list[tuple[bytes, int]]) -> dict:
@@ -208,16 +229,36 @@ class Worker:
         return {"results": results}
 
 
+def _answer_key(ans: dict):
+    """What must repeat in a deterministic driver's answers: the return code, the
+    lengths, each output as far as its length says, the canaries and sources."""
+    outs = []
+    for raw, out in zip(ans["lengths"], ans["outputs"]):
+        n = raw if isinstance(raw, int) and raw < 0x80000000 else 0
+        outs.append(out[:n])
+    return (ans["ret"], tuple(ans["lengths"]), tuple(outs), tuple(ans["canary_before"]),
+            tuple(ans["canary_after"]), tuple(ans["source_changed"]))
+
+
 def _changed(actual, expected: bytes, base: int, forward: bool = False):
     """(first changed offset, count) in a canary area, None when intact.  Offsets
     are relative to the buffer: negative before it, from 0 past its end."""
     a = bytes(actual)
     if a == expected:
         return None
-    diffs = [i for i, (x, y) in enumerate(zip(a, expected)) if x != y]
+    first, count, step = None, 0, 256
+    for at in range(0, len(a), step):  # whole blocks compare at memcmp speed
+        block, want = a[at:at + step], expected[at:at + step]
+        if block == want:
+            continue
+        for i, (x, y) in enumerate(zip(block, want)):
+            if x != y:
+                count += 1
+                if first is None:
+                    first = at + i
     if forward:
-        return diffs[0], len(diffs)
-    return diffs[0] - base, len(diffs)
+        return first, count
+    return first - base, count
 
 
 def _exception_line(e: BaseException) -> str:
@@ -232,12 +273,25 @@ def _send(out, msg: dict) -> None:
     out.flush()
 
 
+def _read_exactly(inp, n: int) -> bytes | None:
+    """n bytes from the pipe (a read returns at most what one write put there)."""
+    parts, got = [], 0
+    while got < n:
+        chunk = inp.read(n - got)
+        if not chunk:
+            return None
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
 def _recv(inp):
-    head = inp.read(4)
-    if len(head) < 4:
+    head = _read_exactly(inp, 4)
+    if head is None:
         return None
     (n,) = struct.unpack("<I", head)
-    return pickle.loads(inp.read(n))
+    data = _read_exactly(inp, n)
+    return None if data is None else pickle.loads(data)
 
 
 def data_bytes() -> int:
@@ -262,6 +316,9 @@ def _answer(worker: Worker, req: dict, memory_limit: int) -> dict:
     try:
         if req["op"] == "compress":
             ans = worker.compress(req["srcs"], req["caps"], req["layout"])
+        elif req["op"] == "burst":
+            ans = worker.burst(req["srcs"], req["caps"], req["layout"], req["count"],
+                               req["seconds"], req["compare"])
         elif req["op"] == "decompress":
             ans = worker.decompress(req["items"])
         else:

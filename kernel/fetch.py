@@ -247,23 +247,42 @@ def resolve_kernel(spec: str, modules: str | None = None, progress=None) -> Kern
 
 
 def fetch_debian_source(series: str) -> Path:
-    """Debian's `linux-source-SERIES` tarball (e.g. 7.3), downloaded once."""
+    """Debian's `linux-source-SERIES` tarball (e.g. 7.3), downloaded once.
+
+    Several processes may ask at once (parallel tests, parallel checks): one
+    holds a lock on the series while it fetches, the others wait and then find
+    the tarball.  It is unpacked in a temporary folder and renamed into place,
+    so a fetch cut short leaves nothing that looks complete."""
+    import fcntl
+    import tempfile
+
     cache = cache_dir()
-    apt = _PrivateApt(cache / "apt")
-    apt.update()
     dest = cache / "source" / series
     found = sorted(dest.glob("usr/src/linux-source-*.tar.*"))
     if found:
         return found[0]
-    name = f"linux-source-{series}"
-    if name not in apt.packages(name):
-        raise KernelError(f"Debian has no package {name}; kernel compressors need a source tree "
-                          f"(give one with --kernel-source PATH)")
-    debs = apt.download([name], cache / "debs" / f"source-{series}")
-    dest.mkdir(parents=True, exist_ok=True)
-    for deb in debs:
-        subprocess.run(["dpkg", "-x", str(deb), str(dest)], check=True)
-    found = sorted(dest.glob("usr/src/linux-source-*.tar.*"))
-    if not found:
-        raise KernelError(f"{name} holds no source tarball")
-    return found[0]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.parent / f".lock-{series}", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = sorted(dest.glob("usr/src/linux-source-*.tar.*"))
+        if found:  # another process fetched it while this one waited
+            return found[0]
+        apt = _PrivateApt(cache / "apt")
+        apt.update()
+        name = f"linux-source-{series}"
+        if name not in apt.packages(name):
+            raise KernelError(f"Debian has no package {name}; kernel compressors need a source tree "
+                              f"(give one with --kernel-source PATH)")
+        debs = apt.download([name], cache / "debs" / f"source-{series}")
+        work = Path(tempfile.mkdtemp(prefix=f".tmp-{series}-", dir=dest.parent))
+        try:
+            for deb in debs:
+                subprocess.run(["dpkg", "-x", str(deb), str(work)], check=True)
+            if not sorted(work.glob("usr/src/linux-source-*.tar.*")):
+                raise KernelError(f"{name} holds no source tarball")
+            if dest.exists():  # an older, incomplete unpacking
+                shutil.rmtree(dest)
+            work.rename(dest)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return sorted(dest.glob("usr/src/linux-source-*.tar.*"))[0]

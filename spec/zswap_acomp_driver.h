@@ -23,8 +23,12 @@
 extern "C" {
 #endif
 
-/* The ABI this header describes; a driver puts it in abi_version. */
-#define ZSWAP_ACOMP_DRIVER_ABI 1
+/*
+ * The ABI this header describes; a driver puts it in abi_version.  Version 2
+ * added page_sizes at the end; the kit still reads version-1 drivers (which
+ * then support every page size).
+ */
+#define ZSWAP_ACOMP_DRIVER_ABI 2
 
 /* The name of the one symbol the kit looks up. */
 #define ZSWAP_ACOMP_DRIVERS_SYMBOL "zswap_acomp_drivers"
@@ -34,6 +38,14 @@ extern "C" {
 
 /* flags: the same batch always gets the same answer, byte for byte. */
 #define ZSWAP_ACOMP_DETERMINISTIC 0x1u
+
+/*
+ * page_sizes: the page sizes a driver supports, bit n for 2^n bytes; 0 means
+ * every size the spec covers (4, 16 and 64 KiB).
+ */
+#define ZSWAP_ACOMP_PAGE_4K  (1u << 12)
+#define ZSWAP_ACOMP_PAGE_16K (1u << 14)
+#define ZSWAP_ACOMP_PAGE_64K (1u << 16)
 
 /*
  * A unit's result in `length`, as a destination scatterlist entry carries it
@@ -47,7 +59,9 @@ extern "C" {
 /* One unit of a batch: one page to compress into its own destination. */
 struct zswap_acomp_unit {
 	const unsigned char *src;  /* the unit's input; must not be written */
-	unsigned int slen;         /* its length: the page size */
+	unsigned int slen;         /* its length: the page size under zswap;
+	                            * the kernel's self-test vectors
+	                            * (crypto/testmgr.h) are shorter */
 	unsigned char *dst;        /* its destination buffer */
 	unsigned int capacity;     /* bytes available at dst, nothing beyond */
 	unsigned int length;       /* out: compressed length or ZSWAP_ACOMP_ERR(e);
@@ -79,6 +93,9 @@ struct zswap_acomp_driver {
 	 */
 	int (*decompress)(const unsigned char *src, unsigned int slen,
 			  unsigned char *dst, unsigned int *dlen);
+
+	/* ZSWAP_ACOMP_PAGE_* bits of the page sizes it supports; 0: all. */
+	unsigned int page_sizes;
 };
 
 /* The entry point: a NULL-terminated array of the object's drivers. */

@@ -8,14 +8,33 @@ same pool behind one API from the optimized core or the model
 (`zswap_spec.pool`).
 """
 
-from zswap_spec.pool import make_pool
-from zswap_spec.model.compressors import ALGORITHMS
-from zswap_spec.model.invariants import Violation
-from zswap_spec.model.memcg import MemCgroup
-from zswap_spec.model.swap import SwapSystem
-from zswap_spec.model.variants import VARIANTS, get_variant
-from zswap_spec.model.zswap import Folio, Zswap
-from zswap_spec.replay import RunConfig, RunResult, replay_pages
+# The names load on first use: a process that needs one part (the driver
+# kit's worker, say) does not pay for importing the model and the core.
+_WHERE = {
+    "make_pool": "zswap_spec.pool",
+    "ALGORITHMS": "zswap_spec.model.compressors",
+    "Violation": "zswap_spec.model.invariants",
+    "MemCgroup": "zswap_spec.model.memcg",
+    "SwapSystem": "zswap_spec.model.swap",
+    "VARIANTS": "zswap_spec.model.variants",
+    "get_variant": "zswap_spec.model.variants",
+    "Folio": "zswap_spec.model.zswap",
+    "Zswap": "zswap_spec.model.zswap",
+    "RunConfig": "zswap_spec.replay",
+    "RunResult": "zswap_spec.replay",
+    "replay_pages": "zswap_spec.replay",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        import importlib
+
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zswap_spec' has no attribute {name!r}")
+
 
 __all__ = [
     "ALGORITHMS",

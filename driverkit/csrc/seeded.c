@@ -274,6 +274,89 @@ static int budget_compress(struct zswap_acomp_unit *units, unsigned int nr_units
 	return failed ? -EINVAL : 0;
 }
 
+/* bug-mode-after-failure: after the first unit that does not fit, switches to
+ * a "fast mode" (lz4 acceleration 8) and never switches back: valid lz4, but
+ * the same page gets other bytes than before the failure. */
+static int mode_unit(struct zswap_acomp_unit *u)
+{
+	static int fast_mode;
+	int n = zdk_LZ4_compress_fast((const char *)u->src, (char *)u->dst, (int)u->slen,
+				      (int)u->capacity, fast_mode ? 8 : 1);
+	int r = n > 0 ? n : -EINVAL;
+
+	if (r < 0)
+		fast_mode = 1;
+	zdk_set_result(u, r);
+	return r;
+}
+ONE_UNIT_DRIVER(mode_compress, mode_unit)
+
+/* bug-magic-passthrough: a page that starts like a compressed stream (zstd or
+ * lz4 frame magic, gzip) is "already compressed" and copied as it is; its own
+ * decompressor copies such an input back, so only the format gives it away. */
+static int looks_compressed(const unsigned char *p, unsigned int n)
+{
+	static const unsigned char zstd[4] = {0x28, 0xb5, 0x2f, 0xfd};
+	static const unsigned char lz4f[4] = {0x04, 0x22, 0x4d, 0x18};
+
+	return n >= 4 && (!memcmp(p, zstd, 4) || !memcmp(p, lz4f, 4) ||
+			  (p[0] == 0x1f && p[1] == 0x8b));
+}
+
+static int passthrough_unit(struct zswap_acomp_unit *u)
+{
+	int r;
+
+	if (!looks_compressed(u->src, u->slen))
+		r = zdk_lz4_unit(u->src, u->slen, u->dst, u->capacity);
+	else if (u->slen > u->capacity)
+		r = -EINVAL;
+	else {
+		memcpy(u->dst, u->src, u->slen);
+		r = (int)u->slen;
+	}
+	zdk_set_result(u, r);
+	return r;
+}
+ONE_UNIT_DRIVER(passthrough_compress, passthrough_unit)
+
+static int passthrough_decompress(const unsigned char *src, unsigned int slen,
+				  unsigned char *dst, unsigned int *dlen)
+{
+	if (looks_compressed(src, slen) && slen <= *dlen) {
+		memcpy(dst, src, slen);
+		*dlen = slen;
+		return 0;
+	}
+	return zdk_lz4_decompress(src, slen, dst, dlen);
+}
+
+/* bug-4k-staging: stages the source in a 4 KiB buffer (sized for x86-64's
+ * pages) and compresses what fits there: a larger page loses its tail. */
+static int staging_unit(struct zswap_acomp_unit *u)
+{
+	static __thread unsigned char staging[4096];
+	unsigned int n = u->slen < sizeof(staging) ? u->slen : (unsigned int)sizeof(staging);
+	int r;
+
+	memcpy(staging, u->src, n);
+	r = zdk_lz4_unit(staging, n, u->dst, u->capacity);
+	zdk_set_result(u, r);
+	return r;
+}
+ONE_UNIT_DRIVER(staging_compress, staging_unit)
+
+/* bug-whole-pages-only: refuses an input that is not a whole number of 4 KiB
+ * pages (-EINVAL), which zswap never sends but the kernel's self-test does. */
+static int whole_pages_unit(struct zswap_acomp_unit *u)
+{
+	int r = (u->slen % 4096) ? -EINVAL : zdk_lz4_unit(u->src, u->slen, u->dst, u->capacity);
+
+	zdk_set_result(u, r);
+	return r;
+}
+ONE_UNIT_DRIVER(whole_pages_compress, whole_pages_unit)
+
 #define SEEDED(var, drv_name, fmt, batch, fl, init_fn, comp, decomp)                \
 	static const struct zswap_acomp_driver var = {                              \
 		.abi_version = ZSWAP_ACOMP_DRIVER_ABI, .name = drv_name, .format = fmt, \
@@ -300,11 +383,15 @@ SEEDED(d_budget, "bug-shared-budget", "lz4", SERIAL_BATCH, DET, zdk_init_lz4, bu
 SEEDED(d_nondet, "bug-nondeterministic", "lz4", 1, DET, zdk_init_lz4, nondet_compress, zdk_lz4_decompress);
 SEEDED(d_crash, "bug-crash-on-zero", "lz4", 1, DET, zdk_init_lz4, crash_compress, zdk_lz4_decompress);
 SEEDED(d_hang, "bug-hang-on-incompressible", "lz4", 1, DET, zdk_init_lz4, hang_compress, zdk_lz4_decompress);
+SEEDED(d_mode, "bug-mode-after-failure", "lz4", 1, DET, zdk_init_lz4, mode_compress, zdk_lz4_decompress);
+SEEDED(d_magic, "bug-magic-passthrough", "lz4", 1, DET, zdk_init_lz4, passthrough_compress, passthrough_decompress);
+SEEDED(d_stage, "bug-4k-staging", "lz4", 1, DET, zdk_init_lz4, staging_compress, zdk_lz4_decompress);
+SEEDED(d_whole, "bug-whole-pages-only", "lz4", 1, DET, zdk_init_lz4, whole_pages_compress, zdk_lz4_decompress);
 
 static const struct zswap_acomp_driver *const drivers[] = {
 	&d_zero, &d_over, &d_overrun, &d_term, &d_under, &d_read, &d_shift, &d_unwr,
 	&d_retok, &d_retcnt, &d_short, &d_own, &d_fmt, &d_src, &d_budget, &d_nondet,
-	&d_crash, &d_hang, NULL,
+	&d_crash, &d_hang, &d_mode, &d_magic, &d_stage, &d_whole, NULL,
 };
 
 __attribute__((visibility("default")))

@@ -101,7 +101,7 @@ class TaggedByBatch(PythonDriver):
 
 
 class WrongAbi(Lz4Batch):
-    abi_version = 2
+    abi_version = 3
 
 
 DRIVER = Lz4Batch()

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from zswap_spec.driverkit import CLAUSES, check_driver
-from zswap_spec.driverkit.abi import ABI_VERSION, DriverStruct, TargetError, Unit, header_path
+from zswap_spec.driverkit.abi import (ABI_VERSION, PAGE_SIZES, DriverStruct, DriverStructV1,
+                                     TargetError, Unit, header_path, page_size_mask,
+                                     sizes_from_mask)
 from zswap_spec.driverkit.conformance import DriverReport
 from zswap_spec.driverkit.report import reports_json, write_junit
 from zswap_spec.driverkit.targets import catalogue, parse_target
@@ -49,8 +51,8 @@ static const struct zswap_acomp_driver *const all[] = {&a, &b, 0};
 const struct zswap_acomp_driver *const *zswap_acomp_drivers(void) { return all; }
 """.replace("ABI", "ZSWAP_ACOMP_DRIVER_ABI").replace("#include <stdlib.h>\n", "")
       .replace('#include "zswap_acomp_driver.h"', '#include <stdlib.h>\n#include "zswap_acomp_driver.h"'),
-    "abi2": _GOOD_BODY + r"""
-static const struct zswap_acomp_driver a = {2, "copy", "none", 1, 0, 0, copy, uncopy};
+    "abi3": _GOOD_BODY + r"""
+static const struct zswap_acomp_driver a = {3, "copy", "none", 1, 0, 0, copy, uncopy};
 static const struct zswap_acomp_driver *const all[] = {&a, 0};
 const struct zswap_acomp_driver *const *zswap_acomp_drivers(void) { return all; }
 """,
@@ -103,6 +105,8 @@ int main(void) {
     F(zswap_acomp_driver, abi_version); F(zswap_acomp_driver, name); F(zswap_acomp_driver, format);
     F(zswap_acomp_driver, batch_size); F(zswap_acomp_driver, flags); F(zswap_acomp_driver, init);
     F(zswap_acomp_driver, compress); F(zswap_acomp_driver, decompress);
+    F(zswap_acomp_driver, page_sizes);
+    printf("p4 %u\np16 %u\np64 %u\n", ZSWAP_ACOMP_PAGE_4K, ZSWAP_ACOMP_PAGE_16K, ZSWAP_ACOMP_PAGE_64K);
     printf("err %u\n", ZSWAP_ACOMP_ERR(22));
     printf("iserr %d %d %d\n", ZSWAP_ACOMP_IS_ERR(ZSWAP_ACOMP_ERR(4095)),
            ZSWAP_ACOMP_IS_ERR(ZSWAP_ACOMP_ERR(4096)), ZSWAP_ACOMP_IS_ERR(4096u));
@@ -122,6 +126,10 @@ def test_ctypes_mirror_matches_the_header(tmp_path):
         for name, _ in cls._fields_:
             assert int(c[f"{struct}.{name}"]) == getattr(cls, name).offset, (struct, name)
     assert int(c["abi"]) == ABI_VERSION
+    # the page-size bits are what the kit decodes, and a version-1 struct is the prefix
+    assert sizes_from_mask(int(c["p4"]) | int(c["p16"]) | int(c["p64"])) == PAGE_SIZES
+    assert page_size_mask(PAGE_SIZES) == int(c["p4"]) | int(c["p16"]) | int(c["p64"])
+    assert ctypes.sizeof(DriverStructV1) == int(c["zswap_acomp_driver.page_sizes"])
     assert int(c["err"]) == (-22) & 0xFFFFFFFF  # the contract's encoding of an errno
     assert c["iserr"] == "1 0 0"
 
@@ -189,7 +197,7 @@ def _only(reports) -> DriverReport:
 
 @pytest.mark.parametrize("which,needle", [
     ("no_symbol", "no symbol zswap_acomp_drivers; export"),
-    ("abi2", "ABI version 2, the kit speaks 1; rebuild"),
+    ("abi3", "ABI version 3, the kit reads versions 1 and 2; rebuild"),
     ("ctor_crash", "died while loading (SIGSEGV at address 0x0"),
     ("init_hang", "loading did not finish within 3 s"),
 ])
@@ -210,7 +218,7 @@ def test_a_file_that_is_not_a_shared_object_says_so(tmp_path):
     (f"{ROOT}/tests/data/driverkit_broken_import.py:DRIVER",
      "importing", ),
     (f"{PYDRIVERS}:NoSuchDriver", "has no attribute NoSuchDriver"),
-    (f"{PYDRIVERS}:WrongAbi", "ABI version 2"),
+    (f"{PYDRIVERS}:WrongAbi", "ABI version 3"),
     ("zswap_spec_no_such_module:DRIVER", "No module named 'zswap_spec_no_such_module'"),
 ])
 def test_a_python_driver_that_cannot_be_checked_says_why(target, needle):
@@ -255,7 +263,7 @@ def test_a_driver_without_decompressor_or_format_is_checked_for_the_rest():
 
 def test_a_reproducer_holds_the_pages_and_what_went_wrong(tmp_path):
     r = _only(check_driver("builtin:bug-own-decompressor", reproducers=str(tmp_path), **FAST))
-    (v,) = r.violations
+    v = next(v for v in r.violations if v.clause == "C-ROUNDTRIP")
     doc = json.loads(Path(v.reproducer).read_text())
     assert doc["clause"] == "C-ROUNDTRIP" and doc["driver"] == "bug-own-decompressor"
     folder = Path(v.reproducer).parent

@@ -110,15 +110,18 @@ def test_with_variant_reports_what_zswap_does_with_the_driver(tmp_path):
             "--reproducers", str(tmp_path))
     assert p.returncode == 0, p.stderr
     (d,) = json.loads(p.stdout)["drivers"]
-    runs = {(r["variant"], r["writeback"], r["folio_pages"]): r for r in d["variants"]}
-    assert set(runs) == {(v, wb, f) for v in ("v13", "mainline") for wb in (True, False) for f in (1, 8)}
-    pages = [s.data for s in default_sample(4096)]
-    for (variant, wb, folio), r in runs.items():
-        model = replay_pages(pages, RunConfig(variant, "lz4", wb, folio))
-        assert r["violations"] == model.violation_counts(), (variant, wb, folio)
+    runs = {(r["variant"], r["writeback"], r["folio_pages"], r["page_size"]): r
+            for r in d["variants"]}
+    assert set(runs) == {(v, wb, f, p) for v in ("v13", "mainline") for wb in (True, False)
+                         for f in (1, 8) for p in (4096, 16384, 65536)}
+    for (variant, wb, folio, size), r in runs.items():
+        pages = [s.data for s in default_sample(size)]
+        model = replay_pages(pages, RunConfig(variant, "lz4", wb, folio, size))
+        assert r["violations"] == model.violation_counts(), (variant, wb, folio, size)
         assert (r["stored_compressed"], r["stored_raw"], r["rejected"]) == \
             (model.count("compressed"), model.count("raw"), model.count("rejected"))
-    assert runs[("mainline", True, 1)]["corrupt"] == 0
+        assert not r["nothing_compressed"] and r["stored_compressed"] > 0
+    assert runs[("mainline", True, 1, 4096)]["corrupt"] == 0
 
 
 def test_the_header_folder_is_printed_for_gcc():

@@ -32,6 +32,10 @@ SEEDED = {
     "bug-nondeterministic": "C-DETERMINISM",
     "bug-crash-on-zero": "C-CRASH",
     "bug-hang-on-incompressible": "C-HANG",
+    "bug-mode-after-failure": "C-DETERMINISM",
+    "bug-magic-passthrough": "C-FORMAT",
+    "bug-4k-staging": "C-ROUNDTRIP",
+    "bug-whole-pages-only": "C-SELFTEST",
 }
 BUILTIN = ("lz4", "zstd", "deflate", "deflate-batch")
 

@@ -1,0 +1,99 @@
+"""The calls a driver's process has answered since it started, so that a
+finding which depends on them can be re-run from a fresh process: the kit
+logs every call (`CallLog`), a finding keeps the calls before its case, and
+`reproduces` replays them in a new process and checks the case again.
+
+A `Call` is one compress request (the pages, capacities and layout), the
+same request made `repeat` times in a row (a burst), or one request to the
+driver's decompressor.  The log is bounded: past `MAX_LOG_CALLS` calls or
+`MAX_LOG_BYTES` bytes of pages it drops its oldest calls and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Call", "CallLog", "history_text", "MAX_LOG_CALLS", "MAX_LOG_BYTES"]
+
+MAX_LOG_CALLS = 20000
+MAX_LOG_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class Call:
+    op: str  # "compress" or "decompress"
+    pages: tuple[bytes, ...]  # compress: the sources; decompress: the inputs
+    caps: tuple[int, ...]  # capacities of the destinations
+    layout: str = "guard"
+    repeat: int = 1  # a burst: the same compress request this many times in a row
+
+    @property
+    def size(self) -> int:
+        return sum(len(p) for p in self.pages)
+
+    @property
+    def calls(self) -> int:
+        return self.repeat
+
+    def with_repeat(self, repeat: int) -> "Call":
+        return Call(self.op, self.pages, self.caps, self.layout, repeat)
+
+    def describe(self) -> str:
+        what = (f"compress {len(self.pages)} unit{'s' if len(self.pages) > 1 else ''}"
+                if self.op == "compress" else f"decompress {len(self.pages)} input"
+                f"{'s' if len(self.pages) > 1 else ''}")
+        return what + (f", {self.repeat} times" if self.repeat > 1 else "")
+
+
+@dataclass
+class CallLog:
+    """The calls since the driver's process started, oldest first."""
+
+    calls: list[Call] = field(default_factory=list)
+    dropped: int = 0  # calls dropped from the front to stay within the bounds
+    _entries_dropped: int = 0
+    _bytes: int = 0
+
+    def add(self, call: Call) -> None:
+        self.calls.append(call)
+        self._bytes += call.size
+        while len(self.calls) > 1 and (len(self.calls) > MAX_LOG_CALLS
+                                       or self._bytes > MAX_LOG_BYTES):
+            old = self.calls.pop(0)
+            self._bytes -= old.size
+            self.dropped += old.repeat
+            self._entries_dropped += 1
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def mark(self) -> int:
+        """A position in the log, stable as its front is dropped."""
+        return len(self.calls) + self._entries_dropped
+
+    def between(self, start: int, end: int | None = None) -> list[Call]:
+        """The calls from mark `start` (0: the process's first call) up to mark `end`
+        (None: the last call); what was dropped is left out."""
+        lo = max(0, start - self._entries_dropped)
+        hi = None if end is None else max(0, end - self._entries_dropped)
+        return list(self.calls[lo:hi])
+
+    def index_of(self, mark: int) -> int | None:
+        """Where the call at mark `mark` is in `between(0, ...)`; None when dropped."""
+        i = mark - self._entries_dropped
+        return i if i >= 0 else None
+
+    def complete_since(self, start: int) -> bool:
+        """Are all the calls since mark `start` still in the log?"""
+        return start >= self._entries_dropped
+
+
+def history_text(history: list[Call]) -> str:
+    """'3 calls before it (compress 1 unit, then a burst of 1000, ...)'."""
+    total = sum(c.calls for c in history)
+    if not total:
+        return "alone, from a fresh driver process"
+    parts = [c.describe() for c in history[:3]]
+    more = f", and {len(history) - 3} more" if len(history) > 3 else ""
+    return (f"after {total} call{'s' if total > 1 else ''} on a fresh driver process "
+            f"({'; '.join(parts)}{more})")

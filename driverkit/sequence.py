@@ -1,0 +1,187 @@
+"""The sequence stage: what a driver does depends on nothing but the batch in
+front of it, whatever it answered before.  From a fresh driver process the
+kit records its first answer to a few reference batches (at every page size
+it checks), then interleaves batches of other content, batches that fail
+and repeats, and re-checks every reference after each; then it sends bursts
+of one batch, 16, 64, 256 ... calls long, re-checking the references after
+each burst.  A deterministic driver must give each reference its first
+answer again, byte for byte (C-DETERMINISM); every answer on the way is
+checked against the other clauses as well.
+
+A finding keeps the calls that led to it (`Violation.history`, and
+`baseline` for the first answer it is compared with), so that it can be
+re-run from a fresh process (`zswap_spec.driverkit.rerun`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from .clauses import Violation
+from .history import Call
+from .harness import Checker, _first_difference
+from .inputs import Case, UnitSpec, page_kinds
+from .sandbox import DriverFailure
+
+__all__ = ["sequence_stage", "MIN_BURST_CALLS"]
+
+# Burst calls the stage always makes (about 0.15 s for a C driver); more while
+# its share of the budget lasts, up to MAX_BURST_CALLS.
+MIN_BURST_CALLS = 5456  # 16 + 64 + 256 + 1024 + 4096
+MAX_BURST_CALLS = 1 << 20
+
+
+def _references(sizes, fmt: str, batch: int) -> list[Case]:
+    out = []
+    for P in sizes:
+        k = page_kinds(P, fmt)
+        out.append(Case((UnitSpec("text", k["text"], P),), "guard", P))
+        if batch > 1:
+            kinds = ["code", "zero", "text", "repetitive", "mixed", "partly-zero", "code", "text"]
+            out.append(Case(tuple(UnitSpec(x, k[x], P) for x in kinds[:batch]), "canary", P))
+        else:
+            out.append(Case((UnitSpec("code", k["code"], P),), "canary", P))
+    return out
+
+
+def _others(sizes, fmt: str, batch: int) -> list[Case]:
+    """Batches of other content, and batches where units fail (an incompressible
+    page at its page's capacity, a text page into 16 bytes)."""
+    P = sizes[0]
+    k = page_kinds(P, fmt)
+    out = [Case((UnitSpec("random", k["random"], P),), "guard", P),
+           Case((UnitSpec("text", k["text"], 16),), "canary", P),
+           Case((UnitSpec("repetitive", k["repetitive"], P),), "guard", P)]
+    if batch > 1:
+        mixed = ["text", "random", "zero", "code", "random", "text", "mixed", "zero"]
+        out.append(Case(tuple(UnitSpec(x, k[x], P) for x in mixed[:batch]), "guard", P))
+    return out
+
+
+class _Stage:
+    def __init__(self, checker: Checker, found: dict[str, Violation]):
+        self.c = checker
+        self.sb = checker.sb
+        self.found = found
+        self.det = checker.info.deterministic
+        self.first: dict[int, tuple[dict, int]] = {}  # reference -> (first answer, its mark)
+        self.cases = 0
+
+    def add(self, violations) -> None:
+        for v in violations:
+            v.found_by = "sequence"
+            self.found.setdefault(v.clause, v)
+
+    def call(self, case: Case):
+        """One batch, checked on its own; its answer (None when the call failed)."""
+        caps = [u.capacity for u in case.units]
+        self.c.mark_history()
+        self.c.cases += 1
+        try:
+            ans = self.sb.compress([u.page for u in case.units], caps, case.layout)
+        except DriverFailure as f:
+            from .harness import _failure
+
+            self.add([_failure(self.c, f, case, caps)])
+            return None
+        self.add(self.c.check_answer(case, caps, ans))
+        return ans
+
+    def reference(self, i: int, case: Case) -> None:
+        old = self.sb.log
+        before = old.mark()
+        ans = self.call(case)
+        if ans is None:
+            return
+        log = self.sb.log
+        if log is not old:  # the process started for this call: it is the first
+            before = 0
+        if i not in self.first or self.first[i][2] is not log:
+            self.first[i] = (ans, before, log)  # the first answer since the process started
+            return
+        if not self.det:
+            return
+        first, mark, _ = self.first[i]
+        diff = _first_difference(first, ans, len(case.units))
+        if diff is None:
+            return
+        n = len(case.units)
+        caps = [u.capacity for u in case.units]
+        v = self.c._violation(
+            "C-DETERMINISM", case, caps,
+            f"the same batch gave another answer after other calls: unit {diff[0]} of {n} "
+            f"{diff[1]}", diff[2], diff[3])
+        v.history_ref = (log, before)  # every call before this one
+        v.baseline_mark = mark
+        self.add([v])
+
+
+def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: str, batch: int,
+                   seconds: float, give_up=lambda: False) -> tuple[int, int]:
+    """Run the stage; (cases, calls) it made.  Bursts go on past MIN_BURST_CALLS
+    while `seconds` last."""
+    st = _Stage(checker, found)
+    sb = checker.sb
+    calls_before = sb.calls
+    sb.close()  # from a fresh process: the history of a finding starts there
+    stop = time.monotonic() + seconds
+    refs = _references(sizes, fmt, batch)
+    others = _others(sizes, fmt, batch)
+
+    def recheck() -> None:
+        for i, r in enumerate(refs):
+            if give_up():
+                return
+            st.reference(i, r)
+
+    recheck()  # the first answers
+    for o in others:  # other content and failures between the references
+        if give_up():
+            break
+        st.call(o)
+        recheck()
+    recheck()  # repeats
+    burst = others[-1] if batch > 1 else others[0]
+    pages, caps = [u.page for u in burst.units], [u.capacity for u in burst.units]
+    count, burst_calls = 16, 0
+    # The fixed bursts get at least a second (or the stage's share, if longer),
+    # so a slow driver is not held here for its MIN_BURST_CALLS.
+    floor = time.monotonic() + max(1.0, seconds)
+    while not give_up() and burst_calls < MAX_BURST_CALLS:
+        now = time.monotonic()
+        if now >= max(stop, floor) or (burst_calls >= MIN_BURST_CALLS and now >= stop):
+            break
+        left = (max(stop, floor) if burst_calls < MIN_BURST_CALLS else stop) - now
+        checker.mark_history()
+        log = sb.log
+        start = log.mark()
+        try:
+            ans = sb.burst(pages, caps, burst.layout, count, max(0.05, left), st.det)
+        except DriverFailure as f:
+            from .harness import _failure
+
+            st.add([_failure(checker, f, burst, caps, f"in a burst of {count} calls: ")])
+            break
+        done = ans["done"]
+        burst_calls += done
+        st.add(checker.check_answer(burst, caps, ans["last"]))
+        if ans["differs"]:
+            n = len(pages)
+            diff = _first_difference(ans["first"], ans["last"], n)
+            if diff is not None:
+                v = checker._violation(
+                    "C-DETERMINISM", burst, caps,
+                    f"the same batch {done} times in a row: call {done} answered otherwise "
+                    f"than call 1: unit {diff[0]} of {n} {diff[1]}", diff[2], diff[3])
+                # history: the calls before the burst, its first call (the baseline)
+                # and the calls between that one and the last
+                v.history_ref = (log, start)
+                v.baseline_mark = start
+                one = Call("compress", tuple(pages), tuple(caps), burst.layout)
+                v.history_tail = [one] + ([one.with_repeat(done - 2)] if done > 2 else [])
+                st.add([v])
+        recheck()
+        if done < count:  # the time ran out inside the burst
+            break
+        count *= 4
+    return st.cases, sb.calls - calls_before
