@@ -216,7 +216,7 @@ def _replay(ctx, path, targets, fmt, sizes, call_timeout, memory_limit, as_json)
     if as_json:
         click.echo(json.dumps({"replay": result.to_json()}, indent=2))
     else:
-        how = history_text(rep.history)
+        how = history_text(rep.history, rep.baseline)
         head = f"{result.target}: {rep.clause} "
         if result.reproduces:
             v = next(v for v in result.violations if v.clause == rep.clause)

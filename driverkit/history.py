@@ -88,12 +88,15 @@ class CallLog:
         return start >= self._entries_dropped
 
 
-def history_text(history: list[Call]) -> str:
-    """'3 calls before it (compress 1 unit, then a burst of 1000, ...)'."""
+def history_text(history: list[Call], baseline: int | None = None) -> str:
+    """'after 3 calls on a fresh driver process (...)', naming the call whose
+    answer the case is compared with, when there is one."""
     total = sum(c.calls for c in history)
     if not total:
         return "alone, from a fresh driver process"
-    parts = [c.describe() for c in history[:3]]
-    more = f", and {len(history) - 3} more" if len(history) > 3 else ""
-    return (f"after {total} call{'s' if total > 1 else ''} on a fresh driver process "
-            f"({'; '.join(parts)}{more})")
+    parts = []
+    for i, c in enumerate(history[:4]):
+        parts.append("the same batch, whose answer is compared" if i == baseline else c.describe())
+    more = f", and {len(history) - 4} more" if len(history) > 4 else ""
+    return (f"after {total} call{'s' if total > 1 else ''} on a fresh driver process: "
+            f"{'; '.join(parts)}{more}")

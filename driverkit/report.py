@@ -79,7 +79,7 @@ def _reproduction_text(v) -> str:
     if v.reproduces == "alone":
         return ""
     if v.reproduces == "after its history":
-        return f"reproduces only {history_text(v.history)}; the reproducer keeps those calls"
+        return f"reproduces only {history_text(v.history, v.baseline)}; the reproducer keeps those calls"
     if v.reproduces == "no":
         return ("did not reproduce on a fresh driver process, alone or after the calls before "
                 "it: the driver depends on something the kit does not control (time, "
@@ -147,7 +147,8 @@ def _print_totals(reports: list[DriverReport]) -> None:
     drivers = [r for r in reports if not r.seeded_bug and r.error is None]
     seeded = [r for r in reports if r.seeded_bug and r.error is None]
     errors = [r for r in reports if r.error]
-    parts = [f"{sum(r.conforms for r in drivers)} of {len(drivers)} drivers conform"]
+    parts = [f"{sum(r.conforms for r in drivers)} of {len(drivers)} drivers conform"] if drivers \
+        or not seeded else []
     if seeded:
         parts.append(f"{sum(bool(r.as_expected) for r in seeded)} of {len(seeded)} seeded-bug "
                      f"drivers rejected with their clause")

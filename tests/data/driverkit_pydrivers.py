@@ -104,4 +104,61 @@ class WrongAbi(Lz4Batch):
     abi_version = 3
 
 
+class FasterAfterManyCalls(Lz4Batch):
+    """Declares determinism; from its 1500th call on it compresses in lz4's fast mode
+    (valid lz4, other bytes): only a long run of calls shows it (C-DETERMINISM)."""
+
+    name = "py-faster-after-many-calls"
+    batch_size = 1
+    calls = 0
+
+    def compress(self, units):
+        type(self).calls += 1
+        if self.calls < 1500:
+            return super().compress(units)
+        u = units[0]
+        out = lz4.block.compress(bytes(u.src), store_size=False, mode="fast", acceleration=9)
+        if len(out) > u.capacity:
+            u.length = -E2BIG
+            return -EINVAL
+        u.dst[:len(out)] = out
+        u.length = len(out)
+        return 0
+
+
+class FourKibOnly(Lz4Batch):
+    """Correct, and declares that it supports 4 KiB pages only."""
+
+    name = "py-4k-only"
+    page_sizes = (4096,)
+
+
+class LeavesFailuresUnwritten(Lz4Batch):
+    """Returns 0 and never writes the length of a unit that does not fit."""
+
+    name = "py-leaves-failures-unwritten"
+
+    def compress(self, units):
+        for u in units:
+            out = lz4.block.compress(bytes(u.src), store_size=False)
+            if len(out) <= u.capacity:
+                u.dst[:len(out)] = out
+                u.length = len(out)
+        return 0
+
+
+class RefusesEverything(PythonDriver):
+    """Conforms to the contract, and never compresses: every unit fails."""
+
+    name = "py-refuses-everything"
+    format = "lz4"
+    batch_size = 1
+    deterministic = True
+
+    def compress(self, units):
+        for u in units:
+            u.length = -28  # -ENOSPC
+        return -28
+
+
 DRIVER = Lz4Batch()
