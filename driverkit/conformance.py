@@ -60,8 +60,10 @@ class KitOptions:
     # a kernel tree or source tarball, or None for no self-test stage.
     kernel_source: str | None = "debian:7.3"
     rerun: bool = True  # re-run every finding from a fresh process
-    # The share of `budget` the sequence stage may take beyond its fixed bursts.
+    # The share of `budget` the sequence stage may take beyond its fixed bursts,
+    # and the calls of those fixed bursts.
     sequence_share: float = 0.2
+    sequence_calls: int = 5456  # 16 + 64 + 256 + 1024 + 4096
 
 
 @dataclass
@@ -254,7 +256,7 @@ def _check(sb: Sandbox, target: Target, options: KitOptions, report: DriverRepor
         from .sequence import sequence_stage
 
         sequence_stage(checker, found, sizes, fmt, batch, options.budget * options.sequence_share,
-                       give_up)
+                       give_up, min_calls=options.sequence_calls)
         return {}
 
     budget_start = time.monotonic()  # the budget covers every stage but the re-runs

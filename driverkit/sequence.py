@@ -117,8 +117,9 @@ class _Stage:
 
 
 def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: str, batch: int,
-                   seconds: float, give_up=lambda: False) -> tuple[int, int]:
-    """Run the stage; (cases, calls) it made.  Bursts go on past MIN_BURST_CALLS
+                   seconds: float, give_up=lambda: False,
+                   min_calls: int = MIN_BURST_CALLS) -> tuple[int, int]:
+    """Run the stage; (cases, calls) it made.  Bursts go on past `min_calls`
     while `seconds` last."""
     st = _Stage(checker, found)
     sb = checker.sb
@@ -146,12 +147,12 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
     count, burst_calls = 16, 0
     # The fixed bursts get at least a second (or the stage's share, if longer),
     # so a slow driver is not held here for its MIN_BURST_CALLS.
-    floor = time.monotonic() + max(1.0, seconds)
+    floor = time.monotonic() + max(min(1.0, min_calls * 1e-4), seconds)
     while not give_up() and burst_calls < MAX_BURST_CALLS:
         now = time.monotonic()
-        if now >= max(stop, floor) or (burst_calls >= MIN_BURST_CALLS and now >= stop):
+        if now >= max(stop, floor) or (burst_calls >= min_calls and now >= stop):
             break
-        left = (max(stop, floor) if burst_calls < MIN_BURST_CALLS else stop) - now
+        left = (max(stop, floor) if burst_calls < min_calls else stop) - now
         checker.mark_history()
         log = sb.log
         start = log.mark()
