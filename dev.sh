@@ -75,8 +75,9 @@ build_prerequisites() {
   install_packages "to build the optimized core" "or the model serves alone" "${need[@]}"
 }
 
-# The kernel checks boot Debian's kernels under qemu, and the fuzzing tests
-# start a Redis server: they need these tools.
+# The kernel checks boot Debian's kernels under qemu, the fuzzing tests
+# start a Redis server, and the driver kit's tests build drivers against the
+# compression libraries: they need these tools.
 system_packages() {
   local need=()
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -85,6 +86,10 @@ system_packages() {
   command -v xz >/dev/null || need+=(xz-utils)
   command -v gcc >/dev/null || need+=(gcc libc6-dev)
   command -v redis-server >/dev/null || need+=(redis-server)  # shared fuzzing database tests
+  # the realistic drivers of the driver kit's tests link the compression libraries
+  [ -e /usr/include/lz4.h ] || need+=(liblz4-dev)
+  [ -e /usr/include/zstd.h ] || need+=(libzstd-dev)
+  [ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
   install_packages "for the kernel checks and the Redis tests" "or they are skipped" "${need[@]}"
 }
 

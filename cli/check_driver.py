@@ -198,9 +198,9 @@ def _replay(ctx, path, targets, fmt, sizes, call_timeout, memory_limit, as_json)
         rep = load_reproducer(path)
     except ReproducerError as e:
         raise InputError(str(e)) from None
+    # every page size: the history may hold pages of any of them
     options = KitOptions(call_timeout=call_timeout, memory_limit=memory_limit << 20, format=fmt,
-                         reproducers=None, page_sizes=(max(rep.case.page_size, 4096),) if not sizes
-                         else sizes)
+                         reproducers=None)
     try:
         result = replay(rep, targets[0] if targets else None, options)
     except TargetError as e:

@@ -62,7 +62,7 @@ class KitOptions:
     rerun: bool = True  # re-run every finding from a fresh process
     # The share of `budget` the sequence stage may take beyond its fixed bursts,
     # and the calls of those fixed bursts.
-    sequence_share: float = 0.2
+    sequence_share: float = 0.4
     sequence_calls: int = 5456  # 16 + 64 + 256 + 1024 + 4096
 
 
@@ -250,6 +250,8 @@ def _check(sb: Sandbox, target: Target, options: KitOptions, report: DriverRepor
         from .selftest import selftest_stage
 
         report.selftest = selftest_stage(checker, found, fmt, options.kernel_source, give_up)
+        if not report.selftest.get("ran"):
+            report.notes.append(f"C-SELFTEST not checked: {report.selftest.get('reason')}")
         return {"ran": report.selftest.get("ran", False)}
 
     def sequences() -> dict:
@@ -274,6 +276,8 @@ def _check(sb: Sandbox, target: Target, options: KitOptions, report: DriverRepor
         stage("vectors", vectors)
         if options.kernel_source is not None and not give_up():
             stage("self-test", selftest)
+        elif options.kernel_source is None:
+            report.notes.append("C-SELFTEST not checked: no kernel source (--kernel-source none)")
     if options.vectors and not give_up():
         stage("sequence", sequences)
     if options.budget > 0 and not give_up():
@@ -342,15 +346,23 @@ def save_reproducer(folder: Path, report: DriverReport, v: Violation, target: Ta
         history = []
         if v.history:
             (work / "history").mkdir()
-        for call in v.history:
+        def page_names(pages) -> list[str]:
             names = []
-            for page in call.pages:
+            for page in pages:
                 name = f"history/page-{case_hash(page)[:16]}.bin"
                 if not (work / name).exists():
                     (work / name).write_bytes(page)
                 names.append(name)
-            history.append({"op": call.op, "pages": names, "capacities": list(call.caps),
-                            "layout": call.layout, "repeat": call.repeat})
+            return names
+
+        for call in v.history:
+            entry = {"op": call.op, "layout": call.layout, "repeat": call.repeat}
+            if call.op == "burst":
+                entry["batches"] = [{"pages": page_names(p), "capacities": list(c)}
+                                    for p, c in call.cycle]
+            else:
+                entry.update(pages=page_names(call.pages), capacities=list(call.caps))
+            history.append(entry)
         doc = {
             "format_version": REPRODUCER_VERSION,
             "driver": report.name,

@@ -3,10 +3,11 @@ finding which depends on them can be re-run from a fresh process: the kit
 logs every call (`CallLog`), a finding keeps the calls before its case, and
 `reproduces` replays them in a new process and checks the case again.
 
-A `Call` is one compress request (the pages, capacities and layout), the
-same request made `repeat` times in a row (a burst), or one request to the
-driver's decompressor.  The log is bounded: past `MAX_LOG_CALLS` calls or
-`MAX_LOG_BYTES` bytes of pages it drops its oldest calls and says so.
+A `Call` is one compress request (the pages, capacities and layout), a
+burst (`repeat` compress requests cycling through a few batches, made inside
+the driver's process), or one request to the driver's decompressor.  The log is bounded: past `MAX_LOG_CALLS` calls or
+`MAX_LOG_BYTES` bytes of distinct pages (a page sent in several calls counts
+once) it drops its oldest calls and says so.
 """
 
 from __future__ import annotations
@@ -21,28 +22,43 @@ MAX_LOG_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class Call:
-    op: str  # "compress" or "decompress"
+    op: str  # "compress", "burst" or "decompress"
     pages: tuple[bytes, ...]  # compress: the sources; decompress: the inputs
     caps: tuple[int, ...]  # capacities of the destinations
     layout: str = "guard"
-    repeat: int = 1  # a burst: the same compress request this many times in a row
+    repeat: int = 1  # a burst: this many compress requests
+    # a burst: the batches ((sources, capacities) each) its requests cycle through
+    cycle: tuple = ()
 
     @property
     def size(self) -> int:
-        return sum(len(p) for p in self.pages)
+        return sum(len(p) for p in self.all_pages())
+
+    def all_pages(self):
+        yield from self.pages
+        for batch in self.cycle:
+            yield from batch[0]
 
     @property
     def calls(self) -> int:
         return self.repeat
 
-    def with_repeat(self, repeat: int) -> "Call":
-        return Call(self.op, self.pages, self.caps, self.layout, repeat)
+    def with_repeat(self, repeat: int) -> Call:
+        return Call(self.op, self.pages, self.caps, self.layout, repeat, self.cycle)
+
+    def rotated(self, start: int, repeat: int) -> Call:
+        """The burst that goes on from the call at index `start` of this one."""
+        k = len(self.cycle)
+        s = start % k
+        return Call("burst", (), (), self.layout, repeat, self.cycle[s:] + self.cycle[:s])
 
     def describe(self) -> str:
-        what = (f"compress {len(self.pages)} unit{'s' if len(self.pages) > 1 else ''}"
-                if self.op == "compress" else f"decompress {len(self.pages)} input"
-                f"{'s' if len(self.pages) > 1 else ''}")
-        return what + (f", {self.repeat} times" if self.repeat > 1 else "")
+        if self.op == "burst":
+            return (f"{self.repeat} calls cycling through {len(self.cycle)} "
+                    f"batch{'es' if len(self.cycle) > 1 else ''}")
+        n = len(self.pages)
+        return (f"compress {n} unit{'s' if n > 1 else ''}" if self.op == "compress"
+                else f"decompress {n} input{'s' if n > 1 else ''}")
 
 
 @dataclass
@@ -53,14 +69,27 @@ class CallLog:
     dropped: int = 0  # calls dropped from the front to stay within the bounds
     _entries_dropped: int = 0
     _bytes: int = 0
+    # the page objects the log holds, by id: [the page, how many calls hold it]
+    _held: dict = field(default_factory=dict)
 
     def add(self, call: Call) -> None:
         self.calls.append(call)
-        self._bytes += call.size
+        for page in call.all_pages():
+            held = self._held.get(id(page))
+            if held is None:
+                self._held[id(page)] = [page, 1]
+                self._bytes += len(page)
+            else:
+                held[1] += 1
         while len(self.calls) > 1 and (len(self.calls) > MAX_LOG_CALLS
                                        or self._bytes > MAX_LOG_BYTES):
             old = self.calls.pop(0)
-            self._bytes -= old.size
+            for page in old.all_pages():
+                held = self._held[id(page)]
+                held[1] -= 1
+                if not held[1]:
+                    del self._held[id(page)]
+                    self._bytes -= len(page)
             self.dropped += old.repeat
             self._entries_dropped += 1
 

@@ -13,7 +13,9 @@ by compressing it alone first.
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import random
 import struct
 import zlib
@@ -87,18 +89,28 @@ def page_kinds(page_size: int, fmt: str) -> dict[str, bytes]:
 
 
 def _streams(text: bytes) -> dict[str, bytes]:
-    """`text` in every stream the kit knows, each with its header: lz4 block and
-    frame, zstd frame and skippable frame, raw deflate, zlib and gzip."""
+    """`text` in every stream the kit knows, each with its header: lz4 block,
+    frame and legacy frame, zstd frame and skippable frames, raw deflate, zlib
+    with each of its usual headers, gzip, and the xz and bzip2 a driver may
+    also take for "already compressed"."""
     z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    block = lz4.block.compress(text, store_size=False)
     return {
-        "lz4-block": lz4.block.compress(text, store_size=False),
+        "lz4-block": block,
         "lz4-frame": lz4.frame.compress(text),
+        # legacy frame: magic 0x184C2102, then blocks each after its 32-bit size
+        "lz4-legacy": struct.pack("<II", 0x184C2102, len(block)) + block,
         "zstd-frame": zstandard.ZstdCompressor(level=3).compress(text),
-        # magic 0x184D2A50, a 32-bit length, then that many bytes a decoder skips
+        # magic 0x184D2A50..5F, a 32-bit length, then that many bytes a decoder skips
         "zstd-skippable": struct.pack("<II", 0x184D2A50, 64) + text[:64],
+        "zstd-skippable-f": struct.pack("<II", 0x184D2A5F, 64) + text[:64],
         "deflate-raw": z.compress(text) + z.flush(),
-        "zlib": zlib.compress(text, 6),
+        "zlib": zlib.compress(text, 6),  # 78 9C
+        "zlib-fast": zlib.compress(text, 1),  # 78 01
+        "zlib-best": zlib.compress(text, 9),  # 78 DA
         "gzip": gzip.compress(text, 6, mtime=0),
+        "xz": lzma.compress(text),
+        "bzip2": bz2.compress(text),
     }
 
 

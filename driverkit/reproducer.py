@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .abi import PAGE_SIZES, TargetError
 from .clauses import CLAUSES, Violation
-from .history import Call, history_text
+from .history import Call
 from .inputs import LAYOUTS, Case, UnitSpec
 
 __all__ = ["ReproducerError", "Reproducer", "load_reproducer", "replay"]
@@ -82,6 +82,18 @@ def _int(path: Path, value, what: str, lo: int, hi: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise _bad(path, f"{what} is {value!r}, not a whole number in {lo}..{hi}")
     return value
+
+
+def _batch(folder: Path, path: Path, doc, what: str):
+    """(pages, capacities) of one batch of a history call."""
+    pages = doc.get("pages") if isinstance(doc, dict) else None
+    caps = doc.get("capacities") if isinstance(doc, dict) else None
+    if not (isinstance(pages, list) and isinstance(caps, list) and len(pages) == len(caps)
+            and 1 <= len(pages) <= 8):
+        raise _bad(path, f"{what} does not pair 1 to 8 pages with capacities")
+    data = tuple(_file(folder, path, n, f"{what}'s page") for n in pages)
+    caps = tuple(_int(path, x, f"{what}'s capacity", 1, 2 * max(PAGE_SIZES)) for x in caps)
+    return data, caps
 
 
 def load_reproducer(given: str) -> Reproducer:
@@ -159,21 +171,22 @@ def load_reproducer(given: str) -> Reproducer:
     if not isinstance(hist_doc, list):
         raise _bad(path, "history is not a list")
     for i, c in enumerate(hist_doc):
-        if not isinstance(c, dict) or c.get("op") not in ("compress", "decompress"):
-            raise _bad(path, f"history call {i} is not a compress or decompress call")
-        pages = c.get("pages")
-        caps = c.get("capacities")
-        if not (isinstance(pages, list) and isinstance(caps, list) and len(pages) == len(caps)
-                and 1 <= len(pages) <= 8):
-            raise _bad(path, f"history call {i} does not pair 1 to 8 pages with capacities")
-        data = tuple(_file(folder, path, n, f"history call {i}'s page") for n in pages)
-        caps = tuple(_int(path, x, f"history call {i}'s capacity", 1, 2 * max(PAGE_SIZES))
-                     for x in caps)
-        repeat = _int(path, c.get("repeat", 1), f"history call {i}'s repeat", 1, 1 << 24)
+        if not isinstance(c, dict) or c.get("op") not in ("compress", "decompress", "burst"):
+            raise _bad(path, f"history call {i} is not a compress, burst or decompress call")
         lay = c.get("layout", "guard")
         if lay not in LAYOUTS:
             raise _bad(path, f"history call {i}'s layout {lay!r} is not one of {', '.join(LAYOUTS)}")
-        history.append(Call(c["op"], data, caps, lay, repeat))
+        if c["op"] == "burst":
+            batches = c.get("batches")
+            if not isinstance(batches, list) or not 1 <= len(batches) <= 16:
+                raise _bad(path, f"history call {i} (a burst) has no list of 1 to 16 batches")
+            cycle = tuple(_batch(folder, path, b, f"history call {i}'s batch {j}")
+                          for j, b in enumerate(batches))
+            repeat = _int(path, c.get("repeat"), f"history call {i}'s repeat", 1, 1 << 24)
+            history.append(Call("burst", (), (), lay, repeat, cycle))
+            continue
+        pages, caps = _batch(folder, path, c, f"history call {i}")
+        history.append(Call(c["op"], pages, caps, lay))
     baseline = doc.get("baseline")
     if baseline is not None:
         baseline = _int(path, baseline, "baseline", 0, max(0, len(history) - 1))
@@ -211,10 +224,10 @@ def replay(rep: Reproducer, target_text: str | None, options) -> ReplayResult:
     fmt = options.format or info.format
     finding = Finding(rep.clause, rep.case, rep.history, rep.baseline, rep.selftest)
     found = attempt(lambda: make_sandbox(target, options), info, fmt, finding)
-    if found is None:
-        result.error = (f"the calls before the case ({history_text(rep.history)}) did not run as "
-                        f"they did when the finding was made (a call failed, or a burst stopped "
-                        f"short)")
+    if isinstance(found, str):
+        result.error = (f"the calls before the case did not run as they did when the finding "
+                        f"was made: {found}; the driver's behaviour has changed before the case "
+                        f"itself (re-check it: 'zswap-spec check-driver {target.label}')")
     else:
         result.violations = sorted({v.clause: v for v in found}.values(),
                                    key=lambda v: list(CLAUSES).index(v.clause))

@@ -37,36 +37,37 @@ class Finding:
 
 
 def _run_history(sb: Sandbox, history: list[Call], baseline: int | None):
-    """Make the calls; the baseline call's answer (or True); None when a call
-    did not go as it went before (it failed, or a burst stopped short)."""
+    """Make the calls; the baseline call's answer (or True); a text saying which
+    call did not go as it went before (it failed, or a burst stopped short)."""
     base = True
     for i, call in enumerate(history):
         try:
             if call.op == "decompress":
                 sb.decompress(list(zip(call.pages, call.caps)))
-            elif call.repeat == 1:
+            elif call.op == "compress":
                 ans = sb.compress(list(call.pages), list(call.caps), call.layout)
                 if i == baseline:
                     base = ans
             else:
-                ans = sb.burst(list(call.pages), list(call.caps), call.layout, call.repeat,
+                ans = sb.burst(list(call.cycle), call.layout, call.repeat,
                                60.0 + call.repeat * 1e-3, False)
                 if ans["done"] != call.repeat:
-                    return None
-        except DriverFailure:
-            return None
+                    return f"call {i + 1} of the history ({call.describe()}) stopped after " \
+                           f"{ans['done']} calls"
+        except DriverFailure as e:
+            return f"call {i + 1} of the history ({call.describe()}) failed: {e.description}"
     return base
 
 
-def attempt(make_sandbox, info: DriverInfo, fmt: str, f: Finding) -> list[Violation] | None:
-    """The clauses the case breaks after its history, on a new process; None when
-    the history itself could not be replayed."""
+def attempt(make_sandbox, info: DriverInfo, fmt: str, f: Finding) -> list[Violation] | str:
+    """The clauses the case breaks after its history, on a new process; a text
+    saying why when the history itself could not be replayed."""
     sb: Sandbox = make_sandbox()
     try:
         sb.start()
         base = _run_history(sb, f.history, f.baseline)
-        if base is None:
-            return None
+        if isinstance(base, str):
+            return base
         checker = Checker(sb, info, fmt)
         if f.selftest is not None:
             from .selftest import check_vector
@@ -96,7 +97,7 @@ def attempt(make_sandbox, info: DriverInfo, fmt: str, f: Finding) -> list[Violat
 
 def _breaks(make_sandbox, info, fmt, f: Finding) -> bool:
     found = attempt(make_sandbox, info, fmt, f)
-    return bool(found) and any(v.clause == f.clause for v in found)
+    return isinstance(found, list) and any(v.clause == f.clause for v in found)
 
 
 def _shrink(make_sandbox, info, fmt, f: Finding, trials: list, deadline: float) -> Finding:

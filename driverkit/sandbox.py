@@ -211,22 +211,26 @@ class Sandbox:
             raise self._garbled(f"compressing a batch of {n}")
         return ans
 
-    def burst(self, srcs: list[bytes], caps: list[int], layout: str, count: int,
-              seconds: float, compare: bool) -> dict:
-        """The same batch up to `count` times in a row, for at most about `seconds`, in
-        the driver's process.  The answer: `done` (calls made), `first` (the first
-        call's answer) and `last` (the last call's); with `compare`, the burst ends at
-        the first answer that differs from the first one, and `differs` says so."""
-        n = len(srcs)
-        call = Call("compress", tuple(srcs), tuple(caps), layout, count)
-        ans = self._call({"op": "burst", "srcs": srcs, "caps": caps, "layout": layout,
-                          "count": count, "seconds": seconds, "compare": compare},
-                         f"compressing a batch of {n} {count} times in a row", call,
-                         extra_time=seconds)
+    def burst(self, batches: list, layout: str, count: int, seconds: float,
+              compare: bool) -> dict:
+        """`count` calls cycling through `batches` ((sources, capacities) each), in
+        the driver's process, for at most about `seconds` once every batch had its
+        first call.  The answer: `done` (calls made), `firsts` (each batch's first
+        answer) and `last` (the last call's); with `compare`, the burst ends at the
+        first answer that differs from its batch's first, and `differs` says so."""
+        batches = [(list(p), list(c)) for p, c in batches]
+        call = Call("burst", (), (), layout, count,
+                    tuple((tuple(p), tuple(c)) for p, c in batches))
+        ans = self._call({"op": "burst", "batches": batches, "layout": layout, "count": count,
+                          "seconds": seconds, "compare": compare},
+                         f"compressing {count} batches in a row", call, extra_time=seconds)
         done = ans.get("done")
-        if not (isinstance(done, int) and 1 <= done <= count and _valid_compress(ans.get("first"), n)
-                and _valid_compress(ans.get("last"), n)):
-            raise self._garbled(f"compressing a batch of {n} repeatedly")
+        firsts = ans.get("firsts")
+        if not (isinstance(done, int) and 1 <= done <= count and isinstance(firsts, list)
+                and len(firsts) == min(done, len(batches))
+                and all(_valid_compress(a, len(b[0])) for a, b in zip(firsts, batches))
+                and _valid_compress(ans.get("last"), len(batches[(done - 1) % len(batches)][0]))):
+            raise self._garbled("compressing batches repeatedly")
         if done != count:  # log what the driver saw: fewer calls than asked
             self.log.calls[-1] = call.with_repeat(done)
         return ans

@@ -3,8 +3,8 @@ front of it, whatever it answered before.  From a fresh driver process the
 kit records its first answer to a few reference batches (at every page size
 it checks), then interleaves batches of other content, batches that fail
 and repeats, and re-checks every reference after each; then it sends bursts
-of one batch, 16, 64, 256 ... calls long, re-checking the references after
-each burst.  A deterministic driver must give each reference its first
+of calls cycling through a few batches (some succeed, one fails), 16, 64,
+256 ... calls long, re-checking the references after each burst.  A deterministic driver must give each reference its first
 answer again, byte for byte (C-DETERMINISM); every answer on the way is
 checked against the other clauses as well.
 
@@ -56,6 +56,22 @@ def _others(sizes, fmt: str, batch: int) -> list[Case]:
         mixed = ["text", "random", "zero", "code", "random", "text", "mixed", "zero"]
         out.append(Case(tuple(UnitSpec(x, k[x], P) for x in mixed[:batch]), "guard", P))
     return out
+
+
+def _cycle(sizes, fmt: str, batch: int) -> list[Case]:
+    """What the bursts cycle through: batches that succeed, with other content
+    each, and one in which units fail, so that a stale answer shows and both
+    the success and the failure paths run many times."""
+    P = sizes[0]
+    k = page_kinds(P, fmt)
+    if batch == 1:
+        return [Case((UnitSpec("text", k["text"], P),), "guard", P),
+                Case((UnitSpec("random", k["random"], P),), "guard", P),
+                Case((UnitSpec("code", k["code"], P),), "guard", P)]
+    mixed = ["text", "random", "zero", "code", "random", "text", "mixed", "zero"]
+    return [Case(tuple(UnitSpec(x, k[x], P) for x in mixed[:batch]), "guard", P),
+            Case(tuple(UnitSpec("text", k["text"], P) for _ in range(batch)), "guard", P),
+            Case(tuple(UnitSpec("code", k["code"], P) for _ in range(batch)), "guard", P)]
 
 
 class _Stage:
@@ -142,44 +158,58 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
         st.call(o)
         recheck()
     recheck()  # repeats
-    burst = others[-1] if batch > 1 else others[0]
-    pages, caps = [u.page for u in burst.units], [u.capacity for u in burst.units]
+    cycle = _cycle(sizes, fmt, batch)
+    batches = [([u.page for u in c.units], [u.capacity for u in c.units]) for c in cycle]
     count, burst_calls = 16, 0
-    # The fixed bursts get at least a second (or the stage's share, if longer),
-    # so a slow driver is not held here for its MIN_BURST_CALLS.
+    # The fixed bursts get a second at most (or the stage's share, if longer),
+    # so a slow driver is not held here for its min_calls.
     floor = time.monotonic() + max(min(1.0, min_calls * 1e-4), seconds)
     while not give_up() and burst_calls < MAX_BURST_CALLS:
         now = time.monotonic()
         if now >= max(stop, floor) or (burst_calls >= min_calls and now >= stop):
             break
         left = (max(stop, floor) if burst_calls < min_calls else stop) - now
+        if sb.proc is None:  # died on an earlier call: the burst's history starts afresh
+            sb.restarts += 1
+            sb.start()
         checker.mark_history()
         log = sb.log
         start = log.mark()
         try:
-            ans = sb.burst(pages, caps, burst.layout, count, max(0.05, left), st.det)
+            ans = sb.burst(batches, "guard", count, max(0.05, left), st.det)
         except DriverFailure as f:
             from .harness import _failure
 
-            st.add([_failure(checker, f, burst, caps, f"in a burst of {count} calls: ")])
+            st.add([_failure(checker, f, cycle[0], batches[0][1], f"in a burst of {count} calls: ")])
             break
         done = ans["done"]
         burst_calls += done
-        st.add(checker.check_answer(burst, caps, ans["last"]))
+        for c, a in zip(cycle, ans["firsts"]):
+            st.add(checker.check_answer(c, [u.capacity for u in c.units], a))
+        last_case = cycle[(done - 1) % len(cycle)]
+        last_caps = [u.capacity for u in last_case.units]
+        st.add(checker.check_answer(last_case, last_caps, ans["last"]))
         if ans["differs"]:
-            n = len(pages)
-            diff = _first_difference(ans["first"], ans["last"], n)
+            i = done - 1  # the call that answered otherwise; its batch's first call was j
+            j = i % len(cycle)
+            n = len(last_case.units)
+            diff = _first_difference(ans["firsts"][j], ans["last"], n)
             if diff is not None:
                 v = checker._violation(
-                    "C-DETERMINISM", burst, caps,
-                    f"the same batch {done} times in a row: call {done} answered otherwise "
-                    f"than call 1: unit {diff[0]} of {n} {diff[1]}", diff[2], diff[3])
-                # history: the calls before the burst, its first call (the baseline)
-                # and the calls between that one and the last
+                    "C-DETERMINISM", last_case, last_caps,
+                    f"the same batch answered otherwise at call {i + 1} of a run of calls than at "
+                    f"call {j + 1}: unit {diff[0]} of {n} {diff[1]}", diff[2], diff[3])
+                # history: the calls before the burst, the burst up to the batch's first
+                # call, that call (the baseline), and the burst on to the last call
+                whole = Call("burst", (), (), "guard", done,
+                             tuple((tuple(p), tuple(c)) for p, c in batches))
+                one = Call("compress", tuple(batches[j][0]), tuple(batches[j][1]), "guard")
+                tail = ([whole.rotated(0, j)] if j else []) + [one]
+                if i - j - 1 > 0:
+                    tail.append(whole.rotated(j + 1, i - j - 1))
                 v.history_ref = (log, start)
-                v.baseline_mark = start
-                one = Call("compress", tuple(pages), tuple(caps), burst.layout)
-                v.history_tail = [one] + ([one.with_repeat(done - 2)] if done > 2 else [])
+                v.baseline_mark = start + (1 if j else 0)
+                v.history_tail = tail
                 st.add([v])
         recheck()
         if done < count:  # the time ran out inside the burst

@@ -98,6 +98,13 @@ class Worker:
         self.src = [_Region(max_bytes, libc) for _ in range(units)]
         self.dst = [_Region(max_bytes + CANARY_TAIL, libc) for _ in range(units)]
         self.canary = _pattern(self.dst[0].data)
+        self._canary_at = ctypes.cast(ctypes.c_char_p(self.canary), ctypes.c_void_p).value
+        self._memcmp = libc.memcmp
+        self._memcmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        self._memcmp.restype = ctypes.c_int
+        # destination k's buffer offset when its canaries were found intact after
+        # the last call: the next call at the same offset need not write them again
+        self._intact: dict[int, int] = {}
 
     def hello(self) -> dict:
         guards = []
@@ -119,10 +126,14 @@ class Worker:
         s, d = self.src[k], self.dst[k]
         s_off = s.end - len(src)
         s.mm[s_off:s.end] = src
-        d.mm[d.start:d.end] = self.canary
         tail = CANARY_TAIL if layout == "canary" else 0
         d_off = d.end - tail - capacity
+        if self._intact.pop(k, None) != d_off:
+            d.mm[d.start:d.end] = self.canary
         return s_off, d_off
+
+    def _same(self, addr: int, data_at: int, n: int) -> bool:
+        return n <= 0 or self._memcmp(addr, data_at, n) == 0
 
     def compress(self, srcs: list[bytes], caps: list[int], layout: str) -> dict:
         n = len(srcs)
@@ -170,31 +181,48 @@ class Worker:
             s, d = self.src[k], self.dst[k]
             end = d_off + caps[k]
             outputs.append(bytes(d.mm[d_off:end]))
-            before.append(_changed(d.mm[d.start:d_off], self.canary[:d_off - d.start], d_off - d.start))
-            after.append(_changed(d.mm[end:d.end], self.canary[end - d.start:], 0, forward=True))
-            src_changed.append(bytes(s.mm[s_off:s.end]) != srcs[k])
+            # memcmp first: a whole destination mapping is compared on every call
+            if self._same(d.base + d.start, self._canary_at, d_off - d.start):
+                before.append(None)
+            else:
+                before.append(_changed(d.mm[d.start:d_off], self.canary[:d_off - d.start],
+                                       d_off - d.start))
+            if self._same(d.base + end, self._canary_at + (end - d.start), d.end - end):
+                after.append(None)
+            else:
+                after.append(_changed(d.mm[end:d.end], self.canary[end - d.start:], 0, forward=True))
+            if before[-1] is None and after[-1] is None:
+                self._intact[k] = d_off
+            src_at = ctypes.cast(ctypes.c_char_p(srcs[k]), ctypes.c_void_p).value
+            src_changed.append(not self._same(s.base + s_off, src_at, len(srcs[k])))
         return {"ret": ret, "lengths": lengths, "outputs": outputs, "canary_before": before,
                 "canary_after": after, "source_changed": src_changed, "seconds": seconds}
 
-    def burst(self, srcs: list[bytes], caps: list[int], layout: str, count: int,
-              seconds: float, compare: bool) -> dict:
-        """The same batch up to `count` times, for at most `seconds`: the first and
-        the last answer (with `compare`, the first that differs from the first)."""
-        first = self.compress(srcs, caps, layout)
-        if "ret" not in first:  # a Python driver's exception or memory: that answer
-            return first
-        last, done, differs = first, 1, False
+    def burst(self, batches: list, layout: str, count: int, seconds: float,
+              compare: bool) -> dict:
+        """`count` calls cycling through `batches` ((sources, capacities) each), for
+        at most `seconds` once each batch has had its first call: the first answer
+        of each batch and the last answer; with `compare`, the burst ends at the
+        first answer that differs from its batch's first."""
+        k = len(batches)
+        firsts: list = []
+        keys: list = []
+        last, done, differs = None, 0, False
         stop = time.perf_counter() + seconds
-        key = _answer_key(first)
-        while done < count and time.perf_counter() < stop:
-            last = self.compress(srcs, caps, layout)
-            done += 1
-            if "ret" not in last:
-                return last
-            if compare and _answer_key(last) != key:
-                differs = True
+        while done < count and (done < k or time.perf_counter() < stop):
+            srcs, caps = batches[done % k]
+            ans = self.compress(srcs, caps, layout)
+            if "ret" not in ans:  # a Python driver's exception or memory: that answer
+                return ans
+            if done < k:
+                firsts.append(ans)
+                keys.append(_answer_key(ans) if compare else None)
+            elif compare and _answer_key(ans) != keys[done % k]:
+                last, done, differs = ans, done + 1, True
                 break
-        return {"done": done, "first": first, "last": last, "differs": differs}
+            last = ans
+            done += 1
+        return {"done": done, "firsts": firsts, "last": last, "differs": differs}
 
     # -- decompress -------------------------------------------------------
 
@@ -317,8 +345,8 @@ def _answer(worker: Worker, req: dict, memory_limit: int) -> dict:
         if req["op"] == "compress":
             ans = worker.compress(req["srcs"], req["caps"], req["layout"])
         elif req["op"] == "burst":
-            ans = worker.burst(req["srcs"], req["caps"], req["layout"], req["count"],
-                               req["seconds"], req["compare"])
+            ans = worker.burst(req["batches"], req["layout"], req["count"], req["seconds"],
+                               req["compare"])
         elif req["op"] == "decompress":
             ans = worker.decompress(req["items"])
         else:

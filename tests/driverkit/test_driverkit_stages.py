@@ -119,8 +119,11 @@ def test_the_call_log_is_bounded_and_says_what_it_dropped(monkeypatch):
 def test_header_pages_are_real_streams_of_every_format(size):
     pages = header_pages(size)
     text = page_kinds(size, "none")["text"]
-    magic = {"lz4-frame": b"\x04\x22\x4d\x18", "zstd-frame": b"\x28\xb5\x2f\xfd",
-             "zstd-skippable": b"\x50\x2a\x4d\x18", "gzip": b"\x1f\x8b", "zlib": b"\x78"}
+    magic = {"lz4-frame": b"\x04\x22\x4d\x18", "lz4-legacy": b"\x02\x21\x4c\x18",
+             "zstd-frame": b"\x28\xb5\x2f\xfd", "zstd-skippable": b"\x50\x2a\x4d\x18",
+             "zstd-skippable-f": b"\x5f\x2a\x4d\x18", "gzip": b"\x1f\x8b",
+             "zlib": b"\x78\x9c", "zlib-fast": b"\x78\x01", "zlib-best": b"\x78\xda",
+             "xz": b"\xfd7zXZ\x00", "bzip2": b"BZh"}
     for name, head in magic.items():
         for shape in ("+zero", " repeated"):
             assert pages[name + shape].startswith(head), name
