@@ -14,7 +14,7 @@ Exit codes (also in the command's help and the README):
      first, the rest marked not checked.
 
 With --replay REPRODUCER: 1 the finding reproduces, 0 it does not (the
-driver now passes that case), 2 the reproducer cannot be read, 3 the driver
+case no longer breaks its clause), 2 the reproducer cannot be read, 3 the driver
 cannot be loaded or its history cannot be replayed.
 
 Limits on each driver (also in the help and the README): --call-timeout
@@ -222,7 +222,8 @@ def _replay(ctx, path, targets, fmt, sizes, call_timeout, memory_limit, as_json)
             v = next(v for v in result.violations if v.clause == rep.clause)
             click.echo(f"{head}reproduces ({how}): {v.description}")
         else:
-            click.echo(f"{head}does not reproduce ({how}): the driver now passes this case")
+            click.echo(f"{head}does not reproduce ({how}): the case no longer breaks {rep.clause} "
+                       f"(was the driver fixed, or does it depend on time or randomness?)")
         for v in result.violations:
             if v.clause != rep.clause:
                 click.echo(f"    also {v.clause}: {v.description}")

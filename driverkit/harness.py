@@ -174,6 +174,7 @@ class Checker:
 
     def _roundtrip(self, case, caps, pages, outputs, add) -> None:
         n = len(pages)
+        page = "page" if case.page_size >= 4096 else "input"  # a self-test vector is no page
         if self.info.has_decompress and outputs:
             items = [(outputs[k], case.page_size) for k in outputs]
             try:
@@ -187,9 +188,9 @@ class Checker:
                     why = (f"failed with {_errno_text(rc)}" if rc else
                            "overran its capacity" if out is None else
                            f"gave {plural(len(out), 'byte')} that "
-                           f"{'differs' if len(out) == 1 else 'differ'} from the page")
+                           f"{'differs' if len(out) == 1 else 'differ'} from the {page}")
                     add("C-ROUNDTRIP", f"unit {k} of {n}: the driver's decompressor {why} on the "
-                        f"unit's {plural(len(outputs[k]), 'byte')}", "the page", why,
+                        f"unit's {plural(len(outputs[k]), 'byte')} of output", f"the {page}", why,
                         extra={"unit": k, "output": outputs[k], "decompressed": out or b""})
                     break
         if self.format != "none":
@@ -200,9 +201,10 @@ class Checker:
                     why = (f"{'does' if one else 'do'} not decompress as {self.format}" if rc else
                            f"{'decompresses' if one else 'decompress'} as {self.format} to "
                            f"{plural(len(out), 'byte')} that "
-                           f"{'differs' if len(out) == 1 else 'differ'} from the page")
-                    add("C-FORMAT", f"unit {k} of {n}: its {plural(len(data), 'byte')} {why}",
-                        "the page", why, extra={"unit": k, "output": data, "decompressed": out})
+                           f"{'differs' if len(out) == 1 else 'differ'} from the {page}")
+                    add("C-FORMAT", f"unit {k} of {n}: its {plural(len(data), 'byte')} of output "
+                        f"{why}", f"the {page}", why,
+                        extra={"unit": k, "output": data, "decompressed": out})
                     break
 
     def _determinism_and_independence(self, case, caps, pages, ans, ok_units, add) -> None:

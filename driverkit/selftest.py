@@ -74,6 +74,7 @@ def check_vector(checker: Checker, kind: str, label: str, data: bytes, output: b
                 own_decompressor(ans["outputs"][0][:value], data, " on its output", "the input")
     for v in found:
         v.found_by = "self-test"
+        v.page_size = None  # a vector, not a page: its buffer size is in the case
         v.case["selftest"] = {"kind": kind, "label": label, "input": data, "output": output,
                               "buffer_size": B}
     return found
