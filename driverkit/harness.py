@@ -198,7 +198,8 @@ class Checker:
                 rc, out = reference_decompress(self.format, data, case.page_size)
                 if rc != 0 or out != pages[k]:
                     one = len(data) == 1
-                    why = (f"{'does' if one else 'do'} not decompress as {self.format}" if rc else
+                    why = (f"{'does' if one else 'do'} not decompress as {self.format} into "
+                           f"{case.page_size} bytes" if rc else
                            f"{'decompresses' if one else 'decompress'} as {self.format} to "
                            f"{plural(len(out), 'byte')} that "
                            f"{'differs' if len(out) == 1 else 'differ'} from the {page}")

@@ -77,6 +77,7 @@ def page_kinds(page_size: int, fmt: str) -> dict[str, bytes]:
     half = page_size // 2
     by_kind["mixed"] = text[:half] + random.Random(0x25).randbytes(half)
     by_kind["partly-zero"] = text[:half] + bytes(half)
+    by_kind["zero-first"] = bytes(half) + text[half:]  # a zero test on a prefix only
     by_kind["zero"] = bytes(page_size)
     by_kind["random"] = random.Random(0x2A).randbytes(page_size)
     by_kind["repetitive"] = b"zswap-spec " * (page_size // 11) + bytes(page_size % 11)

@@ -184,11 +184,22 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
             break
         done = ans["done"]
         burst_calls += done
-        for c, a in zip(cycle, ans["firsts"]):
-            st.add(checker.check_answer(c, [u.capacity for u in c.units], a))
+        whole = Call("burst", (), (), "guard", done,
+                     tuple((tuple(p), tuple(c)) for p, c in batches))
+
+        def at_call(i: int, violations) -> list:
+            """Findings on the burst's call i: its history is the calls before the burst
+            and the burst's first i calls."""
+            for v in violations:
+                v.history_ref = (log, start)
+                v.history_tail = [whole.rotated(0, i)] if i else []
+            return violations
+
+        for j, (c, a) in enumerate(zip(cycle, ans["firsts"])):
+            st.add(at_call(j, checker.check_answer(c, [u.capacity for u in c.units], a)))
         last_case = cycle[(done - 1) % len(cycle)]
         last_caps = [u.capacity for u in last_case.units]
-        st.add(checker.check_answer(last_case, last_caps, ans["last"]))
+        st.add(at_call(done - 1, checker.check_answer(last_case, last_caps, ans["last"])))
         if ans["differs"]:
             i = done - 1  # the call that answered otherwise; its batch's first call was j
             j = i % len(cycle)
@@ -201,8 +212,6 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
                     f"call {j + 1}: unit {diff[0]} of {n} {diff[1]}", diff[2], diff[3])
                 # history: the calls before the burst, the burst up to the batch's first
                 # call, that call (the baseline), and the burst on to the last call
-                whole = Call("burst", (), (), "guard", done,
-                             tuple((tuple(p), tuple(c)) for p, c in batches))
                 one = Call("compress", tuple(batches[j][0]), tuple(batches[j][1]), "guard")
                 tail = ([whole.rotated(0, j)] if j else []) + [one]
                 if i - j - 1 > 0:
