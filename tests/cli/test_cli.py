@@ -60,6 +60,25 @@ def test_replay_clean_run_exits_0_and_prints_a_table(pages_file):
     assert "explicit" in p.stdout and "lz4" in p.stdout and "off" in p.stdout
 
 
+def test_replay_writeback_both_is_each_setting_in_one_run(pages_file):
+    p = run("replay", str(pages_file), "--variant", "v14", "--variant", "mainline",
+            "--writeback", "both", "--json")
+    assert p.returncode in (0, 1), p.stderr
+    both = json.loads(p.stdout)["runs"]
+    assert sorted((r["variant"], r["writeback"]) for r in both) == \
+        sorted((v, wb) for v in ("v14", "mainline") for wb in (True, False))
+    for wb_args, wb in ((["--writeback", "on"], True), (["--no-writeback"], False)):
+        one = run("replay", str(pages_file), "--variant", "v14", "--variant", "mainline",
+                  *wb_args, "--json")
+        alone = {r["variant"]: r for r in json.loads(one.stdout)["runs"]}
+        for r in both:
+            if r["writeback"] == wb:  # field for field, but for the time each took
+                assert {**r, "seconds": 0} == {**alone[r["variant"]], "seconds": 0}, \
+                    (r["variant"], wb)
+    p = run("replay", str(pages_file), "--writeback", "both", "--no-writeback")
+    assert p.returncode == 2 and "--no-writeback contradicts --writeback both" in p.stderr
+
+
 def test_replay_64k_pages(pages_file):
     p = run("replay", str(pages_file), "--page-size", "65536", "--variant", "uniform", "--json")
     assert p.returncode == 0, p.stderr
