@@ -33,7 +33,7 @@ from pathlib import Path
 import click
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNCHECKED, InputError
-from .options import check_number, output_dir, output_file, refuse_beside
+from .options import check_number, given, output_dir, output_file, refuse_beside
 
 MAX_CALL_TIMEOUT = 3600.0  # seconds
 MAX_BUDGET = 86400.0  # seconds: a day of search per driver
@@ -198,8 +198,18 @@ def _replay(ctx, path, targets, fmt, sizes, call_timeout, memory_limit, as_json)
         rep = load_reproducer(path)
     except ReproducerError as e:
         raise InputError(str(e)) from None
-    # every page size: the history may hold pages of any of them
-    options = KitOptions(call_timeout=call_timeout, memory_limit=memory_limit << 20, format=fmt,
+    # every page size: the history may hold pages of any of them; the limits the
+    # finding was made with, unless given now
+    saved_timeout = rep.doc.get("call_timeout")
+    if not given(ctx, "call_timeout") and isinstance(saved_timeout, (int, float)) \
+            and 0 < saved_timeout <= MAX_CALL_TIMEOUT:
+        call_timeout = float(saved_timeout)
+    saved_memory = rep.doc.get("memory_limit")
+    memory = memory_limit << 20
+    if not given(ctx, "memory_limit") and isinstance(saved_memory, int) \
+            and MIN_MEMORY << 20 <= saved_memory <= MAX_MEMORY << 20:
+        memory = saved_memory
+    options = KitOptions(call_timeout=call_timeout, memory_limit=memory, format=fmt,
                          reproducers=None)
     try:
         result = replay(rep, targets[0] if targets else None, options)

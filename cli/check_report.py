@@ -129,9 +129,13 @@ def _print_stages(run) -> None:
                 console.print(f"  {line}")
         else:
             seeded = sum(r.seeded_bug for r in reports)
+            unjudged = [r for r in reports if r.seeded_bug and r.as_expected is None]
             console.print(f"drivers: {len(reports) - seeded} built-in drivers conform, "
-                          f"{seeded} seeded-bug drivers rejected with their clauses "
-                          f"({driver_seconds:.1f} s)")
+                          f"{seeded - len(unjudged)} seeded-bug drivers rejected with their "
+                          f"clauses ({driver_seconds:.1f} s)")
+            for r in unjudged:
+                console.print(f"  {r.name} not judged: "
+                              f"{(r.selftest or {}).get('reason', 'its stage did not run')}")
     if run.core is not None:
         core_bad, core_note, core_seconds, compared = run.core
         if core_bad:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from zswap_spec.model.cint import s32
 from zswap_spec.spec import TABLES
 
-__all__ = ["CLAUSES", "Violation", "MAX_ERRNO", "UNWRITTEN", "unit_value", "is_errno", "plural"]
+__all__ = ["CLAUSES", "Findings", "Violation", "MAX_ERRNO", "UNWRITTEN", "unit_value", "is_errno", "plural"]
 
 # The kernel's MAX_ERRNO: an error pointer or errno is in -4095..-1.
 MAX_ERRNO = 4095
@@ -44,6 +44,17 @@ def is_errno(value: int) -> bool:
     return -MAX_ERRNO <= value <= -1
 
 
+class Findings(dict):
+    """Findings by clause: the first kept for a clause has its history settled at
+    once, while the calls it needs are still in the driver's call log."""
+
+    def setdefault(self, clause, v):
+        if clause not in self:
+            v.settle_history()
+            self[clause] = v
+        return self[clause]
+
+
 @dataclass
 class Violation:
     """One broken clause, with the smallest batch found that breaks it."""
@@ -67,24 +78,30 @@ class Violation:
     history_ref: tuple | None = field(default=None, repr=False, compare=False)
     baseline_mark: int | None = field(default=None, repr=False, compare=False)
     history_tail: list = field(default_factory=list, repr=False, compare=False)
+    baseline_in_tail: int | None = field(default=None, repr=False, compare=False)
     history_complete: bool = True
 
     def settle_history(self) -> None:
         """Turn the log reference into the list of calls (once, for a kept finding)."""
         if self.history_ref is None:
-            self.history = list(self.history_tail)
-            if self.baseline_mark is not None:
-                self.baseline = 0
+            head: list = []
         else:
             log, end = self.history_ref
-            self.history = log.between(0, end) + list(self.history_tail)
+            head = log.between(0, end)
             self.history_complete = log.complete_since(0)
             if self.baseline_mark is not None:
                 index = log.index_of(self.baseline_mark)
                 self.baseline = index
                 if index is None:
                     self.history_complete = False
+        self.history = head + list(self.history_tail)
+        if self.baseline_in_tail is not None:
+            self.baseline = len(head) + self.baseline_in_tail
+        elif self.history_ref is None and self.baseline_mark is not None:
+            self.baseline = 0
         self.history_ref = None
+        self.baseline_mark = self.baseline_in_tail = None
+        self.history_tail = []
 
     def __post_init__(self):
         if self.clause not in CLAUSES:

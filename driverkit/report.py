@@ -27,6 +27,8 @@ def verdict(r: DriverReport) -> str:
     if r.error:
         return "not checked"
     if r.seeded_bug:
+        if r.as_expected is None:
+            return "not judged"
         return "rejected as expected" if r.as_expected else "NOT rejected as expected"
     if r.as_expected is False:
         return "BREAKS THE CONTRACT"

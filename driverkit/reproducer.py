@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .abi import PAGE_SIZES, TargetError
+from .abi import FORMATS, PAGE_SIZES, TargetError
 from .clauses import CLAUSES, Violation
 from .history import Call
 from .inputs import LAYOUTS, Case, UnitSpec
@@ -38,6 +38,8 @@ class Reproducer:
     history: list[Call]
     baseline: int | None
     selftest: dict | None
+    history_breaks: bool
+    format: str | None  # the --format the finding was made with, if any
     kind: str
     location: str
     name: str | None
@@ -74,6 +76,8 @@ def _file(folder: Path, path: Path, name, what: str) -> bytes:
         raise _bad(path, f"{what} names {name!r}, not a file in the reproducer's folder")
     try:
         return (folder / name).read_bytes()
+    except ValueError:  # a NUL byte in the name
+        raise _bad(path, f"{what} names {name!r}, not a file name") from None
     except OSError as e:
         raise _bad(path, f"{what} {name} cannot be read ({e.strerror or e})") from None
 
@@ -114,7 +118,7 @@ def load_reproducer(given: str) -> Reproducer:
         raise _bad(path, "not a JSON object")
     folder = path.parent
     clause = doc.get("clause")
-    if clause not in CLAUSES:
+    if not isinstance(clause, str) or clause not in CLAUSES:
         raise _bad(path, f"clause {clause!r} is not one of {', '.join(CLAUSES)}")
     for key in ("kind", "location", "target"):
         if not isinstance(doc.get(key), str) or not doc.get(key):
@@ -192,8 +196,12 @@ def load_reproducer(given: str) -> Reproducer:
         baseline = _int(path, baseline, "baseline", 0, max(0, len(history) - 1))
         if not history or history[baseline].op != "compress" or history[baseline].repeat != 1:
             raise _bad(path, f"baseline {baseline} is not one compress call of the history")
-    return Reproducer(path, doc, clause, case, history, baseline, selftest, doc["kind"],
-                      doc["location"], name, doc["target"])
+    fmt = doc.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise _bad(path, f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    return Reproducer(path, doc, clause, case, history, baseline, selftest,
+                      bool(doc.get("history_breaks")), fmt, doc["kind"], doc["location"], name,
+                      doc["target"])
 
 
 def replay(rep: Reproducer, target_text: str | None, options) -> ReplayResult:
@@ -221,8 +229,15 @@ def replay(rep: Reproducer, target_text: str | None, options) -> ReplayResult:
         return result
     finally:
         sb.close()
-    fmt = options.format or info.format
-    finding = Finding(rep.clause, rep.case, rep.history, rep.baseline, rep.selftest)
+    fmt = options.format or rep.format or info.format
+    units = max([len(rep.case.units)] + [len(c.pages) for c in rep.history if c.op == "compress"]
+                + [len(b[0]) for c in rep.history for b in c.cycle])
+    if units > min(info.batch_size, 8):
+        result.error = (f"the reproducer sends batches of {units} units and the driver takes "
+                        f"{info.batch_size}; give the driver the reproducer was made with")
+        return result
+    finding = Finding(rep.clause, rep.case, rep.history, rep.baseline, rep.selftest,
+                      rep.history_breaks)
     found = attempt(lambda: make_sandbox(target, options), info, fmt, finding)
     if isinstance(found, str):
         result.error = (f"the calls before the case did not run as they did when the finding "

@@ -34,6 +34,9 @@ class Finding:
     history: list[Call]
     baseline: int | None = None  # index in history of the answer the case is compared with
     selftest: dict | None = None  # a kernel self-test vector: run as the self-test stage does
+    # the clause broke on the history's last call itself (a crash or hang inside a
+    # burst): that call breaking it again is the finding reproduced
+    history_breaks: bool = False
 
 
 def _run_history(sb: Sandbox, history: list[Call], baseline: int | None):
@@ -55,6 +58,8 @@ def _run_history(sb: Sandbox, history: list[Call], baseline: int | None):
                     return f"call {i + 1} of the history ({call.describe()}) stopped after " \
                            f"{ans['done']} calls"
         except DriverFailure as e:
+            if i == len(history) - 1:
+                return e  # the last call: it may be what the finding is about
             return f"call {i + 1} of the history ({call.describe()}) failed: {e.description}"
     return base
 
@@ -66,9 +71,17 @@ def attempt(make_sandbox, info: DriverInfo, fmt: str, f: Finding) -> list[Violat
     try:
         sb.start()
         base = _run_history(sb, f.history, f.baseline)
+        checker = Checker(sb, info, fmt)
+        if isinstance(base, DriverFailure):
+            if f.history_breaks:
+                return [_failure(checker, base, f.case, [u.capacity for u in f.case.units
+                                                          if isinstance(u.capacity, int)])]
+            return (f"call {len(f.history)} of the history ({f.history[-1].describe()}) failed: "
+                    f"{base.description}")
         if isinstance(base, str):
             return base
-        checker = Checker(sb, info, fmt)
+        if f.history_breaks:  # the history ran through without breaking the clause
+            return []
         if f.selftest is not None:
             from .selftest import check_vector
 
@@ -111,12 +124,14 @@ def _shrink(make_sandbox, info, fmt, f: Finding, trials: list, deadline: float) 
     def without(hist, base, drop: set[int]) -> Finding:
         kept = [c for i, c in enumerate(hist) if i not in drop]
         nb = None if base is None else base - sum(1 for i in drop if i < base)
-        return Finding(f.clause, f.case, kept, nb, f.selftest)
+        return Finding(f.clause, f.case, kept, nb, f.selftest, f.history_breaks)
 
     best = f
     chunks = 2
     while len(trials) < MAX_TRIALS and time.monotonic() < deadline:
-        removable = [i for i in range(len(best.history)) if i != best.baseline]
+        last = len(best.history) - 1
+        removable = [i for i in range(len(best.history)) if i != best.baseline
+                     and not (best.history_breaks and i == last)]
         if not removable:
             break
         size = max(1, -(-len(removable) // chunks))
@@ -133,7 +148,7 @@ def _shrink(make_sandbox, info, fmt, f: Finding, trials: list, deadline: float) 
     for i, call in enumerate(best.history):  # bursts: halve while it still breaks
         while call.repeat > 1 and len(trials) < MAX_TRIALS and time.monotonic() < deadline:
             shorter = best.history[:i] + [call.with_repeat(call.repeat // 2)] + best.history[i + 1:]
-            cand = Finding(f.clause, f.case, shorter, best.baseline, f.selftest)
+            cand = Finding(f.clause, f.case, shorter, best.baseline, f.selftest, f.history_breaks)
             if not ok(cand):
                 break
             best, call = cand, shorter[i]
@@ -152,6 +167,7 @@ def reproduce(make_sandbox, info: DriverInfo, fmt: str, v: Violation) -> None:
     deadline = time.monotonic() + MAX_SECONDS
     trials: list = []
     st = v.case.get("selftest")
+    breaks = bool(v.case.get("history_breaks"))
     if v.baseline is None:
         alone = Finding(v.clause, case, [], None, st)
     else:
@@ -161,12 +177,7 @@ def reproduce(make_sandbox, info: DriverInfo, fmt: str, v: Violation) -> None:
         v.history, v.baseline = alone.history, alone.baseline
         v.reproduces = "alone" if not alone.history else "after its history"
         return
-    if v.clause == "C-SELFTEST":  # a freshly loaded driver passes it: say so
-        v.description = v.description.replace(
-            "the kernel's self-test would refuse the driver when it registers",
-            "a freshly loaded driver passes it (the kernel's self-test at registration would "
-            "not see it), but not after the calls before it")
-    full = Finding(v.clause, case, list(v.history), v.baseline, st)
+    full = Finding(v.clause, case, list(v.history), v.baseline, st, breaks)
     trials.append(1)
     if not v.history or not _breaks(make_sandbox, info, fmt, full):
         v.reproduces = "no"
@@ -174,3 +185,8 @@ def reproduce(make_sandbox, info: DriverInfo, fmt: str, v: Violation) -> None:
     best = _shrink(make_sandbox, info, fmt, full, trials, deadline)
     v.history, v.baseline = best.history, best.baseline
     v.reproduces = "after its history"
+    if v.clause == "C-SELFTEST":  # a freshly loaded driver passes it: say so
+        v.description = v.description.replace(
+            "the kernel's self-test would refuse the driver when it registers",
+            "a freshly loaded driver passes it (the kernel's self-test at registration would "
+            "not see it), but not after the calls before it")

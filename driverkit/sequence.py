@@ -180,7 +180,14 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
         except DriverFailure as f:
             from .harness import _failure
 
-            st.add([_failure(checker, f, cycle[0], batches[0][1], f"in a burst of {count} calls: ")])
+            # which call of the burst failed is not known: the finding's history is
+            # the calls before the burst and the whole burst, which re-runs it
+            v = _failure(checker, f, cycle[0], batches[0][1], f"in a run of {count} calls: ")
+            v.history_ref = (log, start)
+            v.history_tail = [Call("burst", (), (), "guard", count,
+                                   tuple((tuple(p), tuple(c)) for p, c in batches))]
+            v.case["history_breaks"] = True
+            st.add([v])
             break
         done = ans["done"]
         burst_calls += done
@@ -200,7 +207,7 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
         last_case = cycle[(done - 1) % len(cycle)]
         last_caps = [u.capacity for u in last_case.units]
         st.add(at_call(done - 1, checker.check_answer(last_case, last_caps, ans["last"])))
-        if ans["differs"]:
+        if ans["differs"] and st.det:
             i = done - 1  # the call that answered otherwise; its batch's first call was j
             j = i % len(cycle)
             n = len(last_case.units)
@@ -217,7 +224,7 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
                 if i - j - 1 > 0:
                     tail.append(whole.rotated(j + 1, i - j - 1))
                 v.history_ref = (log, start)
-                v.baseline_mark = start + (1 if j else 0)
+                v.baseline_in_tail = 1 if j else 0
                 v.history_tail = tail
                 st.add([v])
         recheck()

@@ -92,7 +92,8 @@ class Worker:
                                    int(self.obj.batch_size),
                                    bool(getattr(self.obj, "deterministic", False)),
                                    callable(getattr(self.obj, "decompress", None)), "Python",
-                                   tuple(sorted(set(getattr(self.obj, "page_sizes", ()) or ()))))
+                                   tuple(sorted({int(x) for x in
+                                                 getattr(self.obj, "page_sizes", ()) or ()})))
         libc = ctypes.CDLL(None, use_errno=True)
         units = min(self.info.batch_size, MAX_UNITS)
         self.src = [_Region(max_bytes, libc) for _ in range(units)]
@@ -102,8 +103,9 @@ class Worker:
         self._memcmp = libc.memcmp
         self._memcmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         self._memcmp.restype = ctypes.c_int
-        # destination k's buffer offset when its canaries were found intact after
-        # the last call: the next call at the same offset need not write them again
+        # destination k's buffer (start, end) when its canaries were found intact
+        # after the last call: the next call with the same buffer need not write
+        # them again
         self._intact: dict[int, int] = {}
 
     def hello(self) -> dict:
@@ -128,7 +130,7 @@ class Worker:
         s.mm[s_off:s.end] = src
         tail = CANARY_TAIL if layout == "canary" else 0
         d_off = d.end - tail - capacity
-        if self._intact.pop(k, None) != d_off:
+        if self._intact.pop(k, None) != (d_off, d_off + capacity):
             d.mm[d.start:d.end] = self.canary
         return s_off, d_off
 
@@ -192,7 +194,7 @@ class Worker:
             else:
                 after.append(_changed(d.mm[end:d.end], self.canary[end - d.start:], 0, forward=True))
             if before[-1] is None and after[-1] is None:
-                self._intact[k] = d_off
+                self._intact[k] = (d_off, end)
             src_at = ctypes.cast(ctypes.c_char_p(srcs[k]), ctypes.c_void_p).value
             src_changed.append(not self._same(s.base + s_off, src_at, len(srcs[k])))
         return {"ret": ret, "lengths": lengths, "outputs": outputs, "canary_before": before,
@@ -217,7 +219,7 @@ class Worker:
             if done < k:
                 firsts.append(ans)
                 keys.append(_answer_key(ans) if compare else None)
-            elif compare and _answer_key(ans) != keys[done % k]:
+            elif (compare and _answer_key(ans) != keys[done % k]) or _broken(ans, caps):
                 last, done, differs = ans, done + 1, True
                 break
             last = ans
@@ -255,6 +257,27 @@ class Worker:
                     continue
                 results.append((0, out if len(out) <= capacity else None))
         return {"results": results}
+
+
+def _broken(ans: dict, caps: list[int]) -> bool:
+    """Does this answer break a clause by itself (memory, source, a length that is
+    neither a length that fits nor an errno, a return code that does not match)?
+    The kit checks such an answer in full; a burst ends at it."""
+    if any(ans["canary_before"]) or any(ans["canary_after"]) or any(ans["source_changed"]):
+        return True
+    failed = False
+    for raw, cap in zip(ans["lengths"], caps):
+        if not isinstance(raw, int):
+            return True
+        v = raw - (1 << 32) if raw >= 1 << 31 else raw
+        if v < 0:
+            if v < -4095:
+                return True
+            failed = True
+        elif not 0 < v <= cap:
+            return True
+    ret = ans["ret"]
+    return not isinstance(ret, int) or (ret != 0 if not failed else not -4095 <= ret <= -1)
 
 
 def _answer_key(ans: dict):

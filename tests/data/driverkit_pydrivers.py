@@ -162,3 +162,41 @@ class RefusesEverything(PythonDriver):
 
 
 DRIVER = Lz4Batch()
+
+
+class RaisesOnCall150(Lz4Batch):
+    """Raises on its 150th call: only a long run of calls shows it (C-CRASH)."""
+
+    name = "py-raises-on-call-150"
+    batch_size = 1
+    calls = 0
+
+    def compress(self, units):
+        type(self).calls += 1
+        if self.calls == 150:
+            raise RuntimeError("descriptor ring exhausted")
+        return super().compress(units)
+
+
+class TouchesSourceOnCall500(Lz4Batch):
+    """Not declared deterministic; on its 500th call writes into the source page
+    (C-SOURCE), in the middle of a run of calls."""
+
+    name = "py-touches-source-on-call-500"
+    batch_size = 1
+    deterministic = False
+    calls = 0
+
+    def compress(self, units):
+        type(self).calls += 1
+        ret = super().compress(units)
+        if self.calls == 500:
+            units[0].src[0] ^= 0xFF
+        return ret
+
+
+class PageSizesAsText(Lz4Batch):
+    """Correct; declares its page size as text."""
+
+    name = "py-page-sizes-as-text"
+    page_sizes = ("4096",)

@@ -283,6 +283,8 @@ def test_with_variant_flags_runs_where_nothing_was_stored_compressed(tmp_path):
     (lambda d, f: (f / "case.json").write_text("{"), "not JSON"),
     (lambda d, f: (f / "unit-0.page").unlink(), "unit 0's page unit-0.page cannot be read"),
     (lambda d, f: _edit(f, clause="C-NOPE"), "clause 'C-NOPE' is not one of"),
+    (lambda d, f: _edit(f, clause=["C-RET"]), "clause ['C-RET'] is not one of"),
+    (lambda d, f: _edit(f, units=[{"page": "a\u0000b", "capacity": 1}]), "not a file name"),
     (lambda d, f: _edit(f, baseline=99), "baseline is 99"),
     (lambda d, f: _edit(f, location=None), "field 'location' is missing"),
     (lambda d, f: _edit(f, units=[{"page": "../../etc/passwd", "capacity": 1}]),
@@ -310,3 +312,70 @@ def test_replay_refuses_options_it_would_ignore(mode_after_failure):
     (v,) = mode_after_failure.violations
     p = run("--replay", v.reproducer, "--all-builtin")
     assert p.returncode == 2 and "--replay and --all-builtin do not go together" in p.stderr
+
+
+# -- findings inside runs of calls, and their history --------------------------------
+
+def test_a_crash_inside_a_run_of_calls_reproduces_after_it(tmp_path):
+    r = _only(check_driver(f"{PYDRIVERS}:RaisesOnCall150", reproducers=str(tmp_path),
+                           page_sizes=(4096,), kernel_source=None, **FAST))
+    assert r.clauses == ["C-CRASH"], r.violations
+    (v,) = r.violations
+    assert v.reproduces == "after its history" and sum(c.repeat for c in v.history) >= 149
+    p = run("--replay", v.reproducer)
+    assert p.returncode == 1 and "C-CRASH reproduces" in p.stdout, p.stdout + p.stderr
+
+
+def test_a_broken_answer_in_the_middle_of_a_run_is_seen_for_any_driver(tmp_path):
+    r = _only(check_driver(f"{PYDRIVERS}:TouchesSourceOnCall500", reproducers=None,
+                           page_sizes=(4096,), kernel_source=None, **FAST))
+    assert r.clauses == ["C-SOURCE"], r.violations
+    (v,) = r.violations
+    assert v.found_by == "sequence" and v.reproduces == "after its history"
+
+
+def test_a_finding_keeps_its_history_when_the_log_drops_calls_later(monkeypatch):
+    from zswap_spec.driverkit import history
+    from zswap_spec.driverkit.clauses import Findings, Violation
+
+    monkeypatch.setattr(history, "MAX_LOG_CALLS", 4)
+    log = CallLog()
+    calls = [Call("compress", (bytes([i]) * 8,), (8,)) for i in range(10)]
+    for c in calls[:3]:
+        log.add(c)
+    v = Violation("C-DETERMINISM", "x", {}, history_ref=(log, log.mark()), baseline_mark=1)
+    found = Findings()
+    found.setdefault(v.clause, v)
+    for c in calls[3:]:  # the log goes on and drops what the finding needs
+        log.add(c)
+    assert v.history == calls[:3] and v.baseline == 1 and v.history_complete
+
+
+def test_canaries_are_written_again_when_the_buffer_moves():
+    from zswap_spec.driverkit.targets import parse_target
+    from zswap_spec.driverkit.worker import Worker
+
+    t = parse_target("builtin:lz4")
+    w = Worker("c", t.location, t.name, 2 * 4096, None)
+    page = page_kinds(4096, "lz4")["text"]
+    n = len(lz4.block.compress(page, store_size=False))
+    first = w.compress([page], [n + 64], "guard")
+    assert first["canary_after"] == [None] and first["canary_before"] == [None]
+    # same start of the buffer, 64 bytes shorter and 64 canary bytes after it: the
+    # bytes the first call wrote there are not the driver's doing in this one
+    second = w.compress([page], [n], "canary")
+    assert second["canary_after"] == [None] and second["canary_before"] == [None]
+
+
+def test_replay_on_a_driver_with_smaller_batches_says_so(tmp_path):
+    r = _only(check_driver(f"{PYDRIVERS}:TaggedByBatch", reproducers=str(tmp_path),
+                           page_sizes=(4096,), kernel_source=None, **FAST))
+    v = next(v for v in r.violations if v.clause == "C-INDEPENDENT")
+    p = run("--replay", v.reproducer, "builtin:lz4")
+    assert p.returncode == 3 and "batches of" in p.stderr and "the driver takes 1" in p.stderr
+
+
+def test_page_sizes_given_as_text_are_read_as_numbers():
+    r = _only(check_driver(f"{PYDRIVERS}:PageSizesAsText", reproducers=None,
+                           kernel_source=None, **FAST))
+    assert r.error is None and r.conforms and r.page_sizes == [4096]
