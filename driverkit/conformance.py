@@ -272,8 +272,8 @@ def _check(sb: Sandbox, target: Target, options: KitOptions, report: DriverRepor
     def searching() -> dict:
         from .search import search
 
-        # what the budget has left, but never less than half of it
-        left = max(options.budget - (time.monotonic() - budget_start), options.budget / 2)
+        # what the budget has left, but never less than a quarter of it
+        left = max(options.budget - (time.monotonic() - budget_start), options.budget / 4)
         report.search_cases = search(checker, found, left, options.seed, batch, give_up,
                                      max_cases=options.max_cases, page_sizes=sizes)
         return {"budget_seconds": round(left, 3)}

@@ -54,6 +54,10 @@ EXPECTED = {
     "ok4_slow_lz4.py": (),
 }
 LIBS = {"lz4.h": "-llz4", "zstd.h": "-lzstd", "zlib.h": "-lz"}
+# The default budget's bursts make 60 to 90 thousand calls on a quiet machine; the
+# suite runs on every core, so the driver that changes at its 40,000th call gets
+# the time that takes there.
+BUDGET = {"a3_periodic_reset_40000.c": 20.0}
 
 
 def test_the_table_names_every_driver_file():
@@ -82,7 +86,8 @@ def _class(src: Path) -> str:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_realistic_driver_gets_the_verdict_its_bug_deserves(name, tmp_path):
-    r_list = check_driver(_target(name, tmp_path), reproducers=str(tmp_path / "r"))
+    r_list = check_driver(_target(name, tmp_path), reproducers=str(tmp_path / "r"),
+                          budget=BUDGET.get(name, 5.0))
     (r,) = r_list
     assert r.error is None, r.error
     expected = set(EXPECTED[name])
