@@ -147,7 +147,7 @@ def check_driver(targets, fmt, page_sizes, kernel_source, replay_path, variants,
     check_number("--jobs", jobs, minimum=1, maximum=MAX_JOBS)
     sizes = tuple(sorted({_page_size(p) for p in page_sizes}))
     if replay_path is not None:
-        _replay(ctx, replay_path, targets, fmt, sizes, call_timeout, memory_limit, as_json)
+        _replay(ctx, replay_path, targets, fmt, call_timeout, memory_limit, as_json)
     source = None if kernel_source.strip().lower() == "none" else kernel_source
     if source is not None and not source.startswith("debian:") and not Path(source).expanduser().exists():
         raise InputError(f"--kernel-source {kernel_source}: no such file or folder; give a kernel "
@@ -182,7 +182,7 @@ def check_driver(targets, fmt, page_sizes, kernel_source, replay_path, variants,
     sys.exit(exit_code(reports))
 
 
-def _replay(ctx, path, targets, fmt, sizes, call_timeout, memory_limit, as_json) -> None:
+def _replay(ctx, path, targets, fmt, call_timeout, memory_limit, as_json) -> None:
     """`--replay`: re-run one finding and exit 1 when it reproduces, 0 when not."""
     from zswap_spec.driverkit.conformance import KitOptions
     from zswap_spec.driverkit.history import history_text

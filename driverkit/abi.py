@@ -33,6 +33,8 @@ PAGE_SIZES = (4096, 16384, 65536)
 MAX_DRIVERS = 1024  # entries read from a driver array before giving up on its NULL
 
 
+# The kernel's MAX_ERRNO: an error pointer or errno is in -4095..-1.
+MAX_ERRNO = 4095
 # What the kit leaves in every unit's `length` before a call (see clauses.py).
 UNWRITTEN = 0xA5A5A5A5
 

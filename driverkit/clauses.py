@@ -16,12 +16,10 @@ from zswap_spec.spec import TABLES
 
 __all__ = ["CLAUSES", "Findings", "Violation", "MAX_ERRNO", "UNWRITTEN", "unit_value", "is_errno", "plural"]
 
-# The kernel's MAX_ERRNO: an error pointer or errno is in -4095..-1.
-MAX_ERRNO = 4095
 # What the kit leaves in every unit's `length` before a call: its `int`
 # reading is neither a length nor an errno, so an entry the driver never
 # wrote breaks C-ENCODING.
-from .abi import UNWRITTEN  # noqa: E402
+from .abi import MAX_ERRNO, UNWRITTEN  # noqa: E402
 
 # The clauses a driver is checked against: the rows of the clause table in
 # spec/zswap-spec.md §11 checked by "kit", in order.

@@ -29,6 +29,7 @@ from .abi import FORMATS, PAGE_SIZES, DriverInfo, TargetError
 from .clauses import CLAUSES, Findings, Violation, plural
 from .harness import Checker
 from .inputs import fixed_vectors
+from .sequence import MIN_BURST_CALLS
 from .sandbox import DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_LIMIT, Sandbox
 from .targets import Target
 
@@ -64,7 +65,7 @@ class KitOptions:
     # The share of `budget` the sequence stage may take beyond its fixed bursts,
     # and the calls of those fixed bursts.
     sequence_share: float = 0.4
-    sequence_calls: int = 5456  # 16 + 64 + 256 + 1024 + 4096
+    sequence_calls: int = MIN_BURST_CALLS
 
 
 @dataclass

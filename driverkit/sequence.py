@@ -19,7 +19,7 @@ import time
 
 from .clauses import Violation
 from .history import Call
-from .harness import Checker, _first_difference
+from .harness import Checker, _failure, _first_difference
 from .inputs import Case, UnitSpec, page_kinds
 from .sandbox import DriverFailure
 
@@ -81,7 +81,6 @@ class _Stage:
         self.found = found
         self.det = checker.info.deterministic
         self.first: dict[int, tuple[dict, int]] = {}  # reference -> (first answer, its mark)
-        self.cases = 0
 
     def add(self, violations) -> None:
         for v in violations:
@@ -96,8 +95,6 @@ class _Stage:
         try:
             ans = self.sb.compress([u.page for u in case.units], caps, case.layout)
         except DriverFailure as f:
-            from .harness import _failure
-
             self.add([_failure(self.c, f, case, caps)])
             return None
         self.add(self.c.check_answer(case, caps, ans))
@@ -134,8 +131,8 @@ class _Stage:
 
 def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: str, batch: int,
                    seconds: float, give_up=lambda: False,
-                   min_calls: int = MIN_BURST_CALLS) -> tuple[int, int]:
-    """Run the stage; (cases, calls) it made.  Bursts go on past `min_calls`
+                   min_calls: int = MIN_BURST_CALLS) -> int:
+    """Run the stage; the calls it made.  Bursts go on past `min_calls`
     while `seconds` last."""
     st = _Stage(checker, found)
     sb = checker.sb
@@ -178,8 +175,6 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
         try:
             ans = sb.burst(batches, "guard", count, max(0.05, left), st.det)
         except DriverFailure as f:
-            from .harness import _failure
-
             # which call of the burst failed is not known: the finding's history is
             # the calls before the burst and the whole burst, which re-runs it
             v = _failure(checker, f, cycle[0], batches[0][1], f"in a run of {count} calls: ")
@@ -231,4 +226,4 @@ def sequence_stage(checker: Checker, found: dict[str, Violation], sizes, fmt: st
         if done < count:  # the time ran out inside the burst
             break
         count *= 4
-    return st.cases, sb.calls - calls_before
+    return sb.calls - calls_before

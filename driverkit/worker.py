@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 
-from .abi import (COMPRESS, DECOMPRESS, DETERMINISTIC, INIT, UNWRITTEN, DriverInfo, TargetError,
+from .abi import (COMPRESS, DECOMPRESS, DETERMINISTIC, INIT, MAX_ERRNO, UNWRITTEN, DriverInfo, TargetError,
                   Unit, compiled_object, load_c_driver)
 from .supervise import supervise
 
@@ -271,13 +271,13 @@ def _broken(ans: dict, caps: list[int]) -> bool:
             return True
         v = raw - (1 << 32) if raw >= 1 << 31 else raw
         if v < 0:
-            if v < -4095:
+            if v < -MAX_ERRNO:
                 return True
             failed = True
         elif not 0 < v <= cap:
             return True
     ret = ans["ret"]
-    return not isinstance(ret, int) or (ret != 0 if not failed else not -4095 <= ret <= -1)
+    return not isinstance(ret, int) or (ret != 0 if not failed else not -MAX_ERRNO <= ret <= -1)
 
 
 def _answer_key(ans: dict):
