@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -48,9 +49,13 @@ from .options import check_names, choice_list, given, output_dir, refuse_beside,
                    "ZSWAP_SPEC_IMPL if set, else the core when it implements the campaigns, else "
                    "the model (the pool machine drives memory.zswap.max and the shrinker's LRU "
                    "walk, which only the model implements, so auto takes the model).")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Run each campaign as a task of the Dask scheduler at ADDRESS "
+                   "(tcp://HOST:8786) instead of on local worker processes; needs "
+                   "pip install 'zswap-spec[cluster]'.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
 def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, seed, max_folio,
-         replay_path, per_unit, backend, impl, as_json) -> None:
+         replay_path, per_unit, backend, impl, cluster, as_json) -> None:
     """Fuzz the variants with real and misbehaving compressors; save every finding."""
     from zswap_spec.fuzz.campaign import DatabaseError, open_database
     from zswap_spec.fuzz.run import plan_campaigns, run_fuzz
@@ -76,6 +81,9 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
                          f"processes a run starts (this machine has {_cores()})")
     if not 1 <= max_folio <= 512:
         raise InputError(f"--max-folio {max_folio}: use 1 to 512")
+    if cluster is not None and workers != 1:
+        raise InputError(f"--cluster and --workers {workers} do not go together: the cluster's "
+                         "worker processes run the campaigns, one each at a time; drop --workers")
     if per_unit:
         found = _findings_folder(findings_dir)
         _per_unit(variants, backend, budget, found, seed, as_json)
@@ -90,12 +98,25 @@ def fuzz(variants, compressors, faults, budget, workers, db_spec, findings_dir, 
         raise InputError("no campaign to run: the faults chosen need a batching compressor "
                          "(--compressor deflate-iaa)")
     found = _findings_folder(findings_dir)
-    impl = _fuzz_impl(impl, faults, given_variants)
-    if impl == "core" and not given_variants:
-        variants = _core_variants(variants)
-    campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed, max_folio, impl)
-    run = run_fuzz(campaigns, db_spec, db_dir, found, workers,
-                   live=sys.stderr.isatty() and not as_json, budget=budget)
+    grid = _connect(cluster) if cluster is not None else None
+    with grid if grid is not None else contextlib.nullcontext():
+        impl = _fuzz_impl(impl, faults, given_variants)
+        if impl == "core" and not given_variants:
+            variants = _core_variants(variants)
+        live = sys.stderr.isatty() and not as_json
+        if grid is not None:
+            from zswap_spec.fuzz.cluster import db_note
+
+            note = db_note(db_spec)
+            if note:
+                click.echo(f"zswap-spec: note: {note}", err=True)
+            campaigns = plan_campaigns(variants, compressors, faults, budget, grid.width, seed,
+                                       max_folio, impl)
+            run = grid.run(campaigns, db_spec, found, live=live, budget=budget)
+        else:
+            campaigns = plan_campaigns(variants, compressors, faults, budget, workers, seed,
+                                       max_folio, impl)
+            run = run_fuzz(campaigns, db_spec, db_dir, found, workers, live=live, budget=budget)
     _finish(run.results, found, as_json, run.interrupted)
 
 
@@ -105,6 +126,16 @@ MAX_WORKERS = 64
 # The options each mode takes; any other the user gives is refused.
 _REPLAY_TAKES = {"replay_path"}
 _PER_UNIT_TAKES = {"variants", "budget", "findings_dir", "seed", "per_unit", "backend", "as_json"}
+
+
+def _connect(address: str):
+    """The Dask cluster at `address` (`zswap_spec.fuzz.cluster`), or one line saying why not."""
+    from zswap_spec.fuzz.cluster import ClusterError, FuzzCluster
+
+    try:
+        return FuzzCluster(address)
+    except ClusterError as e:
+        raise InputError(f"--cluster: {e}") from None
 
 
 def _findings_folder(path) -> Path:
