@@ -42,7 +42,7 @@ setup() {
     # ext-modules, data folders) say nothing a user can act on.
     echo "dev.sh: installing zswap-spec and its test tools into $VENV (builds the optimized core; about a minute)" >&2
     "$VENV/bin/python" -m pip install -qq --disable-pip-version-check --upgrade pip "setuptools>=77" wheel
-    "$VENV/bin/python" -m pip install -qq --disable-pip-version-check -e '.[test]'
+    "$VENV/bin/python" -m pip install -qq --disable-pip-version-check -e '.[test,cluster]'
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi

@@ -41,15 +41,17 @@ def check_page_size(page_size: int) -> None:
                          f"{', '.join(map(str, SUPPORTED_PAGE_SIZES))}")
 
 
-def read_pages(paths, page_size: int, warn):
-    """The input files as a `zswap_spec.replay.source.PageSource`: checked now,
-    read a chunk at a time later; a last partial page is zero-padded (and said
-    so).  One that cannot serve is an input error naming it."""
+def read_pages(paths, page_size: int, warn, each: bool = False):
+    """The input files as a `zswap_spec.replay.source.PageSource` (with `each`: one
+    per file): checked now, read a chunk at a time later; a last partial page is
+    zero-padded (and said so).  One that cannot serve is an input error naming it."""
     from zswap_spec.replay.source import SourceError, open_source
 
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     _refuse_streams_twice(paths)
     try:
+        if each:
+            return [open_source([p], page_size, warn) for p in paths]
         return open_source(paths, page_size, warn)
     except SourceError as e:
         raise InputError(str(e)) from None

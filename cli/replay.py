@@ -32,14 +32,29 @@ from .options import (Progress, check_names, check_page_size, choice_list, given
               show_default=True,
               help="Implementation: the optimized core, the model, or auto (ZSWAP_SPEC_IMPL if set, "
                    "else the core when it is built and implements the run, else the model).")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="Threads of the optimized core, 1 to 8: each chunk's pages are compressed "
+                   "and read back on all of them.")
+@click.option("--sizes-only", is_flag=True,
+              help="Keep sizes and counts, not bytes: outcomes, counters, memory.stat and pool "
+                   "bytes, with nothing read back (INV-RAW and INV-ROUNDTRIP not checked); "
+                   "for inputs larger than memory.  The optimized core only.")
+@click.option("--each-file", is_flag=True,
+              help="Replay each FILE as an input of its own (a fleet of dumps), not their "
+                   "concatenation; each run names its input.")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Run on a Dask cluster: its scheduler's address (tcp://HOST:8786); each "
+                   "input and compressor is a task.  Every worker must see FILE at the same "
+                   "path.  Needs the cluster extra (pip install 'zswap-spec[cluster]').")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"runs\": [...]} as JSON.")
 def replay(files, variants, compressors, folio_pages, writeback, no_writeback, page_size, impl,
-           as_json) -> None:
+           threads, sizes_only, each_file, cluster, as_json) -> None:
     """Swap FILE... out through each variant and compressor, read it back, check.
 
-    Files are read a chunk at a time, again for the read-back; a pipe, FIFO or
-    device such as /dev/zero is replayed in windows, each read back before the
-    next (the README's replay section)."""
+    Files are read a chunk at a time, in passes; every configuration runs
+    together, each page compressed once per compressor for all of them.  A
+    pipe, FIFO or device such as /dev/zero is replayed in windows, each read
+    back before the next (the README's replay section)."""
     from zswap_spec.pool import PoolInputError
     from zswap_spec.replay import RunConfig, run_needs
     from zswap_spec.replay.report import print_runs, runs_json
@@ -56,18 +71,42 @@ def replay(files, variants, compressors, folio_pages, writeback, no_writeback, p
     if not 1 <= folio_pages <= 512:
         raise InputError(f"--folio-pages {folio_pages} is out of range; use 1 to 512")
     check_page_size(page_size)
-    source = read_pages(files, page_size, lambda msg: click.echo(f"note: {msg}", err=True))
+    if not 1 <= threads <= 8:
+        raise InputError(f"--threads {threads} is out of range; use 1 to 8")
+    note = lambda msg: click.echo(f"zswap-spec: note: {msg}", err=True)  # noqa: E731
+    sources = read_pages(files, page_size, note, each=each_file)
+    sources = sources if each_file else [sources]
+    names = list(files) if each_file else [None]
     configs = [RunConfig(v, c, wb, folio_pages, page_size)
                for wb in settings for c in compressors for v in variants]
     # Refuse what the request cannot serve before any run (a compressor the core
     # lacks); near the pool limit each run takes the model as it goes.
-    for cfg in configs:
-        resolve_impl(impl, needs=run_needs(None, cfg))
-    pages = source.nr_pages or 0
+    on = [resolve_impl(impl, needs=run_needs(None, cfg)) for cfg in configs]
+    _say_what_does_not_share(configs, on, threads, sizes_only, note)
+    if sizes_only and "model" in on:
+        raise InputError(f"--sizes-only runs on the optimized core, and the variant "
+                         f"{configs[on.index('model')].variant} runs on the model; drop "
+                         f"--sizes-only, or that variant")
+    if cluster and any(not s.seekable for s in sources):
+        raise InputError("--cluster replays files: a pipe, FIFO or device can be read only "
+                         "here; copy it to a file every worker can read")
+    pages = sum(s.nr_pages or 0 for s in sources)
     stopped = None
-    with Progress(pages * 2 * len(configs)) as advance:
+    results: list = []
+    with Progress(pages * (1 if sizes_only else 2) * len(configs)) as advance:
         try:
-            results = replay_source(source, configs, impl, progress=advance)
+            if cluster:
+                results = _on_cluster(cluster, files, each_file, configs, impl, threads,
+                                      sizes_only)
+            else:
+                for source, name in zip(sources, names):
+                    try:
+                        got = replay_source(source, configs, impl, advance, threads, sizes_only,
+                                            note=note)
+                    except Stopped as e:
+                        e.results = results + [r.named(name) for r in e.results]
+                        raise
+                    results += [r.named(name) for r in got]
         except Stopped as e:
             results, stopped = e.results, e
         except SourceError as e:
@@ -82,3 +121,29 @@ def replay(files, variants, compressors, folio_pages, writeback, no_writeback, p
         raise stopped  # exit 130, after what was done
     broken = any(r.violations for r in results)
     sys.exit(EXIT_FINDINGS if broken else EXIT_CLEAN)
+
+
+def _say_what_does_not_share(configs, on, threads: int, sizes_only: bool, note) -> None:
+    """Compress once, decide many holds for the runs on the optimized core; say which
+    runs leave it (the model compresses every page for each of its runs)."""
+    model = [c for c, impl in zip(configs, on) if impl == "model"]
+    if model and len(configs) > 1 and not sizes_only:
+        names = ", ".join(sorted({c.variant for c in model}))
+        note(f"{len(model)} of {len(configs)} runs are on the model ({names}), which shares "
+             f"no compression: each compresses every page itself")
+    if model and threads > 1:
+        note(f"--threads {threads} applies to the optimized core's runs; the model's run on "
+             f"one thread")
+
+
+def _on_cluster(address, files, each_file, configs, impl, threads, sizes_only):
+    from zswap_spec.replay.cluster import ClusterError, replay_on_cluster
+
+    inputs = [[f] for f in files] if each_file else [list(files)]
+    try:
+        got = replay_on_cluster(address, inputs, configs, impl, threads=threads,
+                                sizes_only=sizes_only)
+    except ClusterError as e:
+        raise InputError(str(e)) from None
+    names = [f for f in files] if each_file else [None]
+    return [r.named(names[i // len(configs)]) for i, r in enumerate(got)]

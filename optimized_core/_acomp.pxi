@@ -83,8 +83,25 @@ cdef class _CoreAcomp(_CoreFaults):
         zc_workers_start(self.workers, self.threads - 1, ahead_task, a)
         return 1
 
+    cdef void table_begin(self, const long *result, const uint8_t *out, const uint8_t *base,
+                          int64_t npages) noexcept nogil:
+        """Take every unit's phase 1 from a shared table (see _shared.pxi) for this store_run."""
+        cdef Ahead *a = &self.ah
+        a.table = 1
+        a.tresult = result
+        a.tout = out
+        a.slot_size = self.scratch_size
+        a.base = base
+        a.npages = npages
+        a.on = 1
+
     cdef void ahead_end(self) noexcept nogil:
         if not self.ah.on:
+            return
+        if self.ah.table:
+            self.ah.on = 0
+            self.ah.table = 0
+            self.ah.slot_size = self.scratch_size
             return
         zs_store64(&self.ah.stop, 1)
         zc_workers_wait(self.workers, self.threads - 1)
@@ -109,6 +126,15 @@ cdef class _CoreAcomp(_CoreFaults):
                 return 0
         elif u.raw or not u.direct or u.cap != <uint32_t>self.page_size:
             return 0
+        if a.table:
+            pos = off // self.page_size
+            n = a.tresult[pos]
+            if n == NOT_COMPRESSED:
+                return 0
+            if n >= 0:
+                memcpy(u.scratch if self.batching else u.dst, a.tout + pos * a.slot_size, n)
+            u.result = n
+            return 1
         pos = a.pos[off // self.page_size]
         if pos < 0 or pos < zs_load64(&a.consumed):
             return 0

@@ -2,6 +2,57 @@
 # invariant checker reads (`slots`, `entry_length`, `tally`: zswap_spec.model.pool_view);
 # mirrors the pool API.  The invariants are decided in zswap_spec.model.invariants only.
 
+cdef struct LoadJob:
+    # `Core.load_check`'s pages, for the threads: where each entry's bytes are (NULL: no
+    # object), their length, the same for the pool it shares with, and the results.
+    zc_ctx **ctx
+    int alg
+    int page_size
+    const uint8_t *expected
+    const uint8_t **src
+    uint32_t *length
+    const uint8_t **like_src
+    uint32_t *like_length
+    const int32_t *like_codes
+    int32_t *codes           # (return code, first differing byte) per page
+    int64_t *page            # the pages to load, in order
+    uint8_t *bufs            # a page per thread
+    size_t buf_size
+
+
+cdef void load_task(void *arg, int k, int thread) noexcept nogil:
+    """One page of `load_check`: its entry back to a page, compared with the page swapped out."""
+    cdef LoadJob *j = <LoadJob *>arg
+    cdef int64_t i = j.page[k]
+    cdef const uint8_t *want = j.expected + <size_t>i * j.page_size
+    cdef const uint8_t *got
+    cdef uint8_t *buf = j.bufs + <size_t>thread * j.buf_size
+    cdef int32_t first = 0
+    cdef uint32_t n = j.length[i]
+    if (j.like_src != NULL and j.like_src[i] != NULL and j.src[i] != NULL and j.like_length[i] == n
+            and j.like_codes[2 * i] != LOAD_SKIP and memcmp(j.like_src[i], j.src[i], n) == 0):
+        j.codes[2 * i] = j.like_codes[2 * i]
+        j.codes[2 * i + 1] = j.like_codes[2 * i + 1]
+        return
+    if j.src[i] == NULL or n > <uint32_t>j.page_size:
+        j.codes[2 * i] = -EIO
+        return
+    if n == <uint32_t>j.page_size:
+        got = j.src[i]
+    elif load_page(j.ctx[thread], j.alg, j.page_size, j.src[i], n, buf) == 0:
+        got = buf
+    else:
+        j.codes[2 * i] = -EIO
+        return
+    if memcmp(got, want, j.page_size) == 0:
+        j.codes[2 * i] = 0
+        return
+    while got[first] == want[first]:
+        first += 1
+    j.codes[2 * i] = 1
+    j.codes[2 * i + 1] = first
+
+
 cdef class Core(_CoreZswap):
     """One zswap instance in C types.  Arguments are checked by zswap_spec.pool."""
 
@@ -37,25 +88,49 @@ cdef class Core(_CoreZswap):
         return bool(ok)
 
     def store_run(self, const uint8_t[::1] buf, uint64_t first_offset, int folio_pages, int memcg,
-                  bint zeromap, uint8_t[::1] outcomes, int8_t[::1] moved):
+                  bint zeromap, uint8_t[::1] outcomes, int8_t[::1] moved, Compressed shared=None):
         """Swap out a buffer folio by folio; one outcome byte per page:
         '0' zero-filled (kept by the swap core), 'c' compressed, 'r' raw, 'x' rejected.
         For a folio rejected past the limit checks, `moved` (at its first
-        page) gets how far the reject_* counters moved (INV-COUNTERS)."""
+        page) gets how far the reject_* counters moved (INV-COUNTERS).  With
+        `shared` (a `Compressed` filled from this very buffer), each page's
+        compression is taken from it instead of computed again."""
         cdef int64_t npages = buf.shape[0] // self.page_size
         cdef int64_t first, i, j, n
         cdef int ok, zero
         cdef const uint8_t *p
         cdef int64_t idx, before
+        cdef const uint8_t *tzero = NULL
+        cdef const long *tresult = NULL
+        cdef const uint8_t *tout = NULL
+        if shared is not None:
+            if (shared.alg != self.alg or shared.page_size != self.page_size
+                    or shared.batching != self.batching or shared.slot_size != self.scratch_size):
+                raise ValueError("the shared table is of another compressor or page size")
+            if shared.npages != npages or (npages and shared.base != &buf[0]):
+                raise ValueError("the shared table was filled from another buffer")
+            if self.faults_mode:
+                raise ValueError("a pool with faults cannot share compression (their order "
+                                 "is decided as it stores)")
+            tzero, tresult, tout = shared.zero, shared.result, shared.out
         self.enter()
         with nogil:
-            self.ahead_begin(&buf[0], npages, folio_pages, zeromap)
+            if tzero != NULL:
+                self.table_begin(tresult, tout, &buf[0], npages)
+            else:
+                self.ahead_begin(&buf[0], npages, folio_pages, zeromap)
             first = 0
             while first < npages:
                 n = folio_pages if folio_pages < npages - first else npages - first
                 p = &buf[first * self.page_size]
                 zero = 0
-                if zeromap and self.ah.on:
+                if zeromap and tzero != NULL:
+                    zero = 1
+                    for j in range(n):
+                        if not tzero[first + j]:
+                            zero = 0
+                            break
+                elif zeromap and self.ah.on:
                     zero = self.ah.pos[first] < 0  # compress-ahead has looked already
                 elif zeromap:
                     zero = p[0] == 0 and memcmp(p, p + 1, n * self.page_size - 1) == 0
@@ -83,26 +158,107 @@ cdef class Core(_CoreZswap):
         """Swap in every page stored in zswap ('c'/'r'); the offsets whose bytes
         differ from `expected` (return code 1, and the first byte that
         differs) or that fail to load (-errno, -1)."""
+        return self.load_apply(first_offset, self.load_check(first_offset, expected, outcomes))
+
+    def load_check(self, uint64_t first_offset, const uint8_t[::1] expected,
+                   const uint8_t[::1] outcomes, _CoreZswap like=None, const int32_t[::1] like_codes=None):
+        """The read-only half of `load_run`, on every thread: for each page, (return code,
+        first differing byte) as its load would give them, or (LOAD_SKIP, -1) for a page
+        not stored in zswap.  With `like` (a pool of the same compressor and page size
+        whose `load_check` of the same pages gave `like_codes`), a page whose entry holds
+        the same bytes as `like`'s takes its result from there instead of decompressing
+        again.  Changes nothing: `load_apply` does the loads' bookkeeping."""
+        self.bytes_kept()
         cdef int64_t npages = expected.shape[0] // self.page_size
-        cdef int64_t i
-        cdef int rc, first
-        bad = []
-        for i in range(npages):
-            if outcomes[i] != 99 and outcomes[i] != 114:
-                continue
+        cdef int64_t i, n = 0, idx
+        cdef Entry *e
+        cdef LoadJob job
+        cdef bytearray codes = bytearray(npages * 2 * sizeof(int32_t))
+        if outcomes.shape[0] != npages:
+            raise ValueError("one outcome per page")
+        if like is not None:
+            if like.alg != self.alg or like.page_size != self.page_size:
+                raise ValueError("the pool to share with is of another compressor or page size")
+            if like_codes is None or like_codes.shape[0] != npages * 2:
+                raise ValueError("like_codes: that pool's load_check of the same pages")
+        memset(&job, 0, sizeof(job))
+        job.ctx = self.ctxs
+        job.alg = self.alg
+        job.page_size = self.page_size
+        job.expected = &expected[0] if npages else NULL
+        job.codes = <int32_t *><char *>codes
+        job.bufs = self.scratch
+        job.buf_size = self.scratch_size
+        job.src = <const uint8_t **>calloc(max(npages, 1), sizeof(uint8_t *))
+        job.length = <uint32_t *>calloc(max(npages, 1), sizeof(uint32_t))
+        job.page = <int64_t *>malloc(max(npages, 1) * sizeof(int64_t))
+        if like is not None:
+            job.like_src = <const uint8_t **>calloc(max(npages, 1), sizeof(uint8_t *))
+            job.like_length = <uint32_t *>calloc(max(npages, 1), sizeof(uint32_t))
+            job.like_codes = &like_codes[0] if npages else NULL
+        try:
+            if (not job.src or not job.length or not job.page
+                    or (like is not None and (not job.like_src or not job.like_length))):
+                raise MemoryError()
+            self.idle()
+            for i in range(npages):
+                job.codes[2 * i] = LOAD_SKIP
+                job.codes[2 * i + 1] = -1
+                if outcomes[i] != 99 and outcomes[i] != 114:
+                    continue
+                idx = self.tree_get(first_offset + i)
+                if idx < 0:
+                    job.codes[2 * i] = -ENOENT
+                    continue
+                e = &self.entries[idx]
+                job.src[i] = self.zs_ptr(e.handle) if e.handle else NULL
+                job.length[i] = e.length
+                job.page[n] = i
+                n += 1
+                if like is not None:
+                    idx = like.tree_get(first_offset + i)
+                    if idx >= 0 and like.entries[idx].handle:
+                        job.like_src[i] = like.zs_ptr(like.entries[idx].handle)
+                        job.like_length[i] = like.entries[idx].length
             self.enter()
             with nogil:
-                rc = self.zswap_load(first_offset + i, self.page_tmp)
-                first = -1
-                if rc == 0 and memcmp(self.page_tmp, &expected[i * self.page_size], self.page_size) != 0:
-                    rc = 1
-                    first = 0
-                    while self.page_tmp[first] == expected[i * self.page_size + first]:
-                        first += 1
+                zc_workers_run(self.workers, <int>n, load_task, &job)
             self.busy = 0
+        finally:
+            free(job.src)
+            free(job.length)
+            free(job.page)
+            free(job.like_src)
+            free(job.like_length)
+        return memoryview(codes).cast("i")
+
+    def load_apply(self, uint64_t first_offset, const int32_t[::1] codes):
+        """The loads `load_check` prepared, in page order: each page that decompressed is
+        counted and its entry freed; one that did not counts a decompression failure.
+        The offsets whose bytes differ (1, first differing byte) or that failed (-errno, -1)."""
+        cdef int64_t npages = codes.shape[0] // 2
+        cdef int64_t i, idx
+        cdef int32_t rc
+        bad = []
+        self.idle()
+        for i in range(npages):
+            rc = codes[2 * i]
+            if rc == LOAD_SKIP:
+                continue
+            if rc == -ENOENT:
+                bad.append((first_offset + i, rc, -1))
+                continue
+            idx = self.tree_get(first_offset + i)
+            if idx < 0:
+                raise ValueError(f"offset {first_offset + i} has no entry: not the pool the "
+                                 "codes were checked on")
+            if rc == -EIO:
+                self.ctr[C_DECOMPRESS_FAIL] += 1
+                bad.append((first_offset + i, rc, -1))
+                continue
+            self.load_commit(first_offset + i, idx)
             if rc != 0:
-                bad.append((first_offset + i, rc, first))
-        self.flush_bad()
+                bad.append((first_offset + i, rc, codes[2 * i + 1]))
         return bad
 
     def slots(self, uint64_t first_offset, const uint8_t[::1] expected):
@@ -131,11 +287,26 @@ cdef class Core(_CoreZswap):
                     k[i] = 99  # 'c'
                 elif e.length > ps:
                     k[i] = 111  # 'o'
-                elif e.handle != 0 and memcmp(self.zs_ptr(e.handle), &expected[i * ps], ps) == 0:
+                elif e.handle != 0 and (self.sizes_only or
+                                        memcmp(self.zs_ptr(e.handle), &expected[i * ps], ps) == 0):
                     k[i] = 112  # 'p'
                 else:
                     k[i] = 113  # 'q'
         return bytes(out)
+
+    def keep_sizes_only(self):
+        """From now on keep every entry's size and every count, never the bytes: the pool's
+        accounting without its memory.  Only before anything is stored; loads and
+        writeback are refused after (nothing to read), and `slots` calls every entry of
+        PAGE_SIZE bytes 'p' (its bytes are not there to compare)."""
+        self.idle()
+        if self.nlive_entries or self.nzspages:
+            raise ValueError("keep_sizes_only: the pool already holds entries")
+        self.sizes_only = 1
+
+    cdef void bytes_kept(self) except *:
+        if self.sizes_only:
+            raise ValueError("this pool keeps sizes only: nothing to read back")
 
     def entry_length(self, uint64_t offset):
         """The length of the entry at offset (0: none)."""
@@ -144,6 +315,7 @@ cdef class Core(_CoreZswap):
         return 0 if idx < 0 else self.entries[idx].length
 
     def load(self, uint64_t offset):
+        self.bytes_kept()
         cdef int rc
         self.enter()
         with nogil:
@@ -152,6 +324,7 @@ cdef class Core(_CoreZswap):
         return rc, (self.page_tmp[:self.page_size] if rc == 0 else None)
 
     def writeback(self, uint64_t offset):
+        self.bytes_kept()
         cdef int rc
         self.enter()
         with nogil:
@@ -193,6 +366,7 @@ cdef class Core(_CoreZswap):
 
     def entry(self, uint64_t offset):
         """(length, stored bytes, cgroup) of the entry at offset, or None."""
+        self.bytes_kept()
         cdef int64_t idx = self.tree_get(offset)
         cdef Entry *e
         self.idle()

@@ -70,6 +70,8 @@ DEF RATIO_FULL = 11
 DEF CHUNK_BITS = 10
 DEF SPARE_BYTES = 64 << 20  # memory of freed zspages kept for reuse, at most
 DEF AHEAD_RING = 64
+DEF LOAD_SKIP = 2  # load_check: a page zswap does not hold
+DEF NOT_COMPRESSED = -2  # a shared table's page left to the store (a zero page)
 
 FAULT_NAMES = ("zero-length", "oversize-report", "oversize-write", "exact-page",
                "fail-stale-length", "fail-all-valid", "negative-entry-ret0", "partial-batch",

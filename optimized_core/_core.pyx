@@ -19,6 +19,7 @@ from libc.string cimport memcmp, memcpy, memset
 include "_constants.pxi"
 include "_compressors.pxi"
 include "_threads.pxi"
+include "_shared.pxi"
 include "_state.pxi"
 include "_zsmalloc.pxi"
 include "_tree.pxi"

@@ -83,6 +83,7 @@ cdef class _CoreState:
     cdef int oom
     cdef int reached_pages  # the last zswap_store got past the limit checks
     cdef int busy  # a call is inside (the GIL is released there): refuse a second thread
+    cdef int sizes_only  # keep every size and count, never the bytes (Core.keep_sizes_only)
     cdef Ahead ah  # compress-ahead (see ahead_begin)
 
     def __cinit__(self, int variant, int layer, str compressor, int batching, int alg_batch_size,

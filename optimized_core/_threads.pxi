@@ -41,6 +41,11 @@ cdef struct Ahead:
     int64_t done[AHEAD_RING]   # position + 1 once its result is in (atomic)
     long result[AHEAD_RING]
     uint8_t *out           # AHEAD_RING slots of slot_size bytes
+    # A shared table (`Compressed`, _shared.pxi) instead of the ring: every page's result
+    # computed before the store, by page index; read only, so many pools take from it.
+    int table
+    const long *tresult
+    const uint8_t *tout
 
 
 cdef int ahead_claim(Ahead *a, int64_t *pos) noexcept nogil:

@@ -12,7 +12,8 @@ cdef class _CoreVariants(_CoreAcomp):
         cdef int64_t handle = self.zs_malloc(dlen)
         if handle < 0:
             return handle
-        memcpy(self.zs_ptr(handle), data, dlen)
+        if not self.sizes_only:
+            memcpy(self.zs_ptr(handle), data, dlen)
         self.npool_bytes += dlen
         self.entries[idx].handle = <uint64_t>handle
         self.entries[idx].length = dlen

@@ -2,6 +2,17 @@
 
 cdef class _CoreZsmalloc(_CoreState):
     # ---- zsmalloc --------------------------------------------------------------
+    # A pool that keeps sizes only (Core.keep_sizes_only) gives each zspage room for its
+    # free-slot links alone (4 bytes a slot): the same handles, classes and page counts.
+
+    cdef inline size_t zspage_bytes(self, SizeClass *cls) noexcept nogil:
+        if self.sizes_only:
+            return cls.objs * sizeof(int32_t)
+        return cls.pages * <size_t>self.page_size
+
+    cdef inline uint8_t *slot_link(self, Zspage *zp, SizeClass *cls, int32_t slot) noexcept nogil:
+        """Where a free slot keeps the next free slot: its first 4 bytes."""
+        return zp.mem + <size_t>slot * (sizeof(int32_t) if self.sizes_only else cls.size)
 
     cdef void refile(self, SizeClass *cls, Zspage *zp) noexcept nogil:
         cdef int group
@@ -39,7 +50,7 @@ cdef class _CoreZsmalloc(_CoreState):
     cdef int keep_spare(self, SizeClass *cls, uint8_t *mem) noexcept nogil:
         """Keep a freed zspage's memory for the next zspage of its class (no
         page faults, no allocator churn), within SPARE_BYTES."""
-        cdef int64_t size = cls.pages * <int64_t>self.page_size
+        cdef int64_t size = self.zspage_bytes(cls)
         cdef uint8_t **grown
         if self.spare_bytes + size > SPARE_BYTES:
             return 0
@@ -73,9 +84,9 @@ cdef class _CoreZsmalloc(_CoreState):
         if self.classes[c].nspare:
             self.classes[c].nspare -= 1
             self.zspages[zid].mem = self.classes[c].spare[self.classes[c].nspare]
-            self.spare_bytes -= self.classes[c].pages * <int64_t>self.page_size
+            self.spare_bytes -= self.zspage_bytes(&self.classes[c])
         else:
-            self.zspages[zid].mem = <uint8_t *>malloc(self.classes[c].pages * <size_t>self.page_size)
+            self.zspages[zid].mem = <uint8_t *>malloc(self.zspage_bytes(&self.classes[c]))
         if not self.zspages[zid].mem:
             self.oom = 1
             return -1
@@ -135,7 +146,7 @@ cdef class _CoreZsmalloc(_CoreState):
             self.partial_remove(cls, zid)
         if zp.free_head >= 0:
             slot = zp.free_head
-            memcpy(&zp.free_head, zp.mem + <size_t>slot * cls.size, sizeof(int32_t))
+            memcpy(&zp.free_head, self.slot_link(zp, cls, slot), sizeof(int32_t))
         else:
             slot = zp.bump
             zp.bump += 1
@@ -166,7 +177,7 @@ cdef class _CoreZsmalloc(_CoreState):
             zp.free_head = <int32_t>self.free_zspage
             self.free_zspage = zid
             return
-        memcpy(zp.mem + <size_t>slot * cls.size, &zp.free_head, sizeof(int32_t))
+        memcpy(self.slot_link(zp, cls, slot), &zp.free_head, sizeof(int32_t))
         zp.free_head = slot
         self.refile(cls, zp)
         if was_full:

@@ -1,5 +1,18 @@
 # zswap_store's folio loop, load, invalidate and writeback; mirrors model/zswap.py.
 
+
+cdef int load_page(zc_ctx *ctx, int alg, int page_size, const uint8_t *data, uint32_t length,
+                   uint8_t *out) noexcept nogil:
+    """An entry's bytes back to its page (a load's read-only part, any thread): 0, or -EIO
+    when they do not decompress to a whole page.  An entry of PAGE_SIZE bytes is the page."""
+    if length == <uint32_t>page_size:
+        memcpy(out, data, page_size)
+        return 0
+    if zc_decompress(ctx, alg, data, length, out, page_size) == page_size:
+        return 0
+    return -EIO
+
+
 cdef class _CoreZswap(_CoreVariants):
     cdef int zswap_store(self, const uint8_t *pages, int nr_pages, uint64_t offset, int memcg) noexcept nogil:
         """Store every page of a folio, or none of them."""
@@ -48,25 +61,15 @@ cdef class _CoreZswap(_CoreVariants):
 
     cdef int decompress_entry(self, int64_t idx, uint8_t *out) noexcept nogil:
         cdef Entry *e = &self.entries[idx]
-        cdef const uint8_t *data = self.zs_ptr(e.handle)
-        cdef long n
-        if e.length == <uint32_t>self.page_size:
-            memcpy(out, data, self.page_size)
-            return 0
-        n = zc_decompress(self.ctxs[0], self.alg, data, e.length, out, self.page_size)
-        if n == self.page_size:
+        if load_page(self.ctxs[0], self.alg, self.page_size, self.zs_ptr(e.handle), e.length,
+                     out) == 0:
             return 0
         self.ctr[C_DECOMPRESS_FAIL] += 1
         return -EIO
 
-    cdef int zswap_load(self, uint64_t offset, uint8_t *out) noexcept nogil:
-        cdef int64_t idx = self.tree_get(offset)
-        cdef int m
-        if idx < 0:
-            return -ENOENT
-        if self.decompress_entry(idx, out) != 0:
-            return -EIO
-        m = self.entries[idx].memcg
+    cdef void load_commit(self, uint64_t offset, int64_t idx) noexcept nogil:
+        """A load's bookkeeping once its entry decompressed: count it, free the entry."""
+        cdef int m = self.entries[idx].memcg
         self.stats[m][S_ZSWPIN] += 1
         if m:
             self.stats[0][S_ZSWPIN] += 1
@@ -74,6 +77,14 @@ cdef class _CoreZswap(_CoreVariants):
         self.tree_pop(offset)
         self.entry_free(idx)
         self.ctr[C_POOL_TOTAL_SIZE] = self.npool_pages * self.page_size
+
+    cdef int zswap_load(self, uint64_t offset, uint8_t *out) noexcept nogil:
+        cdef int64_t idx = self.tree_get(offset)
+        if idx < 0:
+            return -ENOENT
+        if self.decompress_entry(idx, out) != 0:
+            return -EIO
+        self.load_commit(offset, idx)
         return 0
 
     cdef void zswap_invalidate(self, uint64_t offset) noexcept nogil:

@@ -206,9 +206,14 @@ class Pool:
 
     def load_violations(self, first_offset: int, expected, outcomes: bytes) -> list[Violation]:
         """INV-ROUNDTRIP: every page the outcomes say zswap holds, swapped in (`load_run`)."""
+        return self.read_back_violations(self.load_run(first_offset, expected, outcomes))
+
+    def read_back_violations(self, bad) -> list[Violation]:
+        """INV-ROUNDTRIP over `load_run`'s answer: (offset, 1, first differing byte) for
+        a page read back wrong, (offset, -errno, -1) for one that did not load."""
         reads = [ReadBack(offset, "zswap", differs_at=at) if rc == 1 else
                  ReadBack(offset, inv.zswap_source(rc), lost=True, rc=rc)
-                 for offset, rc, at in self.load_run(first_offset, expected, outcomes)]
+                 for offset, rc, at in bad]
         return inv.check(self, reads, ("INV-ROUNDTRIP",))
 
     def snapshot(self) -> dict:

@@ -12,10 +12,37 @@ from zswap_spec.model.variants import VARIANTS
 from zswap_spec.model.zsmalloc import size_classes
 from zswap_spec.model.zswap import DEBUGFS_COUNTERS, VM_EVENTS
 
-from .api import (CORE_FAULTS, LAYER_IDS, MAX_FOLIO_PAGES, VARIANT_IDS, Pool, algorithm_of)
+from .api import (CORE_FAULTS, LAYER_IDS, MAX_FOLIO_PAGES, VARIANT_IDS, Pool, algorithm_of,
+                  check_pool_args)
 from .errors import PoolInputError
 
-__all__ = ["CorePool"]
+__all__ = ["CorePool", "SharedCompression"]
+
+
+class SharedCompression:
+    """One chunk's pages compressed once, on `threads` threads, for every `CorePool`
+    of this compressor and page size that stores that chunk (`store_run(...,
+    shared=)`): compress once, decide many.  A real compressor's output depends
+    on the page alone, so each pool stores what it would have computed."""
+
+    def __init__(self, compressor: str, page_size: int = 4096, threads: int = 1):
+        check_pool_args("mainline", compressor, page_size, threads=threads)
+        self.compressor = compressor
+        self.page_size = page_size
+        self._c = load_core().module.Compressed(compressor, page_size,
+                                                int(algorithm_of(compressor).batching), threads)
+
+    def fill(self, data) -> None:
+        """Compress every page of `data` (kept alive until the next fill)."""
+        view = memoryview(data).cast("B")
+        if len(view) % self.page_size:
+            raise PoolInputError(f"{len(view)} bytes are not a whole number of "
+                                 f"{self.page_size}-byte pages")
+        self._c.fill(view)
+
+    def results(self) -> list[int]:
+        """Each page's compressed length (-1: did not fit, -2: a zero page, not compressed)."""
+        return self._c.results()
 
 
 class CorePool(Pool):
@@ -58,19 +85,60 @@ class CorePool(Pool):
         return self._c.store(view, self._offset(offset, n), self._cgroup(cgroup))
 
     def store_run(self, data, first_offset: int = 0, folio_pages: int = 1, cgroup: int = 0,
-                  zeromap: bool = True, moved: bytearray | None = None) -> bytes:
+                  zeromap: bool = True, moved: bytearray | None = None,
+                  shared: SharedCompression | None = None) -> bytes:
         """Swap a buffer out folio by folio: one outcome code per page ('0'
         zero-filled, 'c' compressed, 'r' stored as-is, 'x' rejected).  With
         `moved` (a bytearray, one byte per page), a folio rejected past the
-        limit checks gets there how far the reject_* counters moved."""
+        limit checks gets there how far the reject_* counters moved.  With
+        `shared` (filled from this very buffer), compression is taken from it."""
         view = self._pages(data)
+        if shared is not None and (shared.compressor != self.compressor
+                                   or shared.page_size != self.page_size):
+            raise PoolInputError("the shared compression is of another compressor or page size")
         n = self._run(view, folio_pages, moved)
         outcomes = bytearray(n)
         sink = moved if moved is not None else bytearray(n)
         sink[:] = b"\xff" * n  # -1: no rejection past the limit checks
-        self._c.store_run(view, self._offset(first_offset, n), folio_pages, self._cgroup(cgroup),
-                          bool(zeromap), outcomes, memoryview(sink).cast("b"))
+        try:
+            self._c.store_run(view, self._offset(first_offset, n), folio_pages, self._cgroup(cgroup),
+                              bool(zeromap), outcomes, memoryview(sink).cast("b"),
+                              None if shared is None else shared._c)
+        except ValueError as e:
+            raise PoolInputError(str(e)) from None
         return bytes(outcomes)
+
+    def keep_sizes_only(self) -> None:
+        """Keep sizes and counts from now on, never the bytes (before the first store):
+        the pool's accounting for inputs larger than memory.  Loads, writeback and
+        `entry` are refused after; `slots` cannot tell a page stored as-is from other
+        bytes of its length, so INV-RAW is not checked on such a pool."""
+        try:
+            self._c.keep_sizes_only()
+        except ValueError as e:
+            raise PoolInputError(str(e)) from None
+
+    def load_check(self, first_offset: int, expected, outcomes: bytes,
+                   like: "CorePool | None" = None, like_codes=None):
+        """The read-only half of `load_run` (every thread): each page's result, for
+        `load_apply`.  With `like` (a pool of the same compressor and page size, and
+        its `load_check` of the same pages), an entry holding the same bytes as
+        like's takes like's result instead of being decompressed again."""
+        view = self._pages(expected)
+        self._outcomes(view, outcomes)
+        if like is not None and (like.compressor != self.compressor
+                                 or like.page_size != self.page_size):
+            raise PoolInputError("load_check: `like` is of another compressor or page size")
+        try:
+            return self._c.load_check(self._offset(first_offset, len(outcomes)), view,
+                                      bytes(outcomes), None if like is None else like._c,
+                                      like_codes)
+        except ValueError as e:
+            raise PoolInputError(str(e)) from None
+
+    def load_apply(self, first_offset: int, codes) -> list[tuple[int, int, int]]:
+        """The loads `load_check` prepared, in order: as `load_run` gives them."""
+        return self._c.load_apply(self._offset(first_offset), codes)
 
     def load_run(self, first_offset: int, expected, outcomes: bytes) -> list[tuple[int, int, int]]:
         """Swap in every page the outcomes say zswap holds: (offset, 1, first

@@ -28,24 +28,42 @@ POOL_SLACK_PAGES = 1024
 # is (its folios rejected past the limit checks, its zs_malloc sizes; at no slot: the
 # core stores a chunk in one call); then the whole pool.
 CHUNK_IDS = ("INV-ATOMIC", "INV-LEN", "INV-RAW", "INV-WB")
+# A pool that keeps sizes only has no bytes to hold a page stored as-is against.
+SIZES_ONLY_CHUNK_IDS = ("INV-ATOMIC", "INV-LEN", "INV-WB")
 WINDOW_IDS = ("INV-ALLOC", "INV-COUNTERS")
 
 
 class CoreRun(Run):
-    """One configuration on a `CorePool`, fed chunk by chunk."""
+    """One configuration on a `CorePool`, fed chunk by chunk.  `threads`: the
+    pool's threads (each chunk's loads are decompressed on all of them).  With
+    `sizes_only` the pool keeps sizes and counts but no bytes, and the run
+    reads nothing back (`reads_back`); INV-RAW cannot be checked there.
+
+    Compress once, decide many (`stream.run_together`): before a chunk is
+    stored, `shared` may be set to that chunk's pages compressed once for
+    every run of this compressor; before it is read back, `check_load` may be
+    given `like`, a run whose results this one takes for the entries that hold
+    the same bytes."""
 
     audits = True
 
-    def __init__(self, config, progress=None, keep_outcomes: bool = True):
+    def __init__(self, config, progress=None, keep_outcomes: bool = True, threads: int = 1,
+                 sizes_only: bool = False):
         super().__init__(config, progress, keep_outcomes)
         self.pool = CorePool(config.variant, config.compressor, config.page_size,
                              total_ram_pages=config.total_ram_pages,
-                             max_batch_size=config.max_batch_size)
+                             max_batch_size=config.max_batch_size, threads=threads)
+        if sizes_only:
+            self.pool.keep_sizes_only()
+        self.reads_back = not sizes_only
+        self.chunk_ids = CHUNK_IDS if self.reads_back else SIZES_ONLY_CHUNK_IDS
         self.cg = self.pool.add_cgroup(config.writeback)
         self.moved = bytearray()  # the window's, one byte per page
         self.limit = pool_limit_pages(config)
         self.allocs_seen = 0
         self.malloc_sizes: list[int] = []  # the window's, out of range
+        self.shared = None  # a SharedCompression of the chunk being stored
+        self.codes = None  # check_load's answer for the chunk being read back
 
     def _store(self, first: int, chunk) -> bytes:
         n = len(chunk) // self.config.page_size
@@ -54,7 +72,7 @@ class CoreRun(Run):
             raise PoolLimitAhead(first)
         part = bytearray(n)
         codes = self.pool.store_run(chunk, first, self.config.folio_pages, self.cg,
-                                    zeromap=True, moved=part)
+                                    zeromap=True, moved=part, shared=self.shared)
         self.moved += part
         return codes
 
@@ -75,7 +93,7 @@ class CoreRun(Run):
         n = len(chunk) // self.config.page_size
         at = first - self.window_first
         run = StoredRun(first, self.window[at:at + n], chunk, self.config.writeback)
-        self.pending.extend(self.pool.check(run, CHUNK_IDS))
+        self.pending.extend(self.pool.check(run, self.chunk_ids))
 
     def audited(self) -> None:
         out = self.pending
@@ -88,10 +106,22 @@ class CoreRun(Run):
         self.pending = []
         self.moved = bytearray()
 
-    def _load(self, first: int, chunk) -> None:
+    def check_load(self, first: int, chunk, like: "CoreRun | None" = None) -> None:
+        """The read-only half of the chunk's read-back (`CorePool.load_check`), on every
+        thread; `like` a run of the same compressor whose `check_load` of this chunk is
+        done and whose `load` is not."""
         n = len(chunk) // self.config.page_size
         at = first - self.window_first
-        self.violations.extend(self.pool.load_violations(first, chunk, self.window[at:at + n]))
+        self.codes = self.pool.load_check(first, chunk, self.window[at:at + n],
+                                          None if like is None else like.pool,
+                                          None if like is None else like.codes)
+
+    def _load(self, first: int, chunk) -> None:
+        if self.codes is None:
+            self.check_load(first, chunk)
+        bad = self.pool.load_apply(first, self.codes)
+        self.codes = None
+        self.violations.extend(self.pool.read_back_violations(bad))
 
     def _after_load(self) -> None:
         self.violations.extend(self.pool.check())

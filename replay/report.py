@@ -16,8 +16,8 @@ def _mainline_for(results):
     for r in results:
         c = r.config
         if c.variant == "mainline":
-            index[(c.compressor, c.writeback, c.folio_pages, c.page_size)] = r
-    return lambda r: index.get((r.config.compressor, r.config.writeback,
+            index[(r.input, c.compressor, c.writeback, c.folio_pages, c.page_size)] = r
+    return lambda r: index.get((r.input, r.config.compressor, r.config.writeback,
                                 r.config.folio_pages, r.config.page_size))
 
 
@@ -32,24 +32,30 @@ def runs_json(results, interrupted: bool = False) -> dict:
 
 def print_runs(results) -> None:
     ref = _mainline_for(results)
+    inputs = any(r.input is not None for r in results)
     table = Table(title="replay (wb: writeback; ≠main: outcome differs from mainline's; "
                         "lost: pages not read back intact; broken: invariants broken)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for col in ("variant", "compressor", "wb", "pages", "zero", "compr.", "raw", "rej.",
-                "≠main", "lost", "broken"):
-        left = col in ("variant", "compressor")
-        table.add_column(col, justify="left" if left else "right", no_wrap=True)
+    for col in (("input",) if inputs else ()) + (
+            "variant", "compressor", "wb", "pages", "zero", "compr.", "raw", "rej.",
+            "≠main", "lost", "broken"):
+        left = col in ("input", "variant", "compressor")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col != "input")
     for r in results:
         j = r.to_json(mainline=ref(r))
         table.add_row(
+            *((str(r.input),) if inputs else ()),
             j["variant"], j["compressor"], "on" if j["writeback"] else "off", str(j["pages"]),
             str(j["zero_filled"]), str(j["stored_compressed"]), str(j["stored_raw"]),
             str(j["rejected"]), str(j.get("differs_from_mainline", "-")),
-            str(j["integrity_violations"]), str(len(j["violations"])),
+            "-" if r.sizes_only else str(j["integrity_violations"]), str(len(j["violations"])),
         )
     console.print(table)
     total = sum(r.seconds for r in results)
     console.print(f"{len(results)} runs, {sum(r.pages for r in results)} pages, {total:.2f} s; "
                   f"--json gives counters, memory.stat, pool bytes and timings per run")
+    if any(r.sizes_only for r in results):
+        console.print("sizes only: nothing was read back, and no bytes kept (INV-ROUNDTRIP and "
+                      "INV-RAW not checked)")
     for r in results:
         if r.stopped:
             console.print(f"{r.config.variant}/{r.config.compressor} writeback "

@@ -42,6 +42,13 @@ class RunResult:
     outcome_counts: dict[str, int] | None = None
     differs: int | None = None
     stopped: str | None = None  # an interrupted run: what it covers
+    sizes_only: bool = False  # sizes and counts only: nothing read back
+    input: str | None = None  # replay --each-file: the file this run replayed
+
+    def named(self, name: str | None) -> "RunResult":
+        """This result with its input's name (None: the inputs were one)."""
+        self.input = name
+        return self
 
     def count(self, outcome: str) -> int:
         if self.outcome_counts is not None:
@@ -80,7 +87,11 @@ class RunResult:
         }
         if mainline is not None and mainline is not self:
             out["differs_from_mainline"] = self.differs if self.differs is not None else sum(
-                a != b for a, b in zip(self.outcomes, mainline.outcomes))
+                map(str.__ne__, self.outcomes, mainline.outcomes))
         if self.stopped:
             out["stopped"] = self.stopped
+        if self.sizes_only:
+            out["sizes_only"] = True
+        if self.input is not None:
+            out["input"] = self.input
         return out

@@ -42,6 +42,7 @@ def _plus(total, after, before):
 
 class Run:
     audits = False  # does the run need the window's pages a second time before the read-back?
+    reads_back = True  # False: a pool that keeps sizes only (on_core.CoreRun)
 
     def __init__(self, config, progress=None, keep_outcomes: bool = True):
         self.config = config
@@ -180,6 +181,7 @@ class Run:
             outcome_counts=None if self.keep else {chr(c): n for c, n in tally.items()},
             differs=self.differs,
             stopped=stopped,
+            sizes_only=not self.reads_back,
         )
 
 

@@ -22,11 +22,13 @@ carries the results so far: the runs done, and the run under way with its
 
 from __future__ import annotations
 
+import math
+
 from .results import RunConfig, RunResult
 from .run import PoolLimitAhead, Stopped, run_needs, run_passes
 from .source import PageSource
 
-__all__ = ["Stopped", "WINDOW_BYTES", "run_passes", "run_windows", "replay_source"]
+__all__ = ["Stopped", "WINDOW_BYTES", "run_passes", "run_windows", "replay_source", "replay_paths"]
 
 WINDOW_BYTES = 64 << 20
 
@@ -36,14 +38,24 @@ def _diff(a: bytes, b: bytes) -> int:
 
 
 def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
-                progress=None, window_bytes: int | None = None) -> list[RunResult]:
+                progress=None, window_bytes: int | None = None, threads: int = 1) -> list[RunResult]:
     """Every configuration over a stream, window by window (`impls`: "core" or
-    "model" for each)."""
+    "model" for each).  A window's pages are compressed once per compressor for
+    the runs on the core (`SharedCompression`, on `threads` threads); each run
+    then reads its window back before the next run stores it, so one window's
+    pool is held at a time."""
+    from zswap_spec.pool.core_backend import SharedCompression
+
     from .on_core import CoreRun
     from .on_model import ModelRun
 
-    runs = [(CoreRun if impl == "core" else ModelRun)(cfg, progress, keep_outcomes=False)
-            for cfg, impl in zip(configs, impls)]
+    runs = [CoreRun(cfg, progress, keep_outcomes=False, threads=threads) if impl == "core"
+            else ModelRun(cfg, progress, keep_outcomes=False) for cfg, impl in zip(configs, impls)]
+    tables = {}
+    for run in runs:
+        key = (run.config.compressor, run.config.page_size)
+        if isinstance(run, CoreRun) and key not in tables:
+            tables[key] = SharedCompression(*key, threads)
     mainline = {}
     for run in runs:
         c = run.config
@@ -60,9 +72,16 @@ def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
     window = source.chunk_pages(fp, window_bytes or WINDOW_BYTES)  # folios of up to 512 pages divide it
     try:
         for first, chunk in source.chunks(window):
+            for table in tables.values():
+                table.fill(chunk)
             for run in runs:
                 run.begin_window(first)
-                run.store(first, chunk)
+                if isinstance(run, CoreRun):
+                    run.shared = tables[(run.config.compressor, run.config.page_size)]
+                try:
+                    run.store(first, chunk)
+                finally:
+                    run.shared = None
                 run.swapped_out()
                 run.audit(first, chunk)
                 run.audited()
@@ -85,35 +104,179 @@ def replay_one(source, config: RunConfig, progress=None, impl: str | None = "mod
     stays clear of its limit; where the kernel's shrink worker might have to
     write back (writeback on), auto hands the run to the model, from the
     start, and an explicit core is refused (PoolInputError)."""
-    from zswap_spec.pool import SHRINK_WORKER, resolve_impl
+    return replay_source(_as_source(source, config.page_size), [config], impl, progress)[0]
 
-    from . import on_core, on_model
 
-    needs = run_needs(None, config)
-    if resolve_impl(impl, needs=needs) == "core":
-        try:
-            return on_core.replay_on_core(source, config, progress)
-        except PoolLimitAhead:
-            resolve_impl(impl, needs=needs + [SHRINK_WORKER])  # the model, or refused
-    return on_model.replay_on_model(source, config, progress)
+def _as_source(pages, page_size: int) -> PageSource:
+    from .source import pages_source
+
+    return pages if isinstance(pages, PageSource) else pages_source(pages, page_size)
+
+
+def _lcm(values) -> int:
+    out = 1
+    for v in values:
+        out = out * v // math.gcd(out, v)
+    return out
+
+
+def run_together(source: PageSource, configs: list[RunConfig], progress=None, threads: int = 1,
+                 sizes_only: bool = False) -> tuple[list[RunResult], list[RunConfig]]:
+    """Every configuration on the core over a seekable source at once, in passes:
+    compress once, decide many.
+
+    Each chunk is read once per pass for all the runs.  Before it is stored its
+    pages are compressed once per compressor, on `threads` threads
+    (`SharedCompression`), and every run of that compressor takes its pages'
+    compression from there; its own code decides what to store.  On the
+    read-back, the first run of a compressor decompresses the chunk's entries
+    (on every thread), and each other run takes that result for the entries that
+    hold the same bytes (`CorePool.load_check`).  Each result is field for field
+    that of the configuration run alone (tests/replay/test_replay_shared.py).
+
+    With `sizes_only` the pools keep no bytes: one pass, each chunk checked right
+    after it is stored (no later store touches its slots: the core runs no
+    writeback), and nothing read back.  Returns the results, and the
+    configurations that came near the pool limit with writeback on (only the
+    model runs the shrink worker there: `PoolLimitAhead`), left for the caller."""
+    from zswap_spec.pool.core_backend import SharedCompression
+
+    from .on_core import CoreRun
+
+    runs = [CoreRun(cfg, progress, threads=threads, sizes_only=sizes_only) for cfg in configs]
+    tables = {}
+    for cfg in configs:
+        key = (cfg.compressor, cfg.page_size)
+        if key not in tables:
+            tables[key] = SharedCompression(cfg.compressor, cfg.page_size, threads)
+    step = source.chunk_pages(_lcm(c.folio_pages for c in configs))
+    live = list(runs)
+    limited: list[RunConfig] = []
+
+    def key_of(run):
+        return (run.config.compressor, run.config.page_size)
+
+    try:
+        for run in live:
+            run.begin_window(0)
+        for first, chunk in source.chunks(step):
+            for key in {key_of(r) for r in live}:
+                tables[key].fill(chunk)
+            for run in list(live):
+                run.shared = tables[key_of(run)]
+                try:
+                    run.store(first, chunk)
+                except PoolLimitAhead:
+                    live.remove(run)
+                    limited.append(run.config)
+                    continue
+                finally:
+                    run.shared = None
+                if sizes_only:
+                    run.audit(first, chunk)
+        for run in live:
+            run.swapped_out()
+        stored = [r for r in live if r.window]
+        if stored and not sizes_only:
+            for first, chunk in source.chunks(step):
+                for run in stored:
+                    run.audit(first, chunk)
+        for run in stored:
+            run.audited()
+        reading = [r for r in stored if r.reads_back]
+        if reading:
+            for first, chunk in source.chunks(step):
+                first_of: dict = {}
+                for run in reading:
+                    like = first_of.setdefault(key_of(run), run)
+                    run.check_load(first, chunk, None if like is run else like)
+                for run in reading:
+                    run.load(first, chunk)
+        for run in live:
+            run.loaded()
+            run.end_window()
+    except KeyboardInterrupt:
+        raise Stopped([run.result() for run in live]) from None
+    return [run.result() for run in live], limited
 
 
 def replay_source(source: PageSource, configs: list[RunConfig], impl: str | None = "model",
-                  progress=None) -> list[RunResult]:
-    """Every configuration over `source`: in passes, one after another, for
-    files; in windows, all at once, for a stream."""
-    if source.seekable:
-        done: list[RunResult] = []
-        for cfg in configs:
-            try:
-                done.append(replay_one(source, cfg, progress, impl))
-            except Stopped as e:
-                raise Stopped(done + e.results) from None
-            except KeyboardInterrupt:
-                raise Stopped(done) from None
-        return done
-    from zswap_spec.pool import resolve_impl
+                  progress=None, threads: int = 1, sizes_only: bool = False,
+                  note=None) -> list[RunResult]:
+    """Every configuration over `source`, results in the order of `configs`.
 
-    window_pages = source.chunk_pages(max(c.folio_pages for c in configs), WINDOW_BYTES)
-    impls = [resolve_impl(impl, needs=run_needs(window_pages, cfg)) for cfg in configs]
-    return run_windows(source, configs, impls, progress)
+    Files: the configurations the core serves run together (`run_together`),
+    then, one after another, those on the model (which compresses for each:
+    it shares nothing).  A stream: in windows, all at once (`run_windows`).
+    `threads` and `sizes_only` are the core's (a run on the model ignores
+    `threads`; `sizes_only` needs every run on the core: PoolInputError).
+    `note` is told of each run that leaves the core part way (the pool limit)."""
+    from zswap_spec.pool import SHRINK_WORKER, PoolInputError, resolve_impl
+
+    from . import on_model
+
+    if not source.seekable:
+        if sizes_only:
+            raise PoolInputError("sizes only needs a file: a stream is replayed in windows, each "
+                                 "read back before the next; replay a file, or drop sizes only")
+        window_pages = source.chunk_pages(max(c.folio_pages for c in configs), WINDOW_BYTES)
+        impls = [resolve_impl(impl, needs=run_needs(window_pages, cfg)) for cfg in configs]
+        return run_windows(source, configs, impls, progress, threads=threads)
+    on = {i: resolve_impl(impl, needs=run_needs(None, cfg)) for i, cfg in enumerate(configs)}
+    model_only = [configs[i] for i, v in on.items() if v != "core"]
+    if sizes_only and model_only:
+        raise PoolInputError(f"sizes only runs on the optimized core, and the variant "
+                             f"{model_only[0].variant} runs on the model; drop sizes only, or "
+                             f"that variant")
+    done: dict[int, RunResult] = {}
+
+    def ordered(extra=()):
+        return [done[i] for i in sorted(done)] + list(extra)
+
+    core_idx = [i for i, v in on.items() if v == "core"]
+    if core_idx:
+        try:
+            results, limited = run_together(source, [configs[i] for i in core_idx], progress,
+                                             threads, sizes_only)
+        except Stopped as e:
+            raise Stopped(e.results) from None
+        left = iter(results)
+        for i in core_idx:
+            if configs[i] in limited:
+                needs = run_needs(None, configs[i]) + [SHRINK_WORKER]
+                on[i] = resolve_impl(impl, needs=needs)  # the model, or refused
+                if note is not None:
+                    note(f"{configs[i].variant}/{configs[i].compressor} with writeback on comes "
+                         f"near the pool limit, where the kernel's shrink worker writes back: "
+                         f"run again on the model, which runs it (and shares no compression)")
+                if sizes_only:
+                    raise PoolInputError(
+                        f"{configs[i].variant}/{configs[i].compressor} with writeback on comes near "
+                        f"the pool limit, where the kernel's shrink worker writes back: only the "
+                        f"model runs it, and it keeps every byte; give --writeback off with sizes "
+                        f"only, or a smaller input")
+            else:
+                done[i] = next(left)
+    for i, cfg in enumerate(configs):
+        if i in done:
+            continue
+        try:
+            done[i] = on_model.replay_on_model(source, cfg, progress)
+        except Stopped as e:
+            raise Stopped(ordered(e.results)) from None
+        except KeyboardInterrupt:
+            raise Stopped(ordered()) from None
+    return ordered()
+
+
+def replay_paths(paths, configs: list[RunConfig], impl: str | None = "auto", progress=None,
+                 warn=None, threads: int = 1, sizes_only: bool = False) -> list[RunResult]:
+    """Every configuration over the files at `paths` (one input, their
+    concatenation), as `zswap-spec replay` runs them: what a cluster's
+    worker runs for its share (`replay.cluster`).  SourceError names a file
+    that cannot be read."""
+    from .source import open_source
+
+    page_size = configs[0].page_size
+    return replay_source(open_source(paths, page_size, warn), configs, impl, progress, threads,
+                         sizes_only)

@@ -44,7 +44,7 @@ MINIMAL = {
 # Where each command's work begins; the guard replaces these.
 WORK = [
     ("zswap_spec.replay", "replay_pages"),
-    ("zswap_spec.replay.stream", "replay_one"),
+    ("zswap_spec.replay.stream", "replay_source"),
     ("zswap_spec.fuzz.run", "run_fuzz"),
     ("zswap_spec.fuzz.units", "run_unit_property"),
     ("zswap_spec.driverkit.jobs", "check_targets"),
