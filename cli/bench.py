@@ -10,10 +10,11 @@ from rich.table import Table
 
 from zswap_spec.support.console import console
 
+from zswap_spec.model.compressors import ALGORITHMS
 from zswap_spec.model.variants import VARIANTS
 
 from .errors import InputError
-from .options import check_names
+from .options import check_names, given
 
 
 @click.command()
@@ -27,14 +28,37 @@ from .options import check_names
 @click.option("--repeat", type=int, default=5, show_default=True,
               help="Repetitions; the best of them is reported.")
 @click.option("--folio-pages", type=int, default=8, show_default=True, help="Pages per folio.")
+@click.option("--replay", "replay_bench", is_flag=True,
+              help="Measure `zswap-spec replay` end to end instead, beside the raw compress-and-"
+                   "decompress loop: one and two threads, one configuration and all, peak "
+                   "memory against pool bytes (one compressor; --mib, --repeat).")
+@click.option("--mib", type=int, default=1024, show_default=True,
+              help="With --replay: MiB of mixed content to replay (written to a temporary file).")
 @click.option("--json", "as_json", is_flag=True,
               help='Print the figures and {"ratios": {COMPRESSOR: {...}}} as JSON.')
-def bench(compressors, pages, variant, repeat, folio_pages, as_json) -> None:
+def bench(compressors, pages, variant, repeat, folio_pages, replay_bench, mib, as_json) -> None:
     """Measure the optimized core beside a raw C loop, a Python loop and the model."""
     from zswap_spec.pool import CoreUnavailable
     from zswap_spec.pool.bench import BENCH_COMPRESSORS, run_bench
     from zswap_spec.support.interrupts import reported_on_interrupt
 
+    ctx = click.get_current_context()
+    if not replay_bench and given(ctx, "mib"):
+        raise InputError("--mib sizes the input of --replay; give --replay too")
+    if replay_bench:
+        for name in ("pages", "variant", "folio_pages"):
+            if given(ctx, name):
+                raise InputError(f"--{name.replace('_', '-')} does not apply to --replay (it "
+                                 f"replays the variants the core implements); drop it")
+        comps = check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
+        if len(comps) > 1:
+            raise InputError("--replay measures one compressor; give --compressor once")
+        if not 16 <= mib <= 1 << 16:
+            raise InputError(f"--mib {mib} is out of range; use 16 to {1 << 16}")
+        if not 1 <= repeat <= 100:
+            raise InputError(f"--repeat {repeat} is out of range; use 1 to 100")
+        _replay_bench(comps[0], mib, repeat if given(ctx, "repeat") else 3, as_json)
+        return
     compressors = check_names("compressor", compressors, BENCH_COMPRESSORS) or ["lz4", "zstd", "deflate"]
     check_names("variant", [variant], VARIANTS)
     if not 1 <= pages <= 1 << 20:
@@ -118,3 +142,65 @@ def print_bench(result: dict) -> None:
     console.print(ratios)
     libs = cfg["libraries"]
     console.print(f"libraries: lz4 {libs['lz4']}, zstd {libs['zstd']}, zlib {libs['zlib']} ({libs['source']})")
+
+
+def _replay_bench(compressor: str, mib: int, repeat: int, as_json: bool) -> None:
+    from zswap_spec.pool import CoreUnavailable
+    from zswap_spec.replay.bench import run_replay_bench
+
+    say = None if as_json else (lambda m: click.echo(f"measuring: {m} ...", err=True))
+    try:
+        result = run_replay_bench(compressor, mib, repeat, progress=say)
+    except CoreUnavailable as e:
+        raise InputError(str(e)) from None
+    except OSError as e:
+        raise InputError(f"the benchmark's temporary file ({mib} MiB) could not be written: "
+                         f"{e.strerror or e}; free space in the temporary folder (TMPDIR) or "
+                         f"give a smaller --mib") from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    cfg = result["config"]
+    table = Table(title=f"bench --replay: {cfg['mib']} MiB of mixed content ({cfg['pages']} pages), "
+                        f"{cfg['compressor']}, best of {cfg['repeat']}",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for col in ("what", "runs", "seconds", "MiB/s", "peak MiB", "pool MiB"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    raw = result["raw_loop"]
+    table.add_row("raw loop: compress and decompress every page (C)", "-", f"{raw['seconds']:.2f}",
+                  f"{raw['mib_per_second']:.0f}", "-", "-")
+    py = result["python_loop"]
+    table.add_row("the same loop with the Python bindings", "-", f"{py['seconds']:.2f}",
+                  f"{py['mib_per_second']:.0f}", "-", "-")
+    labels = {"one_1_thread": "replay, mainline, 1 thread",
+              "one_2_threads": "replay, mainline, 2 threads",
+              "all_1_thread": "replay, 5 variants x writeback on/off, 1 thread",
+              "all_2_threads": "replay, 5 variants x writeback on/off, 2 threads",
+              "one_sizes_only": "replay --sizes-only, mainline",
+              "all_sizes_only": "replay --sizes-only, 5 variants x on/off"}
+    for key, label in labels.items():
+        r = result["replay"][key]
+        table.add_row(label, str(r["runs"]), f"{r['seconds']:.2f}", f"{r['mib_per_second']:.0f}",
+                      f"{r['peak_mib']:.0f}", f"{r['pool_mib']:.0f}")
+    console.print(table)
+    ratios, targets, met = result["ratios"], result["targets"], result["met"]
+
+    def mark(key):
+        return "" if key not in met else (" ok" if met[key] else " MISSED")
+
+    rows = (("end_to_end_vs_raw", f"replay 1 thread / raw C loop [>= {targets['end_to_end_vs_raw']}]"),
+            ("end_to_end_vs_python_loop", "replay 1 thread / the loop with the Python bindings"),
+            ("threads_speedup", f"replay 2 threads / 1 thread [>= {targets['threads_speedup']}]"),
+            ("all_vs_one", f"time of all 10 runs / one run, 1 thread [<= {targets['all_vs_one']}]"),
+            ("all_vs_one_2_threads", "time of all 10 runs / one run, 2 threads"),
+            ("extra_over_pool_mib",
+             f"peak memory beyond pool bytes, one run, MiB [<= {targets['extra_over_pool_mib']}]"),
+            ("sizes_only_peak_mib",
+             f"peak memory, --sizes-only, one run, MiB [<= {targets['sizes_only_peak_mib']}]"))
+    out = Table(title="ratios (target in brackets)", box=box.SIMPLE_HEAD, padding=(0, 1),
+                pad_edge=False)
+    out.add_column("ratio")
+    out.add_column("value", justify="right")
+    for key, label in rows:
+        out.add_row(label, f"{ratios[key]}{mark(key)}")
+    console.print(out)

@@ -83,13 +83,17 @@ cdef class _CoreAcomp(_CoreFaults):
         zc_workers_start(self.workers, self.threads - 1, ahead_task, a)
         return 1
 
-    cdef void table_begin(self, const long *result, const uint8_t *out, const uint8_t *base,
-                          int64_t npages) noexcept nogil:
+    cdef void table_begin(self, const long *result, const uint8_t *out, Blob **blob_c,
+                          Blob **blob_r, const uint8_t *base, int64_t npages,
+                          uint64_t first_offset) noexcept nogil:
         """Take every unit's phase 1 from a shared table (see _shared.pxi) for this store_run."""
         cdef Ahead *a = &self.ah
         a.table = 1
         a.tresult = result
         a.tout = out
+        a.blob_c = blob_c
+        a.blob_r = blob_r
+        a.first_offset = first_offset
         a.slot_size = self.scratch_size
         a.base = base
         a.npages = npages
@@ -101,6 +105,7 @@ cdef class _CoreAcomp(_CoreFaults):
         if self.ah.table:
             self.ah.on = 0
             self.ah.table = 0
+            self.ah.blob_c = self.ah.blob_r = NULL
             self.ah.slot_size = self.scratch_size
             return
         zs_store64(&self.ah.stop, 1)

@@ -3,54 +3,69 @@
 # mirrors the pool API.  The invariants are decided in zswap_spec.model.invariants only.
 
 cdef struct LoadJob:
-    # `Core.load_check`'s pages, for the threads: where each entry's bytes are (NULL: no
-    # object), their length, the same for the pool it shares with, and the results.
+    # `Core.load_check`'s pages, for the threads: where each entry's bytes are (NULL: none),
+    # their length, their blob (a pool sharing its bytes: its answer kept there), the results.
     zc_ctx **ctx
     int alg
     int page_size
     const uint8_t *expected
     const uint8_t **src
     uint32_t *length
-    const uint8_t **like_src
-    uint32_t *like_length
-    const int32_t *like_codes
+    Blob **blob
     int32_t *codes           # (return code, first differing byte) per page
     int64_t *page            # the pages to load, in order
+    int64_t npages           # how many
     uint8_t *bufs            # a page per thread
     size_t buf_size
 
 
-cdef void load_task(void *arg, int k, int thread) noexcept nogil:
-    """One page of `load_check`: its entry back to a page, compared with the page swapped out."""
+cdef void load_task(void *arg, int block, int thread) noexcept nogil:
+    """A block of `load_check`'s pages (TASK_PAGES of them)."""
     cdef LoadJob *j = <LoadJob *>arg
+    cdef int64_t k = <int64_t>block * TASK_PAGES
+    cdef int64_t end = min(k + TASK_PAGES, j.npages)
+    while k < end:
+        load_one(j, k, thread)
+        k += 1
+
+
+cdef void load_one(LoadJob *j, int64_t k, int thread) noexcept nogil:
+    """One page of `load_check`: its entry back to a page, compared with the page swapped out.
+    A blob whose read-back another pool did gives that answer (the same bytes, read back
+    against the same page); no two pages of one call share a blob, so no thread races."""
     cdef int64_t i = j.page[k]
     cdef const uint8_t *want = j.expected + <size_t>i * j.page_size
     cdef const uint8_t *got
     cdef uint8_t *buf = j.bufs + <size_t>thread * j.buf_size
     cdef int32_t first = 0
     cdef uint32_t n = j.length[i]
-    if (j.like_src != NULL and j.like_src[i] != NULL and j.src[i] != NULL and j.like_length[i] == n
-            and j.like_codes[2 * i] != LOAD_SKIP and memcmp(j.like_src[i], j.src[i], n) == 0):
-        j.codes[2 * i] = j.like_codes[2 * i]
-        j.codes[2 * i + 1] = j.like_codes[2 * i + 1]
+    cdef Blob *b = j.blob[i] if j.blob != NULL else NULL
+    if b != NULL and b.length != n:
+        b = NULL  # the entry says another length than its bytes have: its own answer
+    if b != NULL and b.known:
+        j.codes[2 * i] = b.rc
+        j.codes[2 * i + 1] = b.first
         return
     if j.src[i] == NULL or n > <uint32_t>j.page_size:
         j.codes[2 * i] = -EIO
-        return
-    if n == <uint32_t>j.page_size:
+    elif n == <uint32_t>j.page_size:
         got = j.src[i]
     elif load_page(j.ctx[thread], j.alg, j.page_size, j.src[i], n, buf) == 0:
         got = buf
     else:
         j.codes[2 * i] = -EIO
-        return
-    if memcmp(got, want, j.page_size) == 0:
-        j.codes[2 * i] = 0
-        return
-    while got[first] == want[first]:
-        first += 1
-    j.codes[2 * i] = 1
-    j.codes[2 * i + 1] = first
+    if j.codes[2 * i] != -EIO:
+        if memcmp(got, want, j.page_size) == 0:
+            j.codes[2 * i] = 0
+        else:
+            while got[first] == want[first]:
+                first += 1
+            j.codes[2 * i] = 1
+            j.codes[2 * i + 1] = first
+    if b != NULL:
+        b.rc = j.codes[2 * i]
+        b.first = j.codes[2 * i + 1]
+        b.known = 1
 
 
 cdef class Core(_CoreZswap):
@@ -103,6 +118,8 @@ cdef class Core(_CoreZswap):
         cdef const uint8_t *tzero = NULL
         cdef const long *tresult = NULL
         cdef const uint8_t *tout = NULL
+        cdef Blob **tblob_c = NULL
+        cdef Blob **tblob_r = NULL
         if shared is not None:
             if (shared.alg != self.alg or shared.page_size != self.page_size
                     or shared.batching != self.batching or shared.slot_size != self.scratch_size):
@@ -113,10 +130,16 @@ cdef class Core(_CoreZswap):
                 raise ValueError("a pool with faults cannot share compression (their order "
                                  "is decided as it stores)")
             tzero, tresult, tout = shared.zero, shared.result, shared.out
+            if self.blob_of:
+                tblob_c, tblob_r = shared.blob_c, shared.blob_r
+            if shared.busy:
+                raise RuntimeError("the shared table is in use by another store")
         self.enter()
+        if shared is not None:
+            shared.busy = 1
         with nogil:
             if tzero != NULL:
-                self.table_begin(tresult, tout, &buf[0], npages)
+                self.table_begin(tresult, tout, tblob_c, tblob_r, &buf[0], npages, first_offset)
             else:
                 self.ahead_begin(&buf[0], npages, folio_pages, zeromap)
             first = 0
@@ -152,6 +175,8 @@ cdef class Core(_CoreZswap):
                             outcomes[first + j] = 120
                 first += n
             self.ahead_end()
+        if shared is not None:
+            shared.busy = 0
         self.flush_bad()
 
     def load_run(self, uint64_t first_offset, const uint8_t[::1] expected, const uint8_t[::1] outcomes):
@@ -161,44 +186,41 @@ cdef class Core(_CoreZswap):
         return self.load_apply(first_offset, self.load_check(first_offset, expected, outcomes))
 
     def load_check(self, uint64_t first_offset, const uint8_t[::1] expected,
-                   const uint8_t[::1] outcomes, _CoreZswap like=None, const int32_t[::1] like_codes=None):
+                   const uint8_t[::1] outcomes, Compressed shared=None):
         """The read-only half of `load_run`, on every thread: for each page, (return code,
         first differing byte) as its load would give them, or (LOAD_SKIP, -1) for a page
-        not stored in zswap.  With `like` (a pool of the same compressor and page size
-        whose `load_check` of the same pages gave `like_codes`), a page whose entry holds
-        the same bytes as `like`'s takes its result from there instead of decompressing
-        again.  Changes nothing: `load_apply` does the loads' bookkeeping."""
+        not stored in zswap.  In a pool sharing its bytes, an entry whose blob another
+        pool has read back against these pages takes that answer.  With `shared`, the
+        work runs on its threads (this pool's own otherwise).  Changes nothing:
+        `load_apply` does the loads' bookkeeping."""
         self.bytes_kept()
         cdef int64_t npages = expected.shape[0] // self.page_size
         cdef int64_t i, n = 0, idx
         cdef Entry *e
         cdef LoadJob job
+        cdef zc_workers *workers = self.workers if shared is None else shared.workers
         cdef bytearray codes = bytearray(npages * 2 * sizeof(int32_t))
         if outcomes.shape[0] != npages:
             raise ValueError("one outcome per page")
-        if like is not None:
-            if like.alg != self.alg or like.page_size != self.page_size:
-                raise ValueError("the pool to share with is of another compressor or page size")
-            if like_codes is None or like_codes.shape[0] != npages * 2:
-                raise ValueError("like_codes: that pool's load_check of the same pages")
+        if shared is not None and (shared.alg != self.alg or shared.page_size != self.page_size):
+            raise ValueError("the shared table is of another compressor or page size")
         memset(&job, 0, sizeof(job))
-        job.ctx = self.ctxs
+        job.ctx = &self.ctxs[0]
+        job.bufs = self.scratch  # a page per thread (MAX_UNITS of them)
+        if shared is not None:
+            job.ctx = &shared.ctxs[0]
         job.alg = self.alg
         job.page_size = self.page_size
         job.expected = &expected[0] if npages else NULL
         job.codes = <int32_t *><char *>codes
-        job.bufs = self.scratch
         job.buf_size = self.scratch_size
         job.src = <const uint8_t **>calloc(max(npages, 1), sizeof(uint8_t *))
         job.length = <uint32_t *>calloc(max(npages, 1), sizeof(uint32_t))
         job.page = <int64_t *>malloc(max(npages, 1) * sizeof(int64_t))
-        if like is not None:
-            job.like_src = <const uint8_t **>calloc(max(npages, 1), sizeof(uint8_t *))
-            job.like_length = <uint32_t *>calloc(max(npages, 1), sizeof(uint32_t))
-            job.like_codes = &like_codes[0] if npages else NULL
+        if self.blob_of:
+            job.blob = <Blob **>calloc(max(npages, 1), sizeof(Blob *))
         try:
-            if (not job.src or not job.length or not job.page
-                    or (like is not None and (not job.like_src or not job.like_length))):
+            if not job.src or not job.length or not job.page or (self.blob_of and not job.blob):
                 raise MemoryError()
             self.idle()
             for i in range(npages):
@@ -211,25 +233,22 @@ cdef class Core(_CoreZswap):
                     job.codes[2 * i] = -ENOENT
                     continue
                 e = &self.entries[idx]
-                job.src[i] = self.zs_ptr(e.handle) if e.handle else NULL
+                job.src[i] = self.entry_data(idx)
                 job.length[i] = e.length
+                if job.blob:
+                    job.blob[i] = self.blob_of[idx]
                 job.page[n] = i
                 n += 1
-                if like is not None:
-                    idx = like.tree_get(first_offset + i)
-                    if idx >= 0 and like.entries[idx].handle:
-                        job.like_src[i] = like.zs_ptr(like.entries[idx].handle)
-                        job.like_length[i] = like.entries[idx].length
+            job.npages = n
             self.enter()
             with nogil:
-                zc_workers_run(self.workers, <int>n, load_task, &job)
+                zc_workers_run(workers, <int>((n + TASK_PAGES - 1) // TASK_PAGES), load_task, &job)
             self.busy = 0
         finally:
             free(job.src)
             free(job.length)
             free(job.page)
-            free(job.like_src)
-            free(job.like_length)
+            free(job.blob)
         return memoryview(codes).cast("i")
 
     def load_apply(self, uint64_t first_offset, const int32_t[::1] codes):
@@ -287,8 +306,10 @@ cdef class Core(_CoreZswap):
                     k[i] = 99  # 'c'
                 elif e.length > ps:
                     k[i] = 111  # 'o'
-                elif e.handle != 0 and (self.sizes_only or
-                                        memcmp(self.zs_ptr(e.handle), &expected[i * ps], ps) == 0):
+                elif self.sizes_only and e.handle != 0:
+                    k[i] = 112  # 'p': no bytes to compare (keep_sizes_only)
+                elif (self.entry_data(idx) != NULL
+                      and memcmp(self.entry_data(idx), &expected[i * ps], ps) == 0):
                     k[i] = 112  # 'p'
                 else:
                     k[i] = 113  # 'q'
@@ -300,9 +321,24 @@ cdef class Core(_CoreZswap):
         writeback are refused after (nothing to read), and `slots` calls every entry of
         PAGE_SIZE bytes 'p' (its bytes are not there to compare)."""
         self.idle()
-        if self.nlive_entries or self.nzspages:
+        if self.nlive_entries or self.nzspages or self.blob_of:
             raise ValueError("keep_sizes_only: the pool already holds entries")
         self.sizes_only = 1
+        self.zs_links_only = 1
+
+    def share_bytes(self):
+        """From now on keep each entry's bytes in a blob shared with the other pools that
+        store the same chunks with the same table (`store_run(..., shared=)`): a page's
+        compressed output, or the page as-is, is held once for all of them, and read back
+        once (`load_check`).  Bytes that are neither get a blob of their own.  Only before
+        anything is stored."""
+        self.idle()
+        if self.nlive_entries or self.nzspages or self.sizes_only:
+            raise ValueError("share_bytes: the pool already holds entries")
+        self.blob_of = <Blob **>calloc(max(self.cap_entries, 1), sizeof(Blob *))
+        if not self.blob_of:
+            raise MemoryError()
+        self.zs_links_only = 1
 
     cdef void bytes_kept(self) except *:
         if self.sizes_only:
@@ -373,7 +409,7 @@ cdef class Core(_CoreZswap):
         if idx < 0:
             return None
         e = &self.entries[idx]
-        data = self.zs_ptr(e.handle)[:e.length] if e.handle else b""
+        data = self.entry_data(idx)[:e.length] if self.entry_data(idx) != NULL else b""
         return e.length, data, e.memcg
 
     def tally(self):

@@ -85,17 +85,20 @@ cdef void unit_task(void *arg, int k, int thread) noexcept nogil:
         u.result = n
 
 
-def raw_loop(str compressor, const uint8_t[::1] buf, int page_size, int repeat):
-    """The physical limit: compress every page into a PAGE_SIZE destination, nothing else.
+def raw_loop(str compressor, const uint8_t[::1] buf, int page_size, int repeat, bint decompress=False):
+    """The physical limit: compress every page into a PAGE_SIZE destination, nothing else
+    (with `decompress`: and decompress every output that fit back into a page).
     Returns the total of the output lengths (so the work cannot be skipped)."""
     cdef int alg = alg_id(compressor)
     cdef zc_ctx *ctx = zc_ctx_new()
     cdef uint8_t *dst = <uint8_t *>malloc(page_size)
+    cdef uint8_t *back = <uint8_t *>malloc(page_size)
     cdef int64_t npages = buf.shape[0] // page_size, i
     cdef int r
     cdef long total = 0, n
-    if not ctx or not dst:
+    if not ctx or not dst or not back:
         free(dst)
+        free(back)
         zc_ctx_free(ctx)
         raise MemoryError()
     with nogil:
@@ -103,6 +106,9 @@ def raw_loop(str compressor, const uint8_t[::1] buf, int page_size, int repeat):
             for i in range(npages):
                 n = zc_compress(ctx, alg, &buf[i * page_size], page_size, dst, page_size)
                 total += n
+                if decompress and n > 0:
+                    total += zc_decompress(ctx, alg, dst, n, back, page_size)
     free(dst)
+    free(back)
     zc_ctx_free(ctx)
     return total

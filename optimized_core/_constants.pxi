@@ -70,6 +70,7 @@ DEF RATIO_FULL = 11
 DEF CHUNK_BITS = 10
 DEF SPARE_BYTES = 64 << 20  # memory of freed zspages kept for reuse, at most
 DEF AHEAD_RING = 64
+DEF TASK_PAGES = 16  # pages a thread claims at a time (a table's fill, load_check)
 DEF LOAD_SKIP = 2  # load_check: a page zswap does not hold
 DEF NOT_COMPRESSED = -2  # a shared table's page left to the store (a zero page)
 

@@ -18,8 +18,8 @@ from libc.string cimport memcmp, memcpy, memset
 # of classes, one per file from _state.pxi on, each adding its part's methods to the one before.
 include "_constants.pxi"
 include "_compressors.pxi"
-include "_threads.pxi"
 include "_shared.pxi"
+include "_threads.pxi"
 include "_state.pxi"
 include "_zsmalloc.pxi"
 include "_tree.pxi"

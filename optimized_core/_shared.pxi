@@ -3,6 +3,42 @@
 # No model file: a real compressor's output is a pure function of the page (model/compressors.py),
 # so a pool taking a page's result from the table stores what it would have computed itself;
 # the pools' own code decides what to do with it (Core.store_run with `shared`).
+#
+# Pools that share their bytes (Core.share_bytes) keep one copy of each stored content for all
+# of them: a blob per page of the chunk for its compressed output and one for the page as-is,
+# counted by the entries that hold it (and by the table while the chunk is current); bytes no
+# other pool can have stored (any other content) go to a blob of the entry's own.  A blob also
+# keeps its read-back's answer once one pool has decompressed it (Core.load_check).
+
+
+cdef struct Blob:
+    int32_t refs
+    int32_t known          # 1: rc and first are the answer of its read-back
+    int32_t rc
+    int32_t first
+    uint32_t length
+    uint32_t pad
+
+
+cdef inline uint8_t *blob_bytes(Blob *b) noexcept nogil:
+    return <uint8_t *>(b + 1)
+
+
+cdef Blob *blob_new(const uint8_t *data, uint32_t length, int32_t refs) noexcept nogil:
+    cdef Blob *b = <Blob *>malloc(sizeof(Blob) + length)
+    if b:
+        b.refs = refs
+        b.known = 0
+        b.length = length
+        memcpy(blob_bytes(b), data, length)
+    return b
+
+
+cdef inline void blob_put(Blob *b) noexcept nogil:
+    if b:
+        b.refs -= 1
+        if b.refs == 0:
+            free(b)
 
 
 cdef struct TableJob:
@@ -12,24 +48,30 @@ cdef struct TableJob:
     size_t slot_size
     zc_ctx **ctx
     const uint8_t *base
+    int64_t npages
     long *result
     uint8_t *zero
     uint8_t *out
 
 
-cdef void table_task(void *arg, int k, int thread) noexcept nogil:
-    """Page k of the chunk: zero or not, and (not zero) its compression, as compress-ahead
-    computes it (ahead_produce: the unlimited output for a batching algorithm, else a
-    PAGE_SIZE destination)."""
+cdef void table_task(void *arg, int block, int thread) noexcept nogil:
+    """The pages of one block of the chunk: zero or not, and (not zero) each one's
+    compression, as compress-ahead computes it (ahead_produce: the unlimited output for a
+    batching algorithm, else a PAGE_SIZE destination)."""
     cdef TableJob *t = <TableJob *>arg
-    cdef const uint8_t *p = t.base + <size_t>k * t.page_size
+    cdef int64_t k = <int64_t>block * TASK_PAGES
+    cdef int64_t end = min(k + TASK_PAGES, t.npages)
+    cdef const uint8_t *p
     cdef size_t cap = t.slot_size if t.batching else <size_t>t.page_size
-    t.zero[k] = p[0] == 0 and memcmp(p, p + 1, t.page_size - 1) == 0
-    if t.zero[k]:
-        t.result[k] = NOT_COMPRESSED
-    else:
-        t.result[k] = zc_compress(t.ctx[thread], t.alg, p, t.page_size,
-                                  t.out + <size_t>k * t.slot_size, cap)
+    while k < end:
+        p = t.base + <size_t>k * t.page_size
+        t.zero[k] = p[0] == 0 and memcmp(p, p + 1, t.page_size - 1) == 0
+        if t.zero[k]:
+            t.result[k] = NOT_COMPRESSED
+        else:
+            t.result[k] = zc_compress(t.ctx[thread], t.alg, p, t.page_size,
+                                      t.out + <size_t>k * t.slot_size, cap)
+        k += 1
 
 
 cdef class Compressed:
@@ -46,6 +88,9 @@ cdef class Compressed:
     cdef uint8_t *zero
     cdef uint8_t *out
     cdef object held  # the chunk's buffer, kept alive while the table refers to it
+    cdef Blob **blob_c  # per page of the chunk: the blob of its compressed output, or NULL
+    cdef Blob **blob_r  # per page: the blob of the page as-is, or NULL
+    cdef int busy  # a store_run is using the table
 
     def __cinit__(self, str compressor, int page_size, int batching, int threads):
         cdef int i
@@ -69,28 +114,51 @@ cdef class Compressed:
         for i in range(8):
             if self.ctxs[i]:
                 zc_ctx_free(self.ctxs[i])
+        self.drop_blobs()
         free(self.result)
         free(self.zero)
         free(self.out)
+        free(self.blob_c)
+        free(self.blob_r)
+
+    cdef void drop_blobs(self) noexcept nogil:
+        """The table's counts on the current chunk's blobs, given up."""
+        cdef int64_t i
+        if self.blob_c:
+            for i in range(self.npages):
+                blob_put(self.blob_c[i])
+                blob_put(self.blob_r[i])
+                self.blob_c[i] = self.blob_r[i] = NULL
 
     def fill(self, const uint8_t[::1] buf):
         """Compress every page of `buf` (a whole number of pages), on every thread."""
         cdef int64_t n = buf.shape[0] // self.page_size
         cdef TableJob job
+        if self.busy:
+            raise RuntimeError("this table is in use by a store")
+        self.drop_blobs()
         if n > self.cap_pages:
             free(self.result)
             free(self.zero)
             free(self.out)
+            free(self.blob_c)
+            free(self.blob_r)
             self.result = <long *>malloc(n * sizeof(long))
             self.zero = <uint8_t *>malloc(n)
             self.out = <uint8_t *>malloc(n * self.slot_size)
-            if not self.result or not self.zero or not self.out:
+            self.blob_c = <Blob **>calloc(n, sizeof(Blob *))
+            self.blob_r = <Blob **>calloc(n, sizeof(Blob *))
+            if not self.result or not self.zero or not self.out or not self.blob_c or not self.blob_r:
                 free(self.result)
                 free(self.zero)
                 free(self.out)
+                free(self.blob_c)
+                free(self.blob_r)
                 self.result = NULL
                 self.zero = self.out = NULL
+                self.blob_c = self.blob_r = NULL
                 self.cap_pages = 0
+                self.npages = 0
                 raise MemoryError()
             self.cap_pages = n
         self.held = buf
@@ -102,11 +170,12 @@ cdef class Compressed:
         job.slot_size = self.slot_size
         job.ctx = self.ctxs
         job.base = self.base
+        job.npages = n
         job.result = self.result
         job.zero = self.zero
         job.out = self.out
         with nogil:
-            zc_workers_run(self.workers, <int>n, table_task, &job)
+            zc_workers_run(self.workers, <int>((n + TASK_PAGES - 1) // TASK_PAGES), table_task, &job)
 
     @property
     def pages(self):

@@ -84,6 +84,8 @@ cdef class _CoreState:
     cdef int reached_pages  # the last zswap_store got past the limit checks
     cdef int busy  # a call is inside (the GIL is released there): refuse a second thread
     cdef int sizes_only  # keep every size and count, never the bytes (Core.keep_sizes_only)
+    cdef int zs_links_only  # zspages without room for objects: sizes only, or bytes in blobs
+    cdef Blob **blob_of  # per entry, where its bytes are, for a pool sharing its bytes (Core.share_bytes)
     cdef Ahead ah  # compress-ahead (see ahead_begin)
 
     def __cinit__(self, int variant, int layer, str compressor, int batching, int alg_batch_size,
@@ -157,6 +159,10 @@ cdef class _CoreState:
         for i in range(self.nchunks):
             free(self.chunks[i])
         free(self.chunks)
+        if self.blob_of:
+            for i in range(self.nentries):
+                blob_put(self.blob_of[i])
+        free(self.blob_of)
         free(self.entries)
         for i in range(self.nzspages):
             free(self.zspages[i].mem)

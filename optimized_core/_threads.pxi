@@ -46,6 +46,9 @@ cdef struct Ahead:
     int table
     const long *tresult
     const uint8_t *tout
+    Blob **blob_c          # the table's blobs (pools that share their bytes)
+    Blob **blob_r
+    uint64_t first_offset  # the swap offset of the table's first page in this store_run
 
 
 cdef int ahead_claim(Ahead *a, int64_t *pos) noexcept nogil:

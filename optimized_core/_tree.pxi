@@ -52,6 +52,9 @@ cdef class _CoreTree(_CoreZsmalloc):
                     self.oom = 1
                     return -1
                 self.entries = grown
+                if self.blob_of and not self.grow_blob_of():
+                    self.oom = 1
+                    return -1
             idx = self.nentries
             self.nentries += 1
         self.entries[idx].offset = offset
@@ -62,7 +65,18 @@ cdef class _CoreTree(_CoreZsmalloc):
         self.nlive_entries += 1
         return idx
 
+    cdef int grow_blob_of(self) noexcept nogil:
+        cdef Blob **grown = <Blob **>realloc(self.blob_of, self.cap_entries * sizeof(Blob *))
+        if not grown:
+            return 0
+        memset(grown + self.nentries, 0, (self.cap_entries - self.nentries) * sizeof(Blob *))
+        self.blob_of = grown
+        return 1
+
     cdef void entry_release(self, int64_t idx) noexcept nogil:
+        if self.blob_of:
+            blob_put(self.blob_of[idx])
+            self.blob_of[idx] = NULL
         self.entries[idx].handle = <uint64_t>self.free_entry
         self.entries[idx].charged = 0
         self.free_entry = idx

@@ -12,12 +12,42 @@ cdef class _CoreVariants(_CoreAcomp):
         cdef int64_t handle = self.zs_malloc(dlen)
         if handle < 0:
             return handle
-        if not self.sizes_only:
+        if self.blob_of:
+            blob_put(self.blob_of[idx])
+            self.blob_of[idx] = self.blob_for(idx, dlen, data)
+            if not self.blob_of[idx]:
+                self.oom = 1
+        elif not self.zs_links_only:
             memcpy(self.zs_ptr(handle), data, dlen)
         self.npool_bytes += dlen
         self.entries[idx].handle = <uint64_t>handle
         self.entries[idx].length = dlen
         return handle
+
+    cdef Blob *blob_for(self, int64_t idx, uint32_t dlen, const uint8_t *data) noexcept nogil:
+        """The blob that holds these bytes for entry idx (a pool sharing its bytes): the
+        table's for its page when they are the page's compressed output or the page
+        as-is, made now if no pool has stored them yet; else one of its own."""
+        cdef Ahead *a = &self.ah
+        cdef int64_t page
+        cdef Blob **slot = NULL
+        cdef const uint8_t *src
+        if a.table and a.blob_c:
+            page = <int64_t>(self.entries[idx].offset - a.first_offset)
+            if 0 <= page < a.npages:
+                src = a.base + <size_t>page * self.page_size
+                if (a.tresult[page] >= 0 and dlen == <uint32_t>a.tresult[page]
+                        and memcmp(data, a.tout + <size_t>page * a.slot_size, dlen) == 0):
+                    slot = &a.blob_c[page]
+                elif dlen == <uint32_t>self.page_size and (data == src or memcmp(data, src, dlen) == 0):
+                    slot = &a.blob_r[page]
+        if slot == NULL:
+            return blob_new(data, dlen, 1)
+        if slot[0] == NULL:
+            slot[0] = blob_new(data, dlen, 2)  # the entry's and the table's
+            return slot[0]
+        slot[0].refs += 1
+        return slot[0]
 
     # ---- counting ------------------------------------------------------------------
 

@@ -2,17 +2,18 @@
 
 cdef class _CoreZsmalloc(_CoreState):
     # ---- zsmalloc --------------------------------------------------------------
-    # A pool that keeps sizes only (Core.keep_sizes_only) gives each zspage room for its
-    # free-slot links alone (4 bytes a slot): the same handles, classes and page counts.
+    # A pool that keeps sizes only (Core.keep_sizes_only) or keeps its bytes in blobs
+    # (Core.share_bytes) gives each zspage room for its free-slot links alone (4 bytes a
+    # slot): the same handles, classes and page counts.
 
     cdef inline size_t zspage_bytes(self, SizeClass *cls) noexcept nogil:
-        if self.sizes_only:
+        if self.zs_links_only:
             return cls.objs * sizeof(int32_t)
         return cls.pages * <size_t>self.page_size
 
     cdef inline uint8_t *slot_link(self, Zspage *zp, SizeClass *cls, int32_t slot) noexcept nogil:
         """Where a free slot keeps the next free slot: its first 4 bytes."""
-        return zp.mem + <size_t>slot * (sizeof(int32_t) if self.sizes_only else cls.size)
+        return zp.mem + <size_t>slot * (sizeof(int32_t) if self.zs_links_only else cls.size)
 
     cdef void refile(self, SizeClass *cls, Zspage *zp) noexcept nogil:
         cdef int group
@@ -156,6 +157,15 @@ cdef class _CoreZsmalloc(_CoreState):
     cdef inline uint8_t *zs_ptr(self, uint64_t handle) noexcept nogil:
         cdef Zspage *zp = &self.zspages[(handle >> 16) - 1]
         return zp.mem + <size_t>(handle & 0xffff) * self.classes[zp.cls].size
+
+    cdef inline const uint8_t *entry_data(self, int64_t idx) noexcept nogil:
+        """Where entry idx's bytes are (NULL: none): its blob in a pool sharing its bytes,
+        else its zsmalloc object."""
+        if self.blob_of:
+            return blob_bytes(self.blob_of[idx]) if self.blob_of[idx] else NULL
+        if self.entries[idx].handle == 0:
+            return NULL
+        return self.zs_ptr(self.entries[idx].handle)
 
     cdef void zs_free(self, uint64_t handle, uint32_t length) noexcept nogil:
         cdef int64_t zid = <int64_t>(handle >> 16) - 1

@@ -61,8 +61,9 @@ cdef class _CoreZswap(_CoreVariants):
 
     cdef int decompress_entry(self, int64_t idx, uint8_t *out) noexcept nogil:
         cdef Entry *e = &self.entries[idx]
-        if load_page(self.ctxs[0], self.alg, self.page_size, self.zs_ptr(e.handle), e.length,
-                     out) == 0:
+        cdef const uint8_t *data = self.entry_data(idx)
+        if data != NULL and load_page(self.ctxs[0], self.alg, self.page_size, data, e.length,
+                                      out) == 0:
             return 0
         self.ctr[C_DECOMPRESS_FAIL] += 1
         return -EIO

@@ -104,7 +104,7 @@ class CorePool(Pool):
             self._c.store_run(view, self._offset(first_offset, n), folio_pages, self._cgroup(cgroup),
                               bool(zeromap), outcomes, memoryview(sink).cast("b"),
                               None if shared is None else shared._c)
-        except ValueError as e:
+        except (ValueError, RuntimeError) as e:
             raise PoolInputError(str(e)) from None
         return bytes(outcomes)
 
@@ -118,21 +118,32 @@ class CorePool(Pool):
         except ValueError as e:
             raise PoolInputError(str(e)) from None
 
+    def share_bytes(self) -> None:
+        """Keep each entry's bytes in a blob shared with the other pools that store the
+        same chunks with the same `SharedCompression` (before the first store): a page's
+        compressed output or the page as-is is held once for all of them, and read back
+        once (`load_check`); other bytes get a blob of their own.  Everything else (sizes,
+        zsmalloc's classes and pages, counters) stays this pool's own."""
+        try:
+            self._c.share_bytes()
+        except ValueError as e:
+            raise PoolInputError(str(e)) from None
+
     def load_check(self, first_offset: int, expected, outcomes: bytes,
-                   like: "CorePool | None" = None, like_codes=None):
-        """The read-only half of `load_run` (every thread): each page's result, for
-        `load_apply`.  With `like` (a pool of the same compressor and page size, and
-        its `load_check` of the same pages), an entry holding the same bytes as
-        like's takes like's result instead of being decompressed again."""
+                   shared: SharedCompression | None = None):
+        """The read-only half of `load_run` (every thread; `shared`'s threads when
+        given): each page's result, for `load_apply`.  In a pool sharing its bytes, an
+        entry whose blob another pool has read back against these pages takes that
+        answer instead of being decompressed again."""
         view = self._pages(expected)
         self._outcomes(view, outcomes)
-        if like is not None and (like.compressor != self.compressor
-                                 or like.page_size != self.page_size):
-            raise PoolInputError("load_check: `like` is of another compressor or page size")
+        if shared is not None and (shared.compressor != self.compressor
+                                   or shared.page_size != self.page_size):
+            raise PoolInputError("load_check: the shared compression is of another compressor "
+                                 "or page size")
         try:
             return self._c.load_check(self._offset(first_offset, len(outcomes)), view,
-                                      bytes(outcomes), None if like is None else like._c,
-                                      like_codes)
+                                      bytes(outcomes), None if shared is None else shared._c)
         except ValueError as e:
             raise PoolInputError(str(e)) from None
 

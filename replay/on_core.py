@@ -41,20 +41,22 @@ class CoreRun(Run):
 
     Compress once, decide many (`stream.run_together`): before a chunk is
     stored, `shared` may be set to that chunk's pages compressed once for
-    every run of this compressor; before it is read back, `check_load` may be
-    given `like`, a run whose results this one takes for the entries that hold
-    the same bytes."""
+    every run of this compressor (`SharedCompression`).  With `share_bytes`,
+    the pool keeps its bytes in blobs shared with the other runs of that
+    compressor: each stored content held once, and read back once."""
 
     audits = True
 
     def __init__(self, config, progress=None, keep_outcomes: bool = True, threads: int = 1,
-                 sizes_only: bool = False):
+                 sizes_only: bool = False, share_bytes: bool = False):
         super().__init__(config, progress, keep_outcomes)
         self.pool = CorePool(config.variant, config.compressor, config.page_size,
                              total_ram_pages=config.total_ram_pages,
                              max_batch_size=config.max_batch_size, threads=threads)
         if sizes_only:
             self.pool.keep_sizes_only()
+        elif share_bytes:
+            self.pool.share_bytes()
         self.reads_back = not sizes_only
         self.chunk_ids = CHUNK_IDS if self.reads_back else SIZES_ONLY_CHUNK_IDS
         self.cg = self.pool.add_cgroup(config.writeback)
@@ -106,15 +108,12 @@ class CoreRun(Run):
         self.pending = []
         self.moved = bytearray()
 
-    def check_load(self, first: int, chunk, like: "CoreRun | None" = None) -> None:
+    def check_load(self, first: int, chunk, shared=None) -> None:
         """The read-only half of the chunk's read-back (`CorePool.load_check`), on every
-        thread; `like` a run of the same compressor whose `check_load` of this chunk is
-        done and whose `load` is not."""
+        thread (`shared`'s, a `SharedCompression` of this compressor, when given)."""
         n = len(chunk) // self.config.page_size
         at = first - self.window_first
-        self.codes = self.pool.load_check(first, chunk, self.window[at:at + n],
-                                          None if like is None else like.pool,
-                                          None if like is None else like.codes)
+        self.codes = self.pool.load_check(first, chunk, self.window[at:at + n], shared)
 
     def _load(self, first: int, chunk) -> None:
         if self.codes is None:

@@ -190,18 +190,20 @@ class PageSource:
         nbytes = CHUNK_BYTES if nbytes is None else nbytes
         return max(folio_pages, nbytes // self.page_size // folio_pages * folio_pages)
 
-    def chunks(self, max_pages: int) -> Iterator[tuple[int, memoryview]]:
+    def chunks(self, max_pages: int, buffers: int = 1) -> Iterator[tuple[int, memoryview]]:
         """(first page, its pages) for consecutive chunks of `max_pages` pages (the
-        last may be shorter).  The view is reused: it is valid until the next chunk."""
+        last may be shorter).  The chunks take turns in `buffers` buffers: a view is
+        valid until `buffers` more chunks have been read."""
         ps = self.page_size
-        buf = bytearray(max_pages * ps)
-        mv = memoryview(buf)
+        ring = [memoryview(bytearray(max_pages * ps)) for _ in range(buffers)]
+        turn = 0
+        mv = ring[0]
         filled = first = 0
         for inp in self.inputs:
             with inp.open() as f:
                 got = 0
                 while inp.size is None or got < inp.size:
-                    want = len(buf) - filled
+                    want = len(mv) - filled
                     if inp.size is not None:
                         want = min(want, inp.size - got)
                     try:
@@ -212,10 +214,12 @@ class PageSource:
                         break
                     filled += n
                     got += n
-                    if filled == len(buf):
+                    if filled == len(mv):
                         yield first, mv
                         first += max_pages
                         filled = 0
+                        turn += 1
+                        mv = ring[turn % buffers]
             if inp.size is not None and got < inp.size:
                 raise SourceError(f"{inp.path}: has {got} bytes, {inp.size} when replay began; "
                                   "replay a copy that does not change")
@@ -228,10 +232,12 @@ class PageSource:
                               f"the last page is zero-padded ({ps - rest} bytes)")
                 mv[filled:filled + ps - rest] = bytes(ps - rest)
                 filled += ps - rest
-                if filled == len(buf):
+                if filled == len(mv):
                     yield first, mv
                     first += max_pages
                     filled = 0
+                    turn += 1
+                    mv = ring[turn % buffers]
         if filled:
             yield first, mv[:filled]
 

@@ -23,6 +23,8 @@ carries the results so far: the runs done, and the run under way with its
 from __future__ import annotations
 
 import math
+import queue
+import threading
 
 from .results import RunConfig, RunResult
 from .run import PoolLimitAhead, Stopped, run_needs, run_passes
@@ -120,6 +122,57 @@ def _lcm(values) -> int:
     return out
 
 
+def _read_ahead(source: PageSource, step: int, prepare=None, ahead: bool = False):
+    """(first, chunk, prepare(chunk)) for each chunk of `source`.  With `ahead`, the
+    next chunk is read and prepared on a thread of its own while the caller works on
+    this one (two buffers; `prepare` must release the GIL to gain anything); an
+    error there is raised here.  The caller must be done with a chunk before it
+    asks for the one after the next."""
+    if not ahead:
+        for first, chunk in source.chunks(step):
+            yield first, chunk, prepare(first, chunk) if prepare else None
+        return
+    done = object()
+    items: queue.Queue = queue.Queue()
+    room = threading.Semaphore(2)  # chunks read and not yet released by the caller
+    stop = threading.Event()
+
+    def produce():
+        chunks = source.chunks(step, buffers=2)
+        try:
+            while True:
+                room.acquire()
+                if stop.is_set():
+                    return
+                item = next(chunks, done)
+                if item is done:
+                    items.put(done)
+                    return
+                first, chunk = item
+                items.put((first, chunk, prepare(first, chunk) if prepare else None))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, who raises it
+            items.put(e)
+        finally:
+            chunks.close()
+
+    worker = threading.Thread(target=produce, name="zswap-spec-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            room.release()
+    finally:
+        stop.set()
+        room.release()
+        room.release()
+        worker.join()
+
+
 def run_together(source: PageSource, configs: list[RunConfig], progress=None, threads: int = 1,
                  sizes_only: bool = False) -> tuple[list[RunResult], list[RunConfig]]:
     """Every configuration on the core over a seekable source at once, in passes:
@@ -128,22 +181,28 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
     Each chunk is read once per pass for all the runs.  Before it is stored its
     pages are compressed once per compressor, on `threads` threads
     (`SharedCompression`), and every run of that compressor takes its pages'
-    compression from there; its own code decides what to store.  On the
-    read-back, the first run of a compressor decompresses the chunk's entries
-    (on every thread), and each other run takes that result for the entries that
-    hold the same bytes (`CorePool.load_check`).  Each result is field for field
-    that of the configuration run alone (tests/replay/test_replay_shared.py).
+    compression from there; its own code decides what to store.  The runs'
+    pools hold the bytes they store in blobs they share (`CorePool.share_bytes`):
+    a page's compressed output, or the page as-is, is kept once for all of
+    them, and read back once, on every thread (`CorePool.load_check`).  Each
+    result is field for field that of the configuration run alone
+    (tests/replay/test_replay_shared.py).
 
-    With `sizes_only` the pools keep no bytes: one pass, each chunk checked right
-    after it is stored (no later store touches its slots: the core runs no
-    writeback), and nothing read back.  Returns the results, and the
+    Each chunk's slots are checked right after it is stored, while its pages
+    are at hand (INV-ATOMIC, INV-LEN, INV-RAW, INV-WB; no later store of the
+    run touches them: offsets are not reused and the core runs no writeback),
+    so the input is read twice: to swap out, and to read back.  With
+    `sizes_only` the pools keep no bytes and nothing is read back: one pass.  Returns the results, and the
     configurations that came near the pool limit with writeback on (only the
     model runs the shrink worker there: `PoolLimitAhead`), left for the caller."""
     from zswap_spec.pool.core_backend import SharedCompression
 
     from .on_core import CoreRun
 
-    runs = [CoreRun(cfg, progress, threads=threads, sizes_only=sizes_only) for cfg in configs]
+    # The runs' pools keep their bytes in blobs shared by the runs of their compressor, and
+    # work on the threads of its table; their own threads would only wait.
+    runs = [CoreRun(cfg, progress, sizes_only=sizes_only, share_bytes=not sizes_only)
+            for cfg in configs]
     tables = {}
     for cfg in configs:
         key = (cfg.compressor, cfg.page_size)
@@ -156,14 +215,27 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
     def key_of(run):
         return (run.config.compressor, run.config.page_size)
 
+    # With more than one thread, the next chunk is read and compressed while this one is
+    # stored: each of the two buffers has its own tables.
+    ahead = threads > 1
+    if ahead:
+        spare = {key: SharedCompression(*key, threads) for key in tables}
+        turns = [tables, spare]
+    else:
+        turns = [tables]
+
+    def compress(first, chunk):
+        mine = turns[(first // step) % len(turns)]
+        for key in {key_of(r) for r in live}:
+            mine[key].fill(chunk)
+        return mine
+
     try:
         for run in live:
             run.begin_window(0)
-        for first, chunk in source.chunks(step):
-            for key in {key_of(r) for r in live}:
-                tables[key].fill(chunk)
+        for first, chunk, mine in _read_ahead(source, step, compress, ahead):
             for run in list(live):
-                run.shared = tables[key_of(run)]
+                run.shared = mine[key_of(run)]
                 try:
                     run.store(first, chunk)
                 except PoolLimitAhead:
@@ -172,24 +244,17 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
                     continue
                 finally:
                     run.shared = None
-                if sizes_only:
-                    run.audit(first, chunk)
+                run.audit(first, chunk)
         for run in live:
             run.swapped_out()
         stored = [r for r in live if r.window]
-        if stored and not sizes_only:
-            for first, chunk in source.chunks(step):
-                for run in stored:
-                    run.audit(first, chunk)
         for run in stored:
             run.audited()
         reading = [r for r in stored if r.reads_back]
         if reading:
-            for first, chunk in source.chunks(step):
-                first_of: dict = {}
+            for first, chunk, _ in _read_ahead(source, step, None, ahead):
                 for run in reading:
-                    like = first_of.setdefault(key_of(run), run)
-                    run.check_load(first, chunk, None if like is run else like)
+                    run.check_load(first, chunk, tables[key_of(run)])
                 for run in reading:
                     run.load(first, chunk)
         for run in live:

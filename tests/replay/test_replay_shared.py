@@ -129,23 +129,29 @@ def test_a_table_filled_from_other_pages_is_refused():
         CorePool("mainline", "zstd").store_run(a, 0, 1, 0, shared=table)
 
 
-def test_a_shared_read_back_takes_nothing_from_a_pool_whose_bytes_differ(pages):
-    """The other pool's answer is taken only for an entry holding the very same
-    bytes: an entry changed in one pool is decompressed on its own."""
+def test_pools_sharing_bytes_hold_each_content_once_and_read_it_back_once(pages):
+    """Pools sharing their bytes give every answer a pool of their own gives; an
+    entry whose length was changed in one pool takes nothing from the blob's answer."""
     data = b"".join(pages[:64])
-    ref, mine = CorePool("mainline", "lz4"), CorePool("mainline", "lz4")
-    out = ref.store_run(data, 0)
-    assert mine.store_run(data, 0) == out
+    table = SharedCompression("lz4", PS, threads=2)
+    table.fill(data)
+    alone = CorePool("mainline", "lz4")
+    out = alone.store_run(data, 0)
+    pools = [CorePool(v, "lz4") for v in ("mainline", "uniform")]
+    for pool in pools:
+        pool.share_bytes()
+        assert pool.store_run(data, 0, shared=table) == out
+        assert pool.snapshot() == alone.snapshot()  # entries' bytes, counters, pool pages
+    a, b = pools
     victim = out.index(b"c")
-    mine._c._plant_entry_length(victim, mine.entry_length(victim) - 1)
-    ref_codes = ref.load_check(0, data, out)
-    shared = mine.load_check(0, data, out, like=ref, like_codes=ref_codes)
-    alone = mine.load_check(0, data, out)
-    assert list(shared) == list(alone)
-    assert list(shared) != list(ref_codes)  # the planted entry answers otherwise
-    assert mine.load_apply(0, shared) == [(victim, -5, -1)]  # -EIO: truncated
-    assert ref.load_apply(0, ref_codes) == []
-    assert mine.counters()["decompress_fail"] == 1
+    b._c._plant_entry_length(victim, b.entry_length(victim) - 1)
+    codes_a = a.load_check(0, data, out, shared=table)
+    codes_b = b.load_check(0, data, out, shared=table)
+    assert list(codes_a) == list(alone.load_check(0, data, out))
+    assert list(codes_b) != list(codes_a)  # the planted entry answers for itself
+    assert b.load_apply(0, codes_b) == [(victim, -5, -1)]  # -EIO: its bytes cut short
+    assert a.load_apply(0, codes_a) == [] == alone.load_apply(0, alone.load_check(0, data, out))
+    assert b.counters()["decompress_fail"] == 1
 
 
 def test_load_check_then_apply_is_load_run(pages):
