@@ -69,3 +69,5 @@ def print_runs(results) -> None:
                       f"{'on' if r.config.writeback else 'off'}: {counts}")
         for v in r.violations[:3]:
             console.print(f"  {v.message}")
+        if getattr(r.violations, "dropped", 0):
+            console.print(f"  (counted in full; the first {len(r.violations)} kept)")

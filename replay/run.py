@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from .results import RunConfig, RunResult
+from .results import RunConfig, RunResult, Violations
 from .source import PageSource, pages_source
 
 __all__ = ["Run", "PoolLimitAhead", "pool_limit_pages", "Stopped", "run_passes", "run_needs"]
@@ -51,7 +51,7 @@ class Run:
         self.outcomes = bytearray()  # every page's code, when kept
         self.tally = dict.fromkeys(CODES, 0)
         self.differs: int | None = None
-        self.violations: list = []
+        self.violations = Violations()  # bounded: every one counted
         self.pending: list = []
         self.window = bytearray()  # the current window's codes
         self.window_first = 0

@@ -174,3 +174,21 @@ def test_a_stream_shares_each_windows_compression(pages):
              for c in configs]
     drop = ("differs_from_mainline",)
     assert [fields(r, drop) for r in streamed] == [fields(r, drop) for r in alone]
+
+
+def test_a_run_keeps_the_first_violations_and_counts_them_all(pages):
+    """A variant that breaks an invariant on every page of a dump keeps a bounded list."""
+    from zswap_spec.replay import results
+    from zswap_spec.replay.on_core import CoreRun
+    from zswap_spec.replay.run import run_passes
+
+    cfg = RunConfig("v13", "lz4", False)
+    full = run_passes(CoreRun, pages, cfg)
+    assert len(full.violations) > 4
+    few = results.Violations(kept=3)
+    few.extend(full.violations)
+    bounded = results.RunResult(**{**full.__dict__, "violations": few})
+    assert len(bounded.violations) == 3 and few.dropped == len(full.violations) - 3
+    assert bounded.violation_counts() == full.violation_counts()
+    assert bounded.to_json()["violations"] == full.to_json()["violations"]
+    assert bounded.integrity_violations == full.integrity_violations
