@@ -43,15 +43,17 @@ def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
                 progress=None, window_bytes: int | None = None, threads: int = 1) -> list[RunResult]:
     """Every configuration over a stream, window by window (`impls`: "core" or
     "model" for each).  A window's pages are compressed once per compressor for
-    the runs on the core (`SharedCompression`, on `threads` threads); each run
-    then reads its window back before the next run stores it, so one window's
-    pool is held at a time."""
+    the runs on the core (`SharedCompression`, on `threads` threads), and the
+    bytes they store are held once for all of them, until the next window
+    (`CorePool.share_bytes`): each run reads its window back before the next
+    run stores it, so one window's pool is held at a time, and each stored
+    content is decompressed once."""
     from zswap_spec.pool.core_backend import SharedCompression
 
     from .on_core import CoreRun
     from .on_model import ModelRun
 
-    runs = [CoreRun(cfg, progress, keep_outcomes=False, threads=threads) if impl == "core"
+    runs = [CoreRun(cfg, progress, keep_outcomes=False, share_bytes=True) if impl == "core"
             else ModelRun(cfg, progress, keep_outcomes=False) for cfg, impl in zip(configs, impls)]
     tables = {}
     for run in runs:
@@ -87,6 +89,9 @@ def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
                 run.swapped_out()
                 run.audit(first, chunk)
                 run.audited()
+                if isinstance(run, CoreRun):
+                    run.check_load(first, chunk, tables[(run.config.compressor,
+                                                         run.config.page_size)])
                 run.load(first, chunk)
                 run.loaded()
             for run in runs:
