@@ -15,6 +15,8 @@ cdef struct LoadJob:
     int32_t *codes           # (return code, first differing byte) per page
     int64_t *page            # the pages to load, in order
     int64_t npages           # how many
+    uint64_t session         # the table's read-back session these pages belong to (0: none)
+    uint64_t first_offset
     uint8_t *bufs            # a page per thread
     size_t buf_size
 
@@ -30,9 +32,10 @@ cdef void load_task(void *arg, int block, int thread) noexcept nogil:
 
 
 cdef void load_one(LoadJob *j, int64_t k, int thread) noexcept nogil:
-    """One page of `load_check`: its entry back to a page, compared with the page swapped out.
-    A blob whose read-back another pool did gives that answer (the same bytes, read back
-    against the same page); no two pages of one call share a blob, so no thread races."""
+    """One page of `load_check`: its entry back to a page, compared with the page swapped out;
+    or the answer another pool's call recorded in the entry's blob in this read-back session
+    at this offset (the same bytes against the same page).  Answers are recorded after the
+    threads are done (`Core.load_check`), so no thread writes a blob."""
     cdef int64_t i = j.page[k]
     cdef const uint8_t *want = j.expected + <size_t>i * j.page_size
     cdef const uint8_t *got
@@ -40,11 +43,11 @@ cdef void load_one(LoadJob *j, int64_t k, int thread) noexcept nogil:
     cdef int32_t first = 0
     cdef uint32_t n = j.length[i]
     cdef Blob *b = j.blob[i] if j.blob != NULL else NULL
-    if b != NULL and b.length != n:
-        b = NULL  # the entry says another length than its bytes have: its own answer
-    if b != NULL and b.known:
-        j.codes[2 * i] = b.rc
+    if (b != NULL and b.length == n and b.session == j.session and j.session
+            and b.offset == j.first_offset + <uint64_t>i):
+        j.codes[2 * i] = b.rc  # another pool's answer in this session, at this offset
         j.codes[2 * i + 1] = b.first
+        j.blob[i] = NULL  # nothing to record
         return
     if j.src[i] == NULL or n > <uint32_t>j.page_size:
         j.codes[2 * i] = -EIO
@@ -62,10 +65,6 @@ cdef void load_one(LoadJob *j, int64_t k, int thread) noexcept nogil:
                 first += 1
             j.codes[2 * i] = 1
             j.codes[2 * i + 1] = first
-    if b != NULL:
-        b.rc = j.codes[2 * i]
-        b.first = j.codes[2 * i + 1]
-        b.known = 1
 
 
 cdef class Core(_CoreZswap):
@@ -197,6 +196,7 @@ cdef class Core(_CoreZswap):
         cdef int64_t npages = expected.shape[0] // self.page_size
         cdef int64_t i, n = 0, idx
         cdef Entry *e
+        cdef Blob *b
         cdef LoadJob job
         cdef zc_workers *workers = self.workers if shared is None else shared.workers
         cdef bytearray codes = bytearray(npages * 2 * sizeof(int32_t))
@@ -204,6 +204,9 @@ cdef class Core(_CoreZswap):
             raise ValueError("one outcome per page")
         if shared is not None and (shared.alg != self.alg or shared.page_size != self.page_size):
             raise ValueError("the shared table is of another compressor or page size")
+        if shared is not None and shared.busy:
+            raise RuntimeError("this shared table is in use by another thread; give each "
+                               "thread its own, or serialize the calls")
         memset(&job, 0, sizeof(job))
         job.ctx = &self.ctxs[0]
         job.bufs = self.scratch  # a page per thread (MAX_UNITS of them)
@@ -214,6 +217,11 @@ cdef class Core(_CoreZswap):
         job.expected = &expected[0] if npages else NULL
         job.codes = <int32_t *><char *>codes
         job.buf_size = self.scratch_size
+        job.first_offset = first_offset
+        if (shared is not None and shared.session and npages
+                and shared.session_base == &expected[0]
+                and shared.session_bytes == expected.shape[0]):
+            job.session = shared.session
         job.src = <const uint8_t **>calloc(max(npages, 1), sizeof(uint8_t *))
         job.length = <uint32_t *>calloc(max(npages, 1), sizeof(uint32_t))
         job.page = <int64_t *>malloc(max(npages, 1) * sizeof(int64_t))
@@ -241,9 +249,21 @@ cdef class Core(_CoreZswap):
                 n += 1
             job.npages = n
             self.enter()
+            if shared is not None:
+                shared.busy = 1
             with nogil:
                 zc_workers_run(workers, <int>((n + TASK_PAGES - 1) // TASK_PAGES), load_task, &job)
+            if shared is not None:
+                shared.busy = 0
             self.busy = 0
+            if job.session:  # record each answer for the pools after this one
+                for i in range(npages):
+                    b = job.blob[i]
+                    if b != NULL and b.length == job.length[i]:
+                        b.session = job.session
+                        b.offset = first_offset + i
+                        b.rc = job.codes[2 * i]
+                        b.first = job.codes[2 * i + 1]
         finally:
             free(job.src)
             free(job.length)
@@ -333,8 +353,8 @@ cdef class Core(_CoreZswap):
         once (`load_check`).  Bytes that are neither get a blob of their own.  Only before
         anything is stored."""
         self.idle()
-        if self.nlive_entries or self.nzspages or self.sizes_only:
-            raise ValueError("share_bytes: the pool already holds entries")
+        if self.nlive_entries or self.nzspages or self.sizes_only or self.blob_of:
+            raise ValueError("share_bytes: the pool already holds entries, or shares already")
         self.blob_of = <Blob **>calloc(max(self.cap_entries, 1), sizeof(Blob *))
         if not self.blob_of:
             raise MemoryError()

@@ -7,17 +7,26 @@
 # Pools that share their bytes (Core.share_bytes) keep one copy of each stored content for all
 # of them: a blob per page of the chunk for its compressed output and one for the page as-is,
 # counted by the entries that hold it (and by the table while the chunk is current); bytes no
-# other pool can have stored (any other content) go to a blob of the entry's own.  A blob also
-# keeps its read-back's answer once one pool has decompressed it (Core.load_check).
+# other pool can have stored (any other content) go to a blob of the entry's own.  Within one
+# read-back session of the table (`Compressed.begin_read_back`: these pages, compared by every
+# pool in turn), a blob keeps the answer of the first pool that read it back at an offset, and
+# the others take it (Core.load_check).
+
+
+cdef extern from *:
+    """
+    #define zs_ref_add(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+    """
+    int32_t zs_ref_add(int32_t *p, int32_t v) noexcept nogil
 
 
 cdef struct Blob:
-    int32_t refs
-    int32_t known          # 1: rc and first are the answer of its read-back
+    int32_t refs           # the entries (of any pool, on any thread) and the table holding it
+    uint32_t length
+    uint64_t session       # its read-back answer is for this read-back session of its table
+    uint64_t offset        # ... at this swap offset
     int32_t rc
     int32_t first
-    uint32_t length
-    uint32_t pad
 
 
 cdef inline uint8_t *blob_bytes(Blob *b) noexcept nogil:
@@ -28,17 +37,15 @@ cdef Blob *blob_new(const uint8_t *data, uint32_t length, int32_t refs) noexcept
     cdef Blob *b = <Blob *>malloc(sizeof(Blob) + length)
     if b:
         b.refs = refs
-        b.known = 0
+        b.session = 0
         b.length = length
         memcpy(blob_bytes(b), data, length)
     return b
 
 
 cdef inline void blob_put(Blob *b) noexcept nogil:
-    if b:
-        b.refs -= 1
-        if b.refs == 0:
-            free(b)
+    if b and zs_ref_add(&b.refs, -1) == 0:
+        free(b)
 
 
 cdef struct TableJob:
@@ -90,10 +97,16 @@ cdef class Compressed:
     cdef object held  # the chunk's buffer, kept alive while the table refers to it
     cdef Blob **blob_c  # per page of the chunk: the blob of its compressed output, or NULL
     cdef Blob **blob_r  # per page: the blob of the page as-is, or NULL
-    cdef int busy  # a store_run is using the table
+    cdef int busy  # a fill, store_run or load_check is using the table
+    cdef uint64_t session  # the read-back session (begin_read_back), 0: none
+    cdef const uint8_t *session_base  # its pages
+    cdef int64_t session_bytes
+    cdef object session_held
 
     def __cinit__(self, str compressor, int page_size, int batching, int threads):
         cdef int i
+        if page_size < 64 or page_size & (page_size - 1) or not 1 <= threads <= 8:
+            raise ValueError("page_size must be a power of two, threads 1 to 8")
         self.alg = alg_id(compressor)
         self.batching = batching
         self.page_size = page_size
@@ -135,8 +148,10 @@ cdef class Compressed:
         cdef int64_t n = buf.shape[0] // self.page_size
         cdef TableJob job
         if self.busy:
-            raise RuntimeError("this table is in use by a store")
+            raise RuntimeError("this shared table is in use by another thread; give each "
+                               "thread its own, or serialize the calls")
         self.drop_blobs()
+        self.session_base = NULL
         if n > self.cap_pages:
             free(self.result)
             free(self.zero)
@@ -174,8 +189,23 @@ cdef class Compressed:
         job.result = self.result
         job.zero = self.zero
         job.out = self.out
-        with nogil:
-            zc_workers_run(self.workers, <int>((n + TASK_PAGES - 1) // TASK_PAGES), table_task, &job)
+        self.busy = 1
+        try:
+            with nogil:
+                zc_workers_run(self.workers, <int>((n + TASK_PAGES - 1) // TASK_PAGES), table_task,
+                               &job)
+        finally:
+            self.busy = 0
+
+    def begin_read_back(self, const uint8_t[::1] expected):
+        """A read-back session: the pools sharing their bytes through this table are
+        about to compare the entries they hold with `expected`, one after another, at
+        the same offsets; a blob read back by one of them at an offset answers for the
+        others there (`Core.load_check`).  The pages must not change during it."""
+        self.session += 1
+        self.session_held = expected
+        self.session_base = &expected[0] if expected.shape[0] else NULL
+        self.session_bytes = expected.shape[0]
 
     @property
     def pages(self):

@@ -35,7 +35,7 @@ cdef class _CoreTree(_CoreZsmalloc):
 
     cdef int64_t entry_alloc(self, uint64_t offset) noexcept nogil:
         """`zswap_entry_cache_alloc`: an entry index, or -1 (injected failure)."""
-        cdef int64_t idx
+        cdef int64_t idx, cap
         cdef Entry *grown
         if self.kmemcache_fail_next:
             self.kmemcache_fail_next -= 1
@@ -46,15 +46,16 @@ cdef class _CoreTree(_CoreZsmalloc):
         else:
             if self.nentries == self.cap_entries:
                 # grow by an eighth (at least 256 records): little slack per entry
-                self.cap_entries += max(256, self.cap_entries // 8)
-                grown = <Entry *>realloc(self.entries, self.cap_entries * sizeof(Entry))
+                cap = self.cap_entries + max(256, self.cap_entries // 8)
+                grown = <Entry *>realloc(self.entries, cap * sizeof(Entry))
                 if not grown:
                     self.oom = 1
                     return -1
                 self.entries = grown
-                if self.blob_of and not self.grow_blob_of():
+                if self.blob_of and not self.grow_blob_of(cap):
                     self.oom = 1
                     return -1
+                self.cap_entries = cap
             idx = self.nentries
             self.nentries += 1
         self.entries[idx].offset = offset
@@ -65,11 +66,11 @@ cdef class _CoreTree(_CoreZsmalloc):
         self.nlive_entries += 1
         return idx
 
-    cdef int grow_blob_of(self) noexcept nogil:
-        cdef Blob **grown = <Blob **>realloc(self.blob_of, self.cap_entries * sizeof(Blob *))
+    cdef int grow_blob_of(self, int64_t cap) noexcept nogil:
+        cdef Blob **grown = <Blob **>realloc(self.blob_of, cap * sizeof(Blob *))
         if not grown:
             return 0
-        memset(grown + self.nentries, 0, (self.cap_entries - self.nentries) * sizeof(Blob *))
+        memset(grown + self.nentries, 0, (cap - self.nentries) * sizeof(Blob *))
         self.blob_of = grown
         return 1
 

@@ -46,7 +46,7 @@ cdef class _CoreVariants(_CoreAcomp):
         if slot[0] == NULL:
             slot[0] = blob_new(data, dlen, 2)  # the entry's and the table's
             return slot[0]
-        slot[0].refs += 1
+        zs_ref_add(&slot[0].refs, 1)
         return slot[0]
 
     # ---- counting ------------------------------------------------------------------

@@ -38,7 +38,17 @@ class SharedCompression:
         if len(view) % self.page_size:
             raise PoolInputError(f"{len(view)} bytes are not a whole number of "
                                  f"{self.page_size}-byte pages")
-        self._c.fill(view)
+        try:
+            self._c.fill(view)
+        except RuntimeError as e:
+            raise PoolInputError(str(e)) from None
+
+    def begin_read_back(self, data) -> None:
+        """A read-back session over `data` (the pages the pools sharing their bytes
+        through this table are about to compare with, one pool after another, at the
+        same offsets): what one pool finds for a stored content there, the others
+        take.  `data` must not change during the session."""
+        self._c.begin_read_back(memoryview(data).cast("B"))
 
     def results(self) -> list[int]:
         """Each page's compressed length (-1: did not fit, -2: a zero page, not compressed)."""
@@ -144,7 +154,7 @@ class CorePool(Pool):
         try:
             return self._c.load_check(self._offset(first_offset, len(outcomes)), view,
                                       bytes(outcomes), None if shared is None else shared._c)
-        except ValueError as e:
+        except (ValueError, RuntimeError) as e:
             raise PoolInputError(str(e)) from None
 
     def load_apply(self, first_offset: int, codes) -> list[tuple[int, int, int]]:

@@ -78,6 +78,7 @@ def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
         for first, chunk in source.chunks(window):
             for table in tables.values():
                 table.fill(chunk)
+            begun: list = []
             for run in runs:
                 run.begin_window(first)
                 if isinstance(run, CoreRun):
@@ -90,8 +91,11 @@ def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
                 run.audit(first, chunk)
                 run.audited()
                 if isinstance(run, CoreRun):
-                    run.check_load(first, chunk, tables[(run.config.compressor,
-                                                         run.config.page_size)])
+                    table = tables[(run.config.compressor, run.config.page_size)]
+                    if table not in begun:
+                        table.begin_read_back(chunk)
+                        begun.append(table)
+                    run.check_load(first, chunk, table)
                 run.load(first, chunk)
                 run.loaded()
             for run in runs:
@@ -204,6 +208,21 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
 
     from .on_core import CoreRun
 
+    folios = sorted({c.folio_pages for c in configs})
+    if _lcm(folios) > max(folios) * 8:
+        # A chunk must hold whole folios of every size: far apart sizes go one size at a time.
+        done: dict = {}
+        limited: list[RunConfig] = []
+        for size in folios:
+            part = [c for c in configs if c.folio_pages == size]
+            try:
+                got, left = run_together(source, part, progress, threads, sizes_only)
+            except Stopped as e:
+                raise Stopped([done[c] for c in configs if c in done] + e.results) from None
+            limited += left
+            done.update(zip([c for c in part if c not in left], got))
+        return [done[c] for c in configs if c in done], limited
+
     # The runs' pools keep their bytes in blobs shared by the runs of their compressor, and
     # work on the threads of its table; their own threads would only wait.
     runs = [CoreRun(cfg, progress, sizes_only=sizes_only, share_bytes=not sizes_only)
@@ -229,10 +248,10 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
     else:
         turns = [tables]
 
-    def compress(first, chunk):
+    def compress(first, chunk):  # on the read-ahead thread: touches nothing the runs change
         mine = turns[(first // step) % len(turns)]
-        for key in {key_of(r) for r in live}:
-            mine[key].fill(chunk)
+        for table in mine.values():
+            table.fill(chunk)
         return mine
 
     try:
@@ -258,6 +277,8 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
         reading = [r for r in stored if r.reads_back]
         if reading:
             for first, chunk, _ in _read_ahead(source, step, None, ahead):
+                for table in tables.values():
+                    table.begin_read_back(chunk)
                 for run in reading:
                     run.check_load(first, chunk, tables[key_of(run)])
                 for run in reading:

@@ -192,3 +192,78 @@ def test_a_run_keeps_the_first_violations_and_counts_them_all(pages):
     assert bounded.violation_counts() == full.violation_counts()
     assert bounded.to_json()["violations"] == full.to_json()["violations"]
     assert bounded.integrity_violations == full.integrity_violations
+
+
+def test_a_blobs_answer_holds_only_for_its_session_pages_and_offset(pages):
+    """Another pool's answer is taken only within one read-back session (the same
+    pages) and at the same offset; otherwise each pool reads back for itself."""
+    data = b"".join(pages[:8])
+    other = b"".join(reversed(pages[:8]))
+    table = SharedCompression("lz4", PS)
+    table.fill(data)
+    a, b, own = (CorePool("mainline", "lz4") for _ in range(3))
+    for p in (a, b):
+        p.share_bytes()
+    outs = [p.store_run(data, 0, shared=table if p is not own else None) for p in (a, b, own)]
+    table.begin_read_back(data)
+    assert a.load_apply(0, a.load_check(0, data, outs[0], shared=table)) == []
+    # b compares with other pages: not the session's, so not a's answers
+    got = b.load_apply(0, b.load_check(0, other, outs[1], shared=table))
+    assert got == own.load_apply(0, own.load_check(0, other, outs[2])) != []
+    # one pool, the same pages stored twice (entries sharing blobs), read back in one call
+    p, q = CorePool("mainline", "lz4"), CorePool("mainline", "lz4")
+    p.share_bytes()
+    o = p.store_run(data, 0, shared=table) + p.store_run(data, 8, shared=table)
+    q.store_run(data, 0)
+    q.store_run(data, 8)
+    table.begin_read_back(data + other)
+    assert (p.load_apply(0, p.load_check(0, data + other, o, shared=table))
+            == q.load_apply(0, q.load_check(0, data + other, o)) != [])
+
+
+def test_a_shared_table_in_use_on_another_thread_is_refused(pages):
+    import threading
+
+    data = b"".join(pages) * 8
+    table = SharedCompression("zstd", PS, threads=2)
+    errors, stop = [], threading.Event()
+
+    def fill():
+        while not stop.is_set():
+            try:
+                table.fill(data)
+            except PoolInputError as e:
+                errors.append(str(e))
+
+    worker = threading.Thread(target=fill)
+    worker.start()
+    try:
+        pool = CorePool("mainline", "zstd")
+        for _ in range(200):
+            try:
+                pool.load_check(0, data, b"c" * (len(data) // PS), shared=table)
+            except PoolInputError as e:
+                errors.append(str(e))
+            if errors:
+                break
+    finally:
+        stop.set()
+        worker.join()
+    assert errors and "in use by another thread" in errors[0]
+
+
+def test_far_apart_folio_sizes_run_one_size_at_a_time(pages):
+    """A chunk holds whole folios of every size; sizes whose common multiple is huge
+    are run apart, each still field for field its run alone."""
+    configs = [RunConfig("mainline", "lz4", True, f) for f in (509, 511, 512)]
+    together, limited = run_together(pages_source(pages, PS), configs)
+    assert limited == [] and len(together) == 3
+    for cfg, got in zip(configs, together):
+        assert fields(got) == fields(replay_on_core(pages, cfg))
+
+
+def test_a_pool_shares_its_bytes_once(pages):
+    pool = CorePool("mainline", "lz4")
+    pool.share_bytes()
+    with pytest.raises(PoolInputError, match="shares already"):
+        pool.share_bytes()
