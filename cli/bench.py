@@ -48,8 +48,10 @@ def bench(compressors, pages, variant, repeat, folio_pages, replay_bench, mib, a
     if replay_bench:
         for name in ("pages", "variant", "folio_pages"):
             if given(ctx, name):
-                raise InputError(f"--{name.replace('_', '-')} does not apply to --replay (it "
-                                 f"replays the variants the core implements); drop it")
+                why = ("it replays the variants the core implements" if name == "variant" else
+                       "it replays its own input, a page a folio")
+                raise InputError(f"--{name.replace('_', '-')} does not apply to --replay ({why}); "
+                                 f"drop it")
         comps = check_names("compressor", compressors, ALGORITHMS) or ["lz4"]
         if len(comps) > 1:
             raise InputError("--replay measures one compressor; give --compressor once")
@@ -146,7 +148,9 @@ def print_bench(result: dict) -> None:
 
 def _replay_bench(compressor: str, mib: int, repeat: int, as_json: bool) -> None:
     from zswap_spec.pool import CoreUnavailable
-    from zswap_spec.replay.bench import run_replay_bench
+    from zswap_spec.replay.bench import BenchInterrupted, run_replay_bench
+
+    from .options import signals_held
 
     say = None if as_json else (lambda m: click.echo(f"measuring: {m} ...", err=True))
     try:
@@ -154,34 +158,52 @@ def _replay_bench(compressor: str, mib: int, repeat: int, as_json: bool) -> None
     except CoreUnavailable as e:
         raise InputError(str(e)) from None
     except OSError as e:
-        raise InputError(f"the benchmark's temporary file ({mib} MiB) could not be written: "
-                         f"{e.strerror or e}; free space in the temporary folder (TMPDIR) or "
-                         f"give a smaller --mib") from None
+        raise InputError(f"the benchmark's input ({mib} MiB) does not fit in the temporary "
+                         f"folder ({e.strerror or e}); free space there, point TMPDIR at a "
+                         f"larger one, or give a smaller --mib") from None
+    except BenchInterrupted as e:  # what was measured, then exit 130
+        with signals_held():
+            if as_json:
+                click.echo(json.dumps({**e.partial, "interrupted": True,
+                                       "not_measured": e.not_measured}, indent=2))
+            else:
+                _print_replay_bench(e.partial)
+                console.print(f"interrupted: not measured: {', '.join(e.not_measured)}",
+                              soft_wrap=True)
+        raise KeyboardInterrupt from None
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
+    _print_replay_bench(result)
+
+
+_REPLAY_LABELS = {"one_1_thread": "replay, mainline, 1 thread",
+                  "one_2_threads": "replay, mainline, 2 threads",
+                  "all_1_thread": "replay, 5 variants x writeback on/off, 1 thread",
+                  "all_2_threads": "replay, 5 variants x writeback on/off, 2 threads",
+                  "one_sizes_only": "replay --sizes-only, mainline",
+                  "all_sizes_only": "replay --sizes-only, 5 variants x on/off"}
+
+
+def _print_replay_bench(result: dict) -> None:
+    """`bench --replay`'s tables: what was measured, then the ratios with their targets."""
     cfg = result["config"]
     table = Table(title=f"bench --replay: {cfg['mib']} MiB of mixed content ({cfg['pages']} pages), "
                         f"{cfg['compressor']}, best of {cfg['repeat']}",
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     for col in ("what", "runs", "seconds", "MiB/s", "peak MiB", "pool MiB"):
         table.add_column(col, justify="left" if col == "what" else "right")
-    raw = result["raw_loop"]
-    table.add_row("raw loop: compress and decompress every page (C)", "-", f"{raw['seconds']:.2f}",
-                  f"{raw['mib_per_second']:.0f}", "-", "-")
-    py = result["python_loop"]
-    table.add_row("the same loop with the Python bindings", "-", f"{py['seconds']:.2f}",
-                  f"{py['mib_per_second']:.0f}", "-", "-")
-    labels = {"one_1_thread": "replay, mainline, 1 thread",
-              "one_2_threads": "replay, mainline, 2 threads",
-              "all_1_thread": "replay, 5 variants x writeback on/off, 1 thread",
-              "all_2_threads": "replay, 5 variants x writeback on/off, 2 threads",
-              "one_sizes_only": "replay --sizes-only, mainline",
-              "all_sizes_only": "replay --sizes-only, 5 variants x on/off"}
-    for key, label in labels.items():
-        r = result["replay"][key]
-        table.add_row(label, str(r["runs"]), f"{r['seconds']:.2f}", f"{r['mib_per_second']:.0f}",
-                      f"{r['peak_mib']:.0f}", f"{r['pool_mib']:.0f}")
+    for key, label in (("raw_loop", "raw loop: compress and decompress every page (C)"),
+                       ("python_loop", "the same loop with the Python bindings")):
+        if key in result:
+            r = result[key]
+            table.add_row(label, "-", f"{r['seconds']:.2f}", f"{r['mib_per_second']:.0f}", "-", "-")
+    for key, label in _REPLAY_LABELS.items():
+        if key in result["replay"]:
+            r = result["replay"][key]
+            table.add_row(label, str(r["runs"]), f"{r['seconds']:.2f}",
+                          f"{r['mib_per_second']:.0f}", f"{r['peak_mib']:.0f}",
+                          f"{r['pool_mib']:.0f}")
     console.print(table)
     ratios, targets, met = result["ratios"], result["targets"], result["met"]
 
@@ -202,5 +224,6 @@ def _replay_bench(compressor: str, mib: int, repeat: int, as_json: bool) -> None
     out.add_column("ratio")
     out.add_column("value", justify="right")
     for key, label in rows:
-        out.add_row(label, f"{ratios[key]}{mark(key)}")
+        if key in ratios:
+            out.add_row(label, f"{ratios[key]}{mark(key)}")
     console.print(out)

@@ -3,7 +3,10 @@ files, and the progress bar on a terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import sys
 from pathlib import Path
 
@@ -72,8 +75,8 @@ def _refuse_streams_twice(paths) -> None:
             st = os.stat(p)
         except OSError:
             continue  # the source names what is wrong with it
-        if stat.S_ISREG(st.st_mode):
-            continue
+        if stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            continue  # read in passes: may be given twice
         key = (st.st_dev, st.st_ino)
         if key in seen:
             raise InputError(f"{p}: is given twice (as {seen[key]} too); a pipe, FIFO or "
@@ -101,6 +104,25 @@ class Progress:
         if self.bar is not None:
             self.bar.stop()
         return False
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Ctrl-C, SIGTERM and SIGHUP held back while the block runs (a report being
+    printed is not cut short), and taken as it ends: KeyboardInterrupt then."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list = []
+    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    if got:
+        raise KeyboardInterrupt
 
 
 def stderr_console():

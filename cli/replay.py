@@ -12,7 +12,7 @@ from zswap_spec.model.variants import VARIANTS
 
 from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
 from .options import (Progress, check_names, check_page_size, choice_list, given, page_size_option,
-                      read_pages, resolve_impl)
+                      read_pages, resolve_impl, signals_held)
 
 
 @click.command()
@@ -55,9 +55,34 @@ def replay(files, variants, compressors, folio_pages, writeback, no_writeback, p
     together, each page compressed once per compressor for all of them.  A
     pipe, FIFO or device such as /dev/zero is replayed in windows, each read
     back before the next (the README's replay section)."""
+    results: list = []  # the runs done, as they are done
+    try:
+        stopped = _replay(results, files, variants, compressors, folio_pages, writeback,
+                          no_writeback, page_size, impl, threads, sizes_only, each_file, cluster)
+    except KeyboardInterrupt as e:  # before the first run, or between runs
+        from zswap_spec.replay.stream import Stopped
+
+        stopped = e if isinstance(e, Stopped) else Stopped(list(results))
+        results[:] = stopped.results
+    from zswap_spec.replay.report import print_runs, runs_json
+
+    with signals_held():  # an interrupt now comes after what was done is printed
+        if as_json:
+            click.echo(json.dumps(runs_json(results, interrupted=stopped is not None), indent=2))
+        else:
+            print_runs(results)
+    if stopped is not None:
+        raise stopped  # exit 130, after what was done
+    broken = any(r.violations for r in results)
+    sys.exit(EXIT_FINDINGS if broken else EXIT_CLEAN)
+
+
+def _replay(results: list, files, variants, compressors, folio_pages, writeback, no_writeback,
+            page_size, impl, threads, sizes_only, each_file, cluster):
+    """Check the request, then run it, appending each run's result to `results`; the
+    interrupt that stopped it (None: it ran to the end)."""
     from zswap_spec.pool import PoolInputError
     from zswap_spec.replay import RunConfig, run_needs
-    from zswap_spec.replay.report import print_runs, runs_json
     from zswap_spec.replay.source import SourceError
     from zswap_spec.replay.stream import Stopped, replay_source
 
@@ -73,31 +98,38 @@ def replay(files, variants, compressors, folio_pages, writeback, no_writeback, p
     check_page_size(page_size)
     if not 1 <= threads <= 8:
         raise InputError(f"--threads {threads} is out of range; use 1 to 8")
+    if cluster is not None and not cluster.strip():
+        raise InputError("--cluster: no scheduler address given; start one with `dask "
+                         "scheduler` and give the tcp://HOST:8786 address it prints")
     note = lambda msg: click.echo(f"zswap-spec: note: {msg}", err=True)  # noqa: E731
     sources = read_pages(files, page_size, note, each=each_file)
     sources = sources if each_file else [sources]
     names = list(files) if each_file else [None]
+    streams = [i.path for s in sources for i in s.inputs if i.size is None]
+    if sizes_only and streams:
+        raise InputError(f"{streams[0]}: --sizes-only needs a file (a pipe, FIFO or device is "
+                         f"replayed in windows, each read back before the next); replay a "
+                         f"copy in a file, or drop --sizes-only")
+    if cluster and streams:
+        raise InputError(f"{streams[0]}: --cluster replays files, and a pipe, FIFO or device "
+                         f"can be read only here; copy it to a file every worker can read")
     configs = [RunConfig(v, c, wb, folio_pages, page_size)
                for wb in settings for c in compressors for v in variants]
     # Refuse what the request cannot serve before any run (a compressor the core
     # lacks); near the pool limit each run takes the model as it goes.
     on = [resolve_impl(impl, needs=run_needs(None, cfg)) for cfg in configs]
-    _say_what_does_not_share(configs, on, threads, sizes_only, note)
     if sizes_only and "model" in on:
-        raise InputError(f"--sizes-only runs on the optimized core, and the variant "
-                         f"{configs[on.index('model')].variant} runs on the model; drop "
-                         f"--sizes-only, or that variant")
-    if cluster and any(not s.seekable for s in sources):
-        raise InputError("--cluster replays files: a pipe, FIFO or device can be read only "
-                         "here; copy it to a file every worker can read")
+        why = ("--impl model" if impl == "model" else
+               f"the variant {configs[on.index('model')].variant} runs on the model")
+        raise InputError(f"--sizes-only runs on the optimized core, and {why}; drop "
+                         f"--sizes-only, or {'--impl model' if impl == 'model' else 'that variant'}")
+    _say_what_does_not_share(configs, on, threads, sizes_only, note)
     pages = sum(s.nr_pages or 0 for s in sources)
-    stopped = None
-    results: list = []
     with Progress(pages * (1 if sizes_only else 2) * len(configs)) as advance:
         try:
             if cluster:
-                results = _on_cluster(cluster, files, each_file, configs, impl, threads,
-                                      sizes_only)
+                results += _on_cluster(cluster, files, each_file, configs, impl, threads,
+                                       sizes_only)
             else:
                 for source, name in zip(sources, names):
                     try:
@@ -108,19 +140,13 @@ def replay(files, variants, compressors, folio_pages, writeback, no_writeback, p
                         raise
                     results += [r.named(name) for r in got]
         except Stopped as e:
-            results, stopped = e.results, e
+            results[:] = e.results
+            return e
         except SourceError as e:
             raise InputError(str(e)) from None
         except PoolInputError as e:
             raise InputError(str(e)) from None
-    if as_json:
-        click.echo(json.dumps(runs_json(results, interrupted=stopped is not None), indent=2))
-    else:
-        print_runs(results)
-    if stopped is not None:
-        raise stopped  # exit 130, after what was done
-    broken = any(r.violations for r in results)
-    sys.exit(EXIT_FINDINGS if broken else EXIT_CLEAN)
+    return None
 
 
 def _say_what_does_not_share(configs, on, threads: int, sizes_only: bool, note) -> None:

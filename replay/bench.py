@@ -21,9 +21,11 @@ Every figure is the best of `repeat` runs.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from zswap_spec.pool.api import VARIANT_IDS
 
-__all__ = ["mixed_input", "run_replay_bench", "TARGETS"]
+__all__ = ["mixed_input", "run_replay_bench", "TARGETS", "BenchInterrupted", "ROWS"]
 
 PAGE = 4096
 TARGETS = {"end_to_end_vs_raw": 0.8, "threads_speedup": 1.6, "all_vs_one": 1.5,
@@ -99,21 +101,50 @@ def _command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "zswap_spec"]
 
 
+class BenchInterrupted(KeyboardInterrupt):
+    """An interrupt, with the figures measured before it (`partial`: the result's
+    fields so far) and the rows not measured."""
+
+    def __init__(self, partial: dict, not_measured: list[str]):
+        super().__init__()
+        self.partial = partial
+        self.not_measured = not_measured
+
+
+def _child(cmd: list[str]) -> tuple[int, bytes, bytes, object]:
+    """Run `cmd` in a process that dies with this one (even killed), its output in
+    files: (exit code, stdout, stderr, resource usage).  An interrupt kills it first."""
+    from zswap_spec.support.processes import dies_with_parent
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(dies_with_parent(cmd), stdout=out, stderr=err)
+        try:
+            _, status, usage = os.wait4(p.pid, 0)
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        out.seek(0)
+        err.seek(0)
+        return os.waitstatus_to_exitcode(status), out.read(), err.read(), usage
+
+
+def _failed(what: str, code: int, err: bytes) -> Exception:
+    text = err.decode(errors="replace").strip()
+    if "No space left on device" in text or "Errno 28" in text:
+        return OSError(errno.ENOSPC, "No space left on device")
+    return RuntimeError(f"{what} failed (exit {code}): {text[-400:]}")
+
+
 def _replay(path: Path, args: list[str]) -> dict:
     """One `zswap-spec replay` in its own process: wall seconds, peak memory, its runs."""
     t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(_command() + ["replay", str(path), "--impl", "core", "--json", *args],
-                             stdout=out, stderr=err)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - t0
-        out.seek(0)
-        err.seek(0)
-        if p.returncode not in (0, 1):
-            raise RuntimeError(f"zswap-spec replay {' '.join(args)} failed (exit {p.returncode}): "
-                               f"{err.read().decode(errors='replace').strip()[-400:]}")
-        runs = json.loads(out.read())["runs"]
+    code, out, err, usage = _child(_command() + ["replay", str(path), "--impl", "core", "--json",
+                                                 *args])
+    wall = time.perf_counter() - t0
+    if code not in (0, 1):
+        raise _failed(f"zswap-spec replay {' '.join(args)}", code, err)
+    runs = json.loads(out)["runs"]
     return {"seconds": wall, "peak_bytes": usage.ru_maxrss * 1024,
             "pool_bytes": sum(r["pool_bytes"] for r in runs), "runs": len(runs),
             "pages": runs[0]["pages"]}
@@ -125,74 +156,97 @@ def _best(measure, repeat: int) -> dict:
     return dict(best, peak_bytes=max(r["peak_bytes"] for r in runs))
 
 
+ROWS = ("one_1_thread", "one_2_threads", "all_1_thread", "all_2_threads", "one_sizes_only",
+        "all_sizes_only")
+
+
 def run_replay_bench(compressor: str = "lz4", mib: int = 1024, repeat: int = 3,
                      progress=None) -> dict:
-    """The figures and ratios (see the module's docstring)."""
+    """The figures and ratios (see the module's docstring).  OSError (ENOSPC) when the
+    temporary folder cannot hold the input; BenchInterrupted on an interrupt."""
     say = progress or (lambda msg: None)
     variants = [a for v in VARIANT_IDS for a in ("--variant", v)]
     one = ["--variant", "mainline", "--compressor", compressor]
     every = [*variants, "--compressor", compressor, "--writeback", "both"]
-    with tempfile.TemporaryDirectory(prefix="zswap-spec-bench-") as d:
-        # The input is written and the raw loop run in processes of their own: a process
-        # started from one that held the input would count that memory in its peak.
-        path = Path(d) / "mixed.bin"
-        say(f"writing {mib} MiB of mixed content")
-        _python(f"from zswap_spec.replay.bench import mixed_input; "
-                f"mixed_input({str(path)!r}, {mib})")
-        say("raw loop")
-        raw = min(float(_python(
-            f"import time; from zswap_spec.optimized_core import load_core; "
-            f"data = open({str(path)!r}, 'rb').read(); t = time.perf_counter(); "
-            f"load_core().module.raw_loop({compressor!r}, data, {PAGE}, 1, True); "
-            f"print(time.perf_counter() - t)")) for _ in range(repeat))
-        say("Python loop")
-        py = min(float(_python(
-            f"import time; from zswap_spec.replay.bench import python_loop; "
-            f"data = open({str(path)!r}, 'rb').read(); t = time.perf_counter(); "
-            f"python_loop({compressor!r}, data); print(time.perf_counter() - t)"))
-            for _ in range(repeat))
-        rows = {}
-        for key, args in (("one_1_thread", one), ("one_2_threads", [*one, "--threads", "2"]),
-                          ("all_1_thread", every), ("all_2_threads", [*every, "--threads", "2"]),
-                          ("one_sizes_only", [*one, "--sizes-only"]),
-                          ("all_sizes_only", [*every, "--sizes-only"])):
-            say(f"replay {key.replace('_', ' ')}")
-            rows[key] = _best(lambda: _replay(path, args), repeat)
+    args = {"one_1_thread": one, "one_2_threads": [*one, "--threads", "2"],
+            "all_1_thread": every, "all_2_threads": [*every, "--threads", "2"],
+            "one_sizes_only": [*one, "--sizes-only"], "all_sizes_only": [*every, "--sizes-only"]}
+    size = mib << 20
+    folder = tempfile.gettempdir()
+    if shutil.disk_usage(folder).free < size + (64 << 20):
+        raise OSError(errno.ENOSPC, f"{folder} has {shutil.disk_usage(folder).free >> 20} MiB "
+                                    f"free, and the input needs {mib} MiB and some room")
+    found: dict = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="zswap-spec-bench-") as d:
+            # The input is written and the raw loops run in processes of their own: a
+            # process started from one that held the input would count it in its peak.
+            path = Path(d) / "mixed.bin"
+            say(f"writing {mib} MiB of mixed content")
+            _python(f"from zswap_spec.replay.bench import mixed_input; "
+                    f"mixed_input({str(path)!r}, {mib})")
+            say("raw loop")
+            found["raw_loop"] = min(float(_python(
+                f"import time; from zswap_spec.optimized_core import load_core; "
+                f"data = open({str(path)!r}, 'rb').read(); t = time.perf_counter(); "
+                f"load_core().module.raw_loop({compressor!r}, data, {PAGE}, 1, True); "
+                f"print(time.perf_counter() - t)")) for _ in range(repeat))
+            say("Python loop")
+            found["python_loop"] = min(float(_python(
+                f"import time; from zswap_spec.replay.bench import python_loop; "
+                f"data = open({str(path)!r}, 'rb').read(); t = time.perf_counter(); "
+                f"python_loop({compressor!r}, data); print(time.perf_counter() - t)"))
+                for _ in range(repeat))
+            for key in ROWS:
+                say(f"replay {key.replace('_', ' ')}")
+                found[key] = _best(lambda: _replay(path, args[key]), repeat)
+    except KeyboardInterrupt:
+        raise BenchInterrupted(_figures(found, compressor, mib, repeat),
+                               [k for k in ("raw_loop", "python_loop", *ROWS) if k not in found]) \
+            from None
+    return _figures(found, compressor, mib, repeat)
+
+
+def _figures(found: dict, compressor: str, mib: int, repeat: int) -> dict:
+    """The result's fields, of what was measured."""
     size = mib << 20
     mib_s = lambda seconds: round(size / seconds / (1 << 20), 1)  # noqa: E731
-    one1, one2, all1 = rows["one_1_thread"], rows["one_2_threads"], rows["all_1_thread"]
-    ratios = {
-        "end_to_end_vs_raw": round(raw / one1["seconds"], 3),
-        "end_to_end_vs_python_loop": round(py / one1["seconds"], 3),
-        "threads_speedup": round(one1["seconds"] / one2["seconds"], 3),
-        "all_vs_one": round(all1["seconds"] / one1["seconds"], 3),
-        "all_vs_one_2_threads": round(rows["all_2_threads"]["seconds"] / one2["seconds"], 3),
-        "extra_over_pool_mib": round((one1["peak_bytes"] - one1["pool_bytes"]) / (1 << 20), 1),
-        "sizes_only_peak_mib": round(rows["one_sizes_only"]["peak_bytes"] / (1 << 20), 1),
-    }
-    met = {
-        "end_to_end_vs_raw": ratios["end_to_end_vs_raw"] >= TARGETS["end_to_end_vs_raw"],
-        "threads_speedup": ratios["threads_speedup"] >= TARGETS["threads_speedup"],
-        "all_vs_one": ratios["all_vs_one"] <= TARGETS["all_vs_one"],
-        "extra_over_pool_mib": ratios["extra_over_pool_mib"] <= TARGETS["extra_over_pool_mib"],
-        "sizes_only_peak_mib": ratios["sizes_only_peak_mib"] <= TARGETS["sizes_only_peak_mib"],
-    }
-    return {
-        "config": {"compressor": compressor, "mib": mib, "pages": size // PAGE, "repeat": repeat,
-                   "variants": list(VARIANT_IDS)},
-        "raw_loop": {"seconds": round(raw, 3), "mib_per_second": mib_s(raw)},
-        "python_loop": {"seconds": round(py, 3), "mib_per_second": mib_s(py)},
-        "replay": {k: {"seconds": round(r["seconds"], 3), "mib_per_second": mib_s(r["seconds"]),
-                       "runs": r["runs"], "peak_mib": round(r["peak_bytes"] / (1 << 20), 1),
-                       "pool_mib": round(r["pool_bytes"] / (1 << 20), 1)}
-                   for k, r in rows.items()},
-        "ratios": ratios, "targets": TARGETS, "met": met,
-    }
+    out = {"config": {"compressor": compressor, "mib": mib, "pages": size // PAGE,
+                      "repeat": repeat, "variants": list(VARIANT_IDS)},
+           "targets": TARGETS}
+    for loop in ("raw_loop", "python_loop"):
+        if loop in found:
+            out[loop] = {"seconds": round(found[loop], 3), "mib_per_second": mib_s(found[loop])}
+    out["replay"] = {k: {"seconds": round(r["seconds"], 3), "mib_per_second": mib_s(r["seconds"]),
+                         "runs": r["runs"], "peak_mib": round(r["peak_bytes"] / (1 << 20), 1),
+                         "pool_mib": round(r["pool_bytes"] / (1 << 20), 1)}
+                     for k, r in found.items() if k in ROWS}
+    ratios: dict = {}
+    one1, one2 = found.get("one_1_thread"), found.get("one_2_threads")
+    if one1 and "raw_loop" in found:
+        ratios["end_to_end_vs_raw"] = round(found["raw_loop"] / one1["seconds"], 3)
+    if one1 and "python_loop" in found:
+        ratios["end_to_end_vs_python_loop"] = round(found["python_loop"] / one1["seconds"], 3)
+    if one1 and one2:
+        ratios["threads_speedup"] = round(one1["seconds"] / one2["seconds"], 3)
+    if one1 and "all_1_thread" in found:
+        ratios["all_vs_one"] = round(found["all_1_thread"]["seconds"] / one1["seconds"], 3)
+    if one2 and "all_2_threads" in found:
+        ratios["all_vs_one_2_threads"] = round(found["all_2_threads"]["seconds"] / one2["seconds"], 3)
+    if one1:
+        ratios["extra_over_pool_mib"] = round((one1["peak_bytes"] - one1["pool_bytes"]) / (1 << 20), 1)
+    if "one_sizes_only" in found:
+        ratios["sizes_only_peak_mib"] = round(found["one_sizes_only"]["peak_bytes"] / (1 << 20), 1)
+    at_least = {"end_to_end_vs_raw", "threads_speedup"}
+    out["ratios"] = ratios
+    out["met"] = {k: (v >= TARGETS[k] if k in at_least else v <= TARGETS[k])
+                  for k, v in ratios.items() if k in TARGETS}
+    return out
 
 
 def _python(code: str) -> str:
-    """Run `code` in a fresh interpreter: what it prints."""
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if p.returncode:
-        raise RuntimeError(p.stderr.strip()[-400:])
-    return p.stdout
+    """Run `code` in a fresh interpreter (that dies with this one): what it prints."""
+    status, out, err, _ = _child([sys.executable, "-c", code])
+    if status:
+        raise _failed("a benchmark step", status, err)
+    return out.decode()

@@ -43,7 +43,7 @@ __all__ = ["ClusterError", "WorkerSourceError", "replay_on_cluster", "connect", 
            "call_within", "close", "one_task_at_a_time", "CONNECT_TIMEOUT", "INSTALL_HINT",
            "START_HINT"]
 
-CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler and find a worker
+CONNECT_TIMEOUT = 8.0  # seconds to reach the scheduler and find a worker (errors well within 10 s)
 RETRIES = 1  # a task that raises is run once more (a lost worker's tasks: the scheduler re-runs)
 STOP_POLL = 0.25  # seconds between a task's looks at the stop flag
 INSTALL_HINT = "pip install 'zswap-spec[cluster]'"
@@ -205,7 +205,8 @@ def connect(address: str, connect_timeout: float = CONNECT_TIMEOUT):
         if port is None:
             raise ClusterError(f"cannot reach a Dask scheduler at {address} in {limit:g} s "
                                f"({e}); {START_HINT}") from None
-        raise ClusterError(f"{address} answers, but not as a Dask scheduler ({e or 'no answer'}); "
+        raise ClusterError(f"{address} answers, but not as a Dask scheduler "
+                           f"({str(e) or type(e).__name__}); "
                            f"give the address `dask scheduler` prints (tcp://HOST:8786)") from None
     except Exception as e:  # noqa: BLE001 - anything else a stranger may send back
         raise ClusterError(f"{address} answers, but not as a Dask scheduler "

@@ -42,6 +42,17 @@ class Violations(list):
         self.extend(found)
         return self
 
+    def __reduce__(self):  # a cluster's worker sends a run's result back pickled
+        return _violations, (list(self), dict(self.counts), self.dropped, self.kept)
+
+
+def _violations(kept_list, counts, dropped, kept) -> Violations:
+    out = Violations(kept)
+    list.extend(out, kept_list)
+    out.counts.update(counts)
+    out.dropped = dropped
+    return out
+
 
 @dataclass(frozen=True)
 class RunConfig:

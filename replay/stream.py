@@ -22,6 +22,7 @@ carries the results so far: the runs done, and the run under way with its
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -257,18 +258,19 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
     try:
         for run in live:
             run.begin_window(0)
-        for first, chunk, mine in _read_ahead(source, step, compress, ahead):
-            for run in list(live):
-                run.shared = mine[key_of(run)]
-                try:
-                    run.store(first, chunk)
-                except PoolLimitAhead:
-                    live.remove(run)
-                    limited.append(run.config)
-                    continue
-                finally:
-                    run.shared = None
-                run.audit(first, chunk)
+        with contextlib.closing(_read_ahead(source, step, compress, ahead)) as chunks:
+            for first, chunk, mine in chunks:
+                for run in list(live):
+                    run.shared = mine[key_of(run)]
+                    try:
+                        run.store(first, chunk)
+                    except PoolLimitAhead:
+                        live.remove(run)
+                        limited.append(run.config)
+                        continue
+                    finally:
+                        run.shared = None
+                    run.audit(first, chunk)
         for run in live:
             run.swapped_out()
         stored = [r for r in live if r.window]
@@ -276,13 +278,14 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
             run.audited()
         reading = [r for r in stored if r.reads_back]
         if reading:
-            for first, chunk, _ in _read_ahead(source, step, None, ahead):
-                for table in tables.values():
-                    table.begin_read_back(chunk)
-                for run in reading:
-                    run.check_load(first, chunk, tables[key_of(run)])
-                for run in reading:
-                    run.load(first, chunk)
+            with contextlib.closing(_read_ahead(source, step, None, ahead)) as chunks:
+                for first, chunk, _ in chunks:
+                    for table in tables.values():
+                        table.begin_read_back(chunk)
+                    for run in reading:
+                        run.check_load(first, chunk, tables[key_of(run)])
+                    for run in reading:
+                        run.load(first, chunk)
         for run in live:
             run.loaded()
             run.end_window()

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,7 +121,7 @@ def test_bad_options_are_one_line_and_exit_2(dumps, args, needle):
 def test_sizes_only_refuses_a_stream_in_one_line():
     p = run("replay", "/dev/zero", "--variant", "mainline", "--sizes-only", timeout=60)
     assert p.returncode == 2
-    assert "sizes only needs a file" in p.stderr and "Traceback" not in p.stderr
+    assert "/dev/zero: --sizes-only needs a file" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_bench_replay_prints_each_figure_beside_the_raw_loops():
@@ -149,3 +151,49 @@ def test_bench_replay_prints_each_figure_beside_the_raw_loops():
 def test_bench_replay_refuses_what_does_not_apply(args, needle):
     p = run("bench", *args, timeout=60)
     assert p.returncode == 2 and needle in p.stderr, p.stderr
+
+
+def _interrupted(args, after: float, sig=signal.SIGINT):
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "zswap_spec"]
+    p = subprocess.Popen(cmd + [str(a) for a in args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=60)
+    return p, out, err
+
+
+@pytest.mark.parametrize("after", [0.1, 0.8, 1.5])
+def test_an_interrupt_on_two_threads_prints_what_was_done(dumps, after):
+    p, out, err = _interrupted(["replay", dumps[0], "--threads", "2", "--writeback", "both",
+                                "--json"], after)
+    if p.returncode in (0, 1):
+        return  # it ended first: nothing to interrupt on this machine
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and err.strip().endswith("interrupted")
+    if out:  # (an interrupt while the command loads says so in one line, and no more)
+        doc = json.loads(out)
+        assert doc["interrupted"] is True
+        assert all(r["pages"] >= 0 for r in doc["runs"])
+    left = subprocess.run(["pgrep", "-f", f"replay {dumps[0]}"], capture_output=True, text=True)
+    assert left.stdout.strip() == ""
+
+
+def test_an_interrupted_bench_prints_its_figures_and_leaves_nothing(tmp_path):
+    env_tmp = tmp_path / "tmp"
+    env_tmp.mkdir()
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "zswap_spec"]
+    p = subprocess.Popen(cmd + ["bench", "--replay", "--mib", "32", "--repeat", "1", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "TMPDIR": str(env_tmp)})
+    time.sleep(4)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    doc = json.loads(out)
+    assert doc["interrupted"] is True and doc["not_measured"]
+    assert "raw_loop" in doc  # the loops come first, within the first seconds
+    time.sleep(0.5)
+    assert list(env_tmp.iterdir()) == []
+    left = subprocess.run(["pgrep", "-f", str(env_tmp)], capture_output=True, text=True)
+    assert left.stdout.strip() == ""

@@ -47,9 +47,9 @@ def _shape(doc):
 
 def test_campaigns_on_the_cluster_give_what_a_run_here_gives(cluster, tmp_path):
     here, there, db = tmp_path / "here", tmp_path / "there", tmp_path / "db"
-    local = run("fuzz", *CAMPAIGNS, "--budget", "3", "--workers", "2", "--db", str(db),
+    local = run("fuzz", *CAMPAIGNS, "--budget", "6", "--workers", "2", "--db", str(db),
                 "--findings", str(here), "--json")
-    remote = run("fuzz", *CAMPAIGNS, "--budget", "3", "--db", str(db), "--findings", str(there),
+    remote = run("fuzz", *CAMPAIGNS, "--budget", "6", "--db", str(db), "--findings", str(there),
                  "--json", "--cluster", cluster.scheduler_address)
     assert local.returncode == 1, local.stderr
     assert remote.returncode == 1, remote.stderr

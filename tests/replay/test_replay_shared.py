@@ -267,3 +267,18 @@ def test_a_pool_shares_its_bytes_once(pages):
     pool.share_bytes()
     with pytest.raises(PoolInputError, match="shares already"):
         pool.share_bytes()
+
+
+def test_a_runs_result_with_findings_pickles_whole(pages):
+    """What a cluster's worker sends back: the kept violations and every count."""
+    import pickle
+
+    from zswap_spec.replay.on_core import CoreRun
+    from zswap_spec.replay.run import run_passes
+
+    got = run_passes(CoreRun, pages, RunConfig("v13", "lz4", False))
+    assert got.violations
+    back = pickle.loads(pickle.dumps(got))
+    assert fields(back) == fields(got)
+    assert back.violations.counts == got.violations.counts
+
