@@ -33,7 +33,9 @@ class SharedCompression:
                                                 int(algorithm_of(compressor).batching), threads)
 
     def fill(self, data) -> None:
-        """Compress every page of `data` (kept alive until the next fill)."""
+        """Compress every page of `data` (kept alive until the next fill).  The pools
+        that store with this table must store this very buffer, unchanged: a store
+        checks its address and size, not its bytes."""
         view = memoryview(data).cast("B")
         if len(view) % self.page_size:
             raise PoolInputError(f"{len(view)} bytes are not a whole number of "
