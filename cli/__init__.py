@@ -10,6 +10,7 @@ in 1, the code for findings, because it crashed.
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import signal
@@ -19,8 +20,6 @@ import click
 
 from zswap_spec.support.cache import CacheError
 
-from . import (bench, check, check_driver, fuzz, kernel_check, kernel_fuzz, prove, replay, script,
-               variants)
 from .errors import EXIT_CLEAN, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, InputError
 from .streams import StdoutError, guard_stdout, silence_stdout
 
@@ -41,10 +40,56 @@ def cli(debug: bool) -> None:
         check_environment()  # every command, before it does anything (help aside)
 
 
-# Each subcommand's module defines a click command of the module's name.
-for _module in (bench, check, check_driver, fuzz, kernel_check, kernel_fuzz, prove, replay,
-                script, variants):
-    cli.add_command(getattr(_module, _module.__name__.rsplit(".", 1)[1]))
+# Each subcommand's module defines a click command of the module's name.  A module is
+# imported when its command is asked for, so that a command loads only what it uses.
+_MODULES = ("bench", "check", "check_driver", "fuzz", "kernel_check", "kernel_fuzz", "prove",
+            "replay", "script", "variants")
+
+
+class _Commands(dict):
+    """The subcommands by name, each module imported on first use."""
+
+    def _load(self, name) -> None:
+        module = str(name).replace("-", "_")
+        if module in _MODULES and not dict.__contains__(self, name):
+            loaded = importlib.import_module(f"{__name__}.{module}")
+            dict.__setitem__(self, name, getattr(loaded, module))
+
+    def _all(self) -> None:
+        for module in _MODULES:
+            self._load(module.replace("_", "-"))
+
+    def get(self, name, default=None):
+        self._load(name)
+        return dict.get(self, name, default)
+
+    def __getitem__(self, name):
+        self._load(name)
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name) -> bool:
+        return str(name).replace("-", "_") in _MODULES
+
+    def __iter__(self):
+        return iter(sorted(m.replace("_", "-") for m in _MODULES))
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+    def keys(self):
+        self._all()
+        return dict.keys(self)
+
+    def values(self):
+        self._all()
+        return dict.values(self)
+
+    def items(self):
+        self._all()
+        return dict.items(self)
+
+
+cli.commands = _Commands()
 
 
 def _say(line: str, fresh_line: bool = False) -> None:

@@ -262,7 +262,7 @@ def test_far_apart_folio_sizes_run_one_size_at_a_time(pages):
         assert fields(got) == fields(replay_on_core(pages, cfg))
 
 
-def test_a_pool_shares_its_bytes_once(pages):
+def test_a_pool_shares_its_bytes_once():
     pool = CorePool("mainline", "lz4")
     pool.share_bytes()
     with pytest.raises(PoolInputError, match="shares already"):
