@@ -143,6 +143,11 @@ cdef class _CoreAcomp(_CoreFaults):
         pos = a.pos[off // self.page_size]
         if pos < 0 or pos < zs_load64(&a.consumed):
             return 0
+        if pos >= zs_load64(&a.consumed) + AHEAD_RING:
+            # A whole ring of positions skipped (folios rejected before their pages were
+            # compressed): nobody may claim this one, so waiting would never end; compute
+            # it here (and so each page after it in this store_run).
+            return 0
         slot = pos % AHEAD_RING
         while zs_load64(&a.done[slot]) != pos + 1:
             if ahead_claim(a, &p) == 1:

@@ -282,3 +282,29 @@ def test_a_runs_result_with_findings_pickles_whole(pages):
     assert fields(back) == fields(got)
     assert back.violations.counts == got.violations.counts
 
+
+
+def test_compress_ahead_skips_a_whole_ring_of_rejected_pages_without_waiting(tmp_path):
+    """On two threads without a shared table, pages are compressed ahead in a ring of
+    64; a folio rejected before its pages are compressed (here its entries cannot be
+    allocated) leaves more than a ring of positions behind.  The store must go on
+    (it waited forever once) and give one thread's result."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "gap.py"
+    script.write_text(
+        "import os\n"
+        "from zswap_spec.pool.core_backend import CorePool\n"
+        "text = open(os.__file__, 'rb').read()\n"
+        "data = b''.join(text[i * 97:i * 97 + 4096].ljust(4096, b'x') for i in range(512))\n"
+        "outs = []\n"
+        "for threads in (1, 2):\n"
+        "    p = CorePool('uniform', 'lz4', threads=threads)\n"
+        "    p.fail_entry_alloc(1)\n"
+        "    outs.append((p.store_run(data, 0, 128), p.snapshot()))\n"
+        "assert outs[0] == outs[1], 'two threads differ'\n"
+        "assert outs[0][0][:128] == b'x' * 128 and b'c' in outs[0][0][128:]\n"
+        "print('ok')\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
