@@ -1,11 +1,12 @@
 """Replay runs driven over a `PageSource`, holding a chunk of the input at a time.
 
-- A *seekable* source (files) is replayed one configuration after another,
-  each in passes over the input (`run_passes`): swap every page out, chunk
-  by chunk; the core's audit (a second pass); the read-back, each page
-  checked against the input read again (the last pass).  The pool holds the
-  whole input, as the kernel's would, and the results are those of the
-  whole input at once.
+- A *seekable* source (files) is replayed in passes over the input: the
+  configurations on the core all together (`run_together`: swap every page
+  out chunk by chunk, each chunk compressed once and checked as it is
+  stored; then the read-back, each page checked against the input read
+  again), those on the model one after another (`run_passes`, with the
+  model's audit in a pass of its own).  The pool holds the whole input, as
+  the kernel's would, and the results are those of the whole input at once.
 - A *stream* (a pipe, a FIFO, /dev/zero) cannot be read twice: it is
   replayed in windows of `WINDOW_BYTES` (`run_windows`).  Each window is
   handed to every configuration in turn, swapped out, audited and read back
