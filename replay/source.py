@@ -6,8 +6,8 @@ holds one chunk of its input, never the whole of it:
 
 - regular files and block devices are *seekable*: their size is taken when
   they are opened, and every pass (`chunks()`) reads them again from the
-  start; replay makes two (swap-out, read-back; a run on the model a third, its
-  audit), so it keeps no copy of what it swapped out.  A file that is shorter on a later
+  start; replay makes two (swap-out, read-back), so it keeps no copy of what it
+  swapped out.  A file that is shorter on a later
   pass is an error (`SourceError`); one whose bytes change is not detected
   here (its pages then read back "wrong");
 - anything else (a pipe, a FIFO, a terminal, /dev/zero, /dev/stdin on a pipe)

@@ -4,8 +4,8 @@
   configurations on the core all together (`run_together`: swap every page
   out chunk by chunk, each chunk compressed once and checked as it is
   stored; then the read-back, each page checked against the input read
-  again), those on the model one after another (`run_passes`, with the
-  model's audit in a pass of its own).  The pool holds the whole input, as
+  again), those on the model one after another (`run_passes`: the model
+  checks each folio as it stores it).  The pool holds the whole input, as
   the kernel's would, and the results are those of the whole input at once.
 - A *stream* (a pipe, a FIFO, /dev/zero) cannot be read twice: it is
   replayed in windows of `WINDOW_BYTES` (`run_windows`).  Each window is
