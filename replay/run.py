@@ -193,13 +193,13 @@ class Stopped(KeyboardInterrupt):
         self.results = results
 
 
-def _as_source(pages, page_size: int) -> PageSource:
+def as_source(pages, page_size: int) -> PageSource:
     return pages if isinstance(pages, PageSource) else pages_source(pages, page_size)
 
 
 def run_passes(cls, pages, config: RunConfig, progress=None) -> RunResult:
     """One configuration over a seekable source (or a list of pages), in passes."""
-    source = _as_source(pages, config.page_size)
+    source = as_source(pages, config.page_size)
     run = cls(config, progress)
     step = source.chunk_pages(config.folio_pages)
     try:

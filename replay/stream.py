@@ -29,7 +29,7 @@ import queue
 import threading
 
 from .results import RunConfig, RunResult
-from .run import PoolLimitAhead, Stopped, run_needs, run_passes
+from .run import PoolLimitAhead, Stopped, as_source, run_needs, run_passes
 from .source import PageSource
 
 __all__ = ["Stopped", "WINDOW_BYTES", "run_passes", "run_windows", "replay_source", "replay_paths"]
@@ -50,18 +50,12 @@ def run_windows(source: PageSource, configs: list[RunConfig], impls: list[str],
     (`CorePool.share_bytes`): each run reads its window back before the next
     run stores it, so one window's pool is held at a time, and each stored
     content is decompressed once."""
-    from zswap_spec.pool.core_backend import SharedCompression
-
     from .on_core import CoreRun
     from .on_model import ModelRun
 
     runs = [CoreRun(cfg, progress, keep_outcomes=False, share_bytes=True) if impl == "core"
             else ModelRun(cfg, progress, keep_outcomes=False) for cfg, impl in zip(configs, impls)]
-    tables = {}
-    for run in runs:
-        key = (run.config.compressor, run.config.page_size)
-        if isinstance(run, CoreRun) and key not in tables:
-            tables[key] = SharedCompression(*key, threads)
+    tables = _tables([r.config for r in runs if isinstance(r, CoreRun)], threads)
     mainline = {}
     for run in runs:
         c = run.config
@@ -117,20 +111,15 @@ def replay_one(source, config: RunConfig, progress=None, impl: str | None = "mod
     stays clear of its limit; where the kernel's shrink worker might have to
     write back (writeback on), auto hands the run to the model, from the
     start, and an explicit core is refused (PoolInputError)."""
-    return replay_source(_as_source(source, config.page_size), [config], impl, progress)[0]
+    return replay_source(as_source(source, config.page_size), [config], impl, progress)[0]
 
 
-def _as_source(pages, page_size: int) -> PageSource:
-    from .source import pages_source
+def _tables(configs, threads: int) -> dict:
+    """One `SharedCompression` per (compressor, page size) of `configs`."""
+    from zswap_spec.pool.core_backend import SharedCompression
 
-    return pages if isinstance(pages, PageSource) else pages_source(pages, page_size)
-
-
-def _lcm(values) -> int:
-    out = 1
-    for v in values:
-        out = out * v // math.gcd(out, v)
-    return out
+    return {key: SharedCompression(*key, threads)
+            for key in dict.fromkeys((c.compressor, c.page_size) for c in configs)}
 
 
 def _read_ahead(source: PageSource, step: int, prepare=None, ahead: bool = False):
@@ -203,15 +192,14 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
     are at hand (INV-ATOMIC, INV-LEN, INV-RAW, INV-WB; no later store of the
     run touches them: offsets are not reused and the core runs no writeback),
     so the input is read twice: to swap out, and to read back.  With
-    `sizes_only` the pools keep no bytes and nothing is read back: one pass.  Returns the results, and the
-    configurations that came near the pool limit with writeback on (only the
-    model runs the shrink worker there: `PoolLimitAhead`), left for the caller."""
-    from zswap_spec.pool.core_backend import SharedCompression
-
+    `sizes_only` the pools keep no bytes and nothing is read back: one pass.
+    Returns the results, and the configurations that came near the pool limit
+    with writeback on (only the model runs the shrink worker there:
+    `PoolLimitAhead`), left for the caller."""
     from .on_core import CoreRun
 
     folios = sorted({c.folio_pages for c in configs})
-    if _lcm(folios) > max(folios) * 8:
+    if math.lcm(*folios) > max(folios) * 8:
         # A chunk must hold whole folios of every size: far apart sizes go one size at a time.
         done: dict = {}
         limited: list[RunConfig] = []
@@ -229,12 +217,8 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
     # work on the threads of its table; their own threads would only wait.
     runs = [CoreRun(cfg, progress, sizes_only=sizes_only, share_bytes=not sizes_only)
             for cfg in configs]
-    tables = {}
-    for cfg in configs:
-        key = (cfg.compressor, cfg.page_size)
-        if key not in tables:
-            tables[key] = SharedCompression(cfg.compressor, cfg.page_size, threads)
-    step = source.chunk_pages(_lcm(c.folio_pages for c in configs))
+    tables = _tables(configs, threads)
+    step = source.chunk_pages(math.lcm(*(c.folio_pages for c in configs)))
     live = list(runs)
     limited: list[RunConfig] = []
 
@@ -245,7 +229,7 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
     # stored: each of the two buffers has its own tables.
     ahead = threads > 1
     if ahead:
-        spare = {key: SharedCompression(*key, threads) for key in tables}
+        spare = _tables(configs, threads)
         turns = [tables, spare]
     else:
         turns = [tables]
