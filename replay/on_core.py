@@ -34,8 +34,8 @@ WINDOW_IDS = ("INV-ALLOC", "INV-COUNTERS")
 
 
 class CoreRun(Run):
-    """One configuration on a `CorePool`, fed chunk by chunk.  `threads`: the
-    pool's threads (each chunk's loads are decompressed on all of them).  With
+    """One configuration on a `CorePool`, fed chunk by chunk (on the threads of the
+    shared table it is given, `check_load`; one thread otherwise).  With
     `sizes_only` the pool keeps sizes and counts but no bytes, and the run
     reads nothing back (`reads_back`); INV-RAW cannot be checked there.
 
@@ -47,12 +47,12 @@ class CoreRun(Run):
 
     audits = True
 
-    def __init__(self, config, progress=None, keep_outcomes: bool = True, threads: int = 1,
+    def __init__(self, config, progress=None, keep_outcomes: bool = True,
                  sizes_only: bool = False, share_bytes: bool = False):
         super().__init__(config, progress, keep_outcomes)
         self.pool = CorePool(config.variant, config.compressor, config.page_size,
                              total_ram_pages=config.total_ram_pages,
-                             max_batch_size=config.max_batch_size, threads=threads)
+                             max_batch_size=config.max_batch_size)
         if sizes_only:
             self.pool.keep_sizes_only()
         elif share_bytes:
