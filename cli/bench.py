@@ -198,6 +198,10 @@ def _print_replay_bench(result: dict) -> None:
         if key in result:
             r = result[key]
             table.add_row(label, "-", f"{r['seconds']:.2f}", f"{r['mib_per_second']:.0f}", "-", "-")
+        if key == "raw_loop" and "raw_pair" in result:
+            r = result["raw_pair"]
+            table.add_row("two raw C loops at once (two processes, twice the work)", "-",
+                          f"{r['seconds']:.2f}", f"{r['mib_per_second']:.0f}", "-", "-")
     for key, label in _REPLAY_LABELS.items():
         if key in result["replay"]:
             r = result["replay"][key]
@@ -214,6 +218,8 @@ def _print_replay_bench(result: dict) -> None:
             ("end_to_end_vs_python_loop",
              f"replay 1 thread / the Python bindings' loop [>= {targets['end_to_end_vs_python_loop']}]"),
             ("threads_speedup", f"replay 2 threads / 1 thread [>= {targets['threads_speedup']}]"),
+            ("machine_two_cores", "two raw C loops at once / one: what two cores give"),
+            ("threads_vs_machine", "replay's 2 threads / 1 thread, over what two cores give"),
             ("all_vs_one", f"time of all 10 runs / one run, 1 thread [<= {targets['all_vs_one']}]"),
             ("all_vs_one_2_threads", "time of all 10 runs / one run, 2 threads"),
             ("extra_over_pool_mib",

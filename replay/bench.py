@@ -8,6 +8,11 @@ random pages), written to a temporary file.  Side by side, in one run:
   every page into a PAGE_SIZE destination and decompressing every output
   that fit, nothing else; and the same written with the Python bindings
   (python-lz4, zstandard, zlib: what a user would write), page by page;
+- two of the C loops at once, in two processes: what two cores of this
+  machine give for this work (`machine_two_cores`: twice the work, over the
+  time the pair took).  Cores that share caches, memory bandwidth or a
+  host's hyperthreads give less than 2; replay's two threads are judged
+  beside it (`threads_vs_machine`);
 - `zswap-spec replay FILE --impl core` as a user runs it, in its own process
   (start-up, reading, swap-out, checks, read-back, report), for one
   configuration on one and on two threads, and for the five variants the
@@ -21,6 +26,7 @@ Every figure is the best of `repeat` runs.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -187,11 +193,14 @@ def run_replay_bench(compressor: str = "lz4", mib: int = 1024, repeat: int = 3,
             _python(f"from zswap_spec.replay.bench import mixed_input; "
                     f"mixed_input({str(path)!r}, {mib})")
             say("raw loop")
-            found["raw_loop"] = min(float(_python(
-                f"import time; from zswap_spec.optimized_core import load_core; "
-                f"data = open({str(path)!r}, 'rb').read(); t = time.perf_counter(); "
-                f"load_core().module.raw_loop({compressor!r}, data, {PAGE}, 1, True); "
-                f"print(time.perf_counter() - t)")) for _ in range(repeat))
+            raw = (f"import time; from zswap_spec.optimized_core import load_core; "
+                   f"data = open({str(path)!r}, 'rb').read(); t = time.perf_counter(); "
+                   f"load_core().module.raw_loop({compressor!r}, data, {PAGE}, 1, True); "
+                   f"print(time.perf_counter() - t)")
+            found["raw_loop"] = min(float(_python(raw)) for _ in range(repeat))
+            say("two raw loops at once")
+            found["raw_pair"] = min(max(float(t) for t in _pythons(raw, 2))
+                                    for _ in range(repeat))
             say("Python loop")
             found["python_loop"] = min(float(_python(
                 f"import time; from zswap_spec.replay.bench import python_loop; "
@@ -203,7 +212,8 @@ def run_replay_bench(compressor: str = "lz4", mib: int = 1024, repeat: int = 3,
                 found[key] = _best(lambda: _replay(path, args[key]), repeat)
     except KeyboardInterrupt:
         raise BenchInterrupted(_figures(found, compressor, mib, repeat),
-                               [k for k in ("raw_loop", "python_loop", *ROWS) if k not in found]) \
+                               [k for k in ("raw_loop", "raw_pair", "python_loop", *ROWS)
+                                if k not in found]) \
             from None
     return _figures(found, compressor, mib, repeat)
 
@@ -218,6 +228,9 @@ def _figures(found: dict, compressor: str, mib: int, repeat: int) -> dict:
     for loop in ("raw_loop", "python_loop"):
         if loop in found:
             out[loop] = {"seconds": round(found[loop], 3), "mib_per_second": mib_s(found[loop])}
+    if "raw_pair" in found:  # twice the input's work, on two processes at once
+        out["raw_pair"] = {"seconds": round(found["raw_pair"], 3),
+                           "mib_per_second": mib_s(found["raw_pair"] / 2)}
     out["replay"] = {k: {"seconds": round(r["seconds"], 3), "mib_per_second": mib_s(r["seconds"]),
                          "runs": r["runs"], "peak_mib": round(r["peak_bytes"] / (1 << 20), 1),
                          "pool_mib": round(r["pool_bytes"] / (1 << 20), 1)}
@@ -230,6 +243,11 @@ def _figures(found: dict, compressor: str, mib: int, repeat: int) -> dict:
         ratios["end_to_end_vs_python_loop"] = round(found["python_loop"] / one1["seconds"], 3)
     if one1 and one2:
         ratios["threads_speedup"] = round(one1["seconds"] / one2["seconds"], 3)
+    if "raw_loop" in found and "raw_pair" in found:
+        ratios["machine_two_cores"] = round(2 * found["raw_loop"] / found["raw_pair"], 3)
+        if one1 and one2:
+            ratios["threads_vs_machine"] = round(ratios["threads_speedup"]
+                                                 / ratios["machine_two_cores"], 3)
     if one1 and "all_1_thread" in found:
         ratios["all_vs_one"] = round(found["all_1_thread"]["seconds"] / one1["seconds"], 3)
     if one2 and "all_2_threads" in found:
@@ -247,7 +265,31 @@ def _figures(found: dict, compressor: str, mib: int, repeat: int) -> dict:
 
 def _python(code: str) -> str:
     """Run `code` in a fresh interpreter (that dies with this one): what it prints."""
-    status, out, err, _ = _child([sys.executable, "-c", code])
-    if status:
-        raise _failed("a benchmark step", status, err)
-    return out.decode()
+    return _pythons(code, 1)[0]
+
+
+def _pythons(code: str, n: int) -> list[str]:
+    """Run `code` in `n` fresh interpreters at once (each dies with this one): what
+    each prints.  An interrupt or a failure kills the others."""
+    from zswap_spec.support.processes import dies_with_parent
+
+    with contextlib.ExitStack() as files:
+        procs = []
+        try:
+            for _ in range(n):
+                out, err = (files.enter_context(tempfile.TemporaryFile()) for _ in range(2))
+                procs.append((subprocess.Popen(dies_with_parent([sys.executable, "-c", code]),
+                                               stdout=out, stderr=err), out, err))
+            got = []
+            for p, out, err in procs:
+                if p.wait():
+                    err.seek(0)
+                    raise _failed("a benchmark step", p.returncode, err.read())
+                out.seek(0)
+                got.append(out.read().decode())
+            return got
+        finally:
+            for p, _, _ in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()

@@ -130,6 +130,16 @@ def test_bench_replay_prints_each_figure_beside_the_raw_loops():
     out = json.loads(p.stdout)
     assert out["config"]["mib"] == 16 and out["raw_loop"]["seconds"] > 0
     assert out["python_loop"]["seconds"] > 0
+    # Two loops at once did twice the work: the machine's two-core figure is their
+    # throughput over one loop's, and replay's thread speed-up is put beside it.
+    pair = out["raw_pair"]["seconds"]
+    assert pair > 0
+    want = 2 * out["raw_loop"]["seconds"] / pair  # of seconds rounded to the millisecond
+    assert abs(out["ratios"]["machine_two_cores"] - want) < 0.05 * want
+    assert abs(out["ratios"]["threads_vs_machine"] - out["ratios"]["threads_speedup"]
+               / out["ratios"]["machine_two_cores"]) < 0.01
+    assert "two raw C loops at once" in run("bench", "--replay", "--mib", "16", "--repeat", "1",
+                                            timeout=600).stdout
     rows = out["replay"]
     assert set(rows) == {"one_1_thread", "one_2_threads", "all_1_thread", "all_2_threads",
                          "one_sizes_only", "all_sizes_only"}
