@@ -64,8 +64,13 @@ class UnknownVariant(ValueError):
 
 
 def get_variant(name: str) -> Variant:
-    try:
+    """A variant of `VARIANTS`, or a seeded bug's (`seeded-NAME`, seeded.py)."""
+    if name in VARIANTS:
         return VARIANTS[name]
+    from .seeded import SEEDED_VARIANTS
+
+    try:
+        return SEEDED_VARIANTS[name]
     except KeyError:
         raise UnknownVariant(
             f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}"
