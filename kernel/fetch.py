@@ -12,7 +12,8 @@ into an image meta package, `linux-binary-unsigned-*` (the image),
 checked on this machine.)
 
 A path is the user's build: a bzImage, with `--modules` naming a folder that
-holds `lib/modules/RELEASE/` (or the release folder itself).
+holds `lib/modules/RELEASE/` (or the release folder itself).  `built:KEY` is
+a kernel that `kernel-build` built into the cache (`build.resolve_built`).
 """
 
 from __future__ import annotations
@@ -237,7 +238,11 @@ def kernel_from_path(image: Path, modules: Path | None = None) -> KernelTree:
 
 
 def resolve_kernel(spec: str, modules: str | None = None, progress=None) -> KernelTree:
-    """`debian:VERSION` or a path to a kernel image."""
+    """`debian:VERSION`, `built:KEY` (a `kernel-build`) or a path to a kernel image."""
+    if spec.startswith("built:"):
+        from .build import resolve_built
+
+        return resolve_built(spec)
     if spec.startswith("debian:"):
         version = spec.split(":", 1)[1]
         if not re.fullmatch(r"\d+(\.\d+){1,2}", version):

@@ -36,6 +36,9 @@ class KernelTree:
     release: str  # `uname -r`
     root: Path | None = None  # a folder with lib/modules/<release>/ (or usr/lib/modules)
     config: dict[str, str] = field(default_factory=dict)
+    # The source tarball or tree the kernel was built from (`kernel-build`),
+    # from which the model builds the kernel's own compressors.
+    source: Path | None = None
 
     @property
     def modules_dir(self) -> Path | None:
