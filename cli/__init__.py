@@ -42,8 +42,8 @@ def cli(debug: bool) -> None:
 
 # Each subcommand's module defines a click command of the module's name.  A module is
 # imported when its command is asked for, so that a command loads only what it uses.
-_MODULES = ("bench", "check", "check_driver", "fuzz", "kernel_check", "kernel_fuzz", "prove",
-            "replay", "script", "variants")
+_MODULES = ("bench", "check", "check_driver", "fuzz", "kernel_build", "kernel_check",
+            "kernel_fuzz", "prove", "replay", "script", "variants")
 
 
 class _Commands(dict):
