@@ -115,6 +115,8 @@ def model_algorithms(tree: KernelTree, choice: str, source: Path | None, note) -
         from .kcomp_load import kernel_algorithms
         from .fetch import fetch_debian_source
 
+        if source is None and tree.source is not None:
+            source = tree.source  # a kernel built here: its own source
         if source is None:
             if not tree.name.startswith("debian:"):
                 raise KernelError("no kernel source given (--kernel-source PATH)")
