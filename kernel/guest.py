@@ -78,7 +78,7 @@ COMPRESSORS: dict[str, tuple[str, str]] = {
 _ZPOOLS = {"zsmalloc": "CONFIG_ZSMALLOC", "zbud": "CONFIG_ZBUD", "z3fold": "CONFIG_Z3FOLD"}
 
 _APPLETS = ("sh", "mount", "mkdir", "insmod", "mkswap", "swapon", "cat", "echo",
-            "grep", "uname", "poweroff", "sleep", "ls")
+            "grep", "uname", "poweroff", "reboot", "sleep", "ls")
 _PROBE_SRC = Path(__file__).with_name("probe.c")
 _PROBE_FLAGS = ("-static", "-O2")
 _PANIC = re.compile(r"Kernel panic|\bOops\b|\bBUG: |general protection fault")
@@ -390,7 +390,10 @@ def _init_script(*, modules: list[str], brd_kib: int | None, compressor: str,
         "rc=$?",
         '[ $rc = 0 ] || err probe exited with status $rc',
         "say end",
+        # A kernel without ACPI (a tinyconfig build) cannot power the machine
+        # off: poweroff returns, and a reboot ends qemu instead (-no-reboot).
         "poweroff -f",
+        "reboot -f",
         "",
     ]
     return "\n".join(lines)
@@ -440,10 +443,17 @@ def build_initramfs(tree: KernelTree, *, compressor: str, pages: bytes,
     # allocates what is written, and zswap keeps most writes from it).
     brd_kib = max(65536, 2 * len(pages) // 1024 + 8192)
     if tree.built_in("CONFIG_BLK_DEV_RAM"):
+        # Built in, brd makes its disks at boot from the config (no insmod to
+        # give rd_nr and rd_size to): /dev/ram0 must exist and be big enough.
         size = int(tree.option("CONFIG_BLK_DEV_RAM_SIZE") or 0)
-        if size * 1024 < 2 * len(pages):
-            raise KernelError(f"kernel {tree.name}: brd is built in with {size} KiB RAM "
-                              f"disks, too small for {len(pages)} bytes of pages")
+        count = int(tree.option("CONFIG_BLK_DEV_RAM_COUNT") or 0)
+        if count < 1 or size * 1024 < 2 * len(pages):
+            raise KernelError(f"kernel {tree.name}: brd is built in with {count} RAM disk(s) "
+                              f"of {size} KiB, too few or too small for {len(pages)} bytes of "
+                              f"pages (twice that is needed); build it with "
+                              f"CONFIG_BLK_DEV_RAM_COUNT=1 and CONFIG_BLK_DEV_RAM_SIZE="
+                              f"{max(65536, 2 * len(pages) // 1024 + 8192)} or more, or brd "
+                              f"as a module")
         brd_kib = None
     names = [_modname(str(m)) for m in modules]
     init = _init_script(modules=names, brd_kib=brd_kib, compressor=compressor, zpool=zpool,
