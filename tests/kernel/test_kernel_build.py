@@ -1,0 +1,468 @@
+"""`kernel-build`: a kernel built from source with patches into the cache.
+
+Without a marker, on a small fake source tree whose Makefile stands in for
+the kernel's (it writes a .config, prints kbuild's quiet lines, makes a
+"bzImage"): the patch paths (a failing hunk named by file, hunk and mail, an
+mbox series applied in order, the pristine tree never written, unreadable
+and diff-less patches), the cache entry and its key, `built:KEY`, a failed
+build naming its log, and an interrupt that leaves no entry and no process.
+With the `kernel` marker: one real build of debian:7.3's minimal config
+(shared by the tests of this file), booted by `kernel-check`, and a real
+build interrupted while it compiles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from proctree import descendants, wait_gone
+from zswap_spec.kernel.build import (FRAGMENT, KernelBuildError, build_kernel, fragment_options,
+                                     list_builds, resolve_built)
+from zswap_spec.kernel.build_source import apply_patches, resolve_source, working_copy
+from zswap_spec.kernel.tree import KernelError
+
+SCRIPT = Path(sys.executable).with_name("zswap-spec")
+
+ZSWAP_C = "".join(f"line {i}\n" for i in range(1, 61))
+
+_MAKEFILE = """\
+.PHONY: tinyconfig olddefconfig bzImage modules kernelrelease modules_install
+tinyconfig:
+\t@echo CONFIG_64BIT=y > $(O)/.config
+olddefconfig:
+{olddefconfig}\t@true
+bzImage:
+\t@mkdir -p $(O)/arch/x86/boot
+\t@echo "  CC      mm/zswap.o"
+\t@echo "  CC      mm/zsmalloc.o"
+{bzimage}\t@printf 'not really a kernel' > $(O)/arch/x86/boot/bzImage
+modules:
+\t@echo "  CC [M]  drivers/block/brd.o"
+kernelrelease:
+\t@echo 0.0.1-fake
+modules_install:
+\t@mkdir -p $(INSTALL_MOD_PATH)/lib/modules/0.0.1-fake/kernel
+\t@ln -s /nowhere $(INSTALL_MOD_PATH)/lib/modules/0.0.1-fake/build
+"""
+
+
+def fake_tree(folder: Path, bzimage: str = "", olddefconfig: str = "") -> Path:
+    """A tree that passes for a kernel source: a Makefile, arch/x86, mm/zswap.c."""
+    (folder / "arch" / "x86").mkdir(parents=True)
+    (folder / "mm").mkdir()
+    (folder / "mm" / "zswap.c").write_text(ZSWAP_C)
+    (folder / "Makefile").write_text(_MAKEFILE.format(bzimage=bzimage, olddefconfig=olddefconfig))
+    return folder
+
+
+def diff(path: str, old: str, new: str) -> str:
+    """A unified diff of `path` from `old` to `new` (whole-file texts)."""
+    import difflib
+
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                        f"a/{path}", f"b/{path}"))
+
+
+def mail(subject: str, body: str) -> str:
+    return (f"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+            f"From: A Developer <dev@example.org>\nSubject: {subject}\n\n"
+            f"Why the change is made.\n---\n{body}-- \n2.47.0\n\n")
+
+
+FULL_CONFIG = "CONFIG_64BIT=y\nCONFIG_ZSWAP=y\n# CONFIG_MODULES is not set\n"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZSWAP_SPEC_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def src(tmp_path):
+    return fake_tree(tmp_path / "linux")
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "fake.config"
+    path.write_text(FULL_CONFIG)
+    return path
+
+
+def quiet(msg):
+    pass
+
+
+# ---- patches ------------------------------------------------------------------------------
+
+def test_a_hunk_that_does_not_apply_is_named_by_file_hunk_and_mail(tmp_path, src):
+    changed = ZSWAP_C.replace("line 5\n", "line five\n").replace("line 40\n", "line forty\n")
+    text = diff("mm/zswap.c", ZSWAP_C, changed)
+    text = text.replace("-line 40\n", "-line 40 as it was elsewhere\n")  # the second hunk's base
+    patch = tmp_path / "fix.patch"
+    patch.write_text(mail("[PATCH] mm: zswap: a fix", text))
+    copy = working_copy(resolve_source(str(src)), tmp_path / "work", quiet)
+    with pytest.raises(KernelBuildError) as e:
+        apply_patches(copy, [patch], "debian:7.3", quiet)
+    assert e.value.kind == "input"
+    msg = str(e.value)
+    assert msg.startswith("fix.patch: hunk #2 of mm/zswap.c does not apply (at line ")
+    assert '"[PATCH] mm: zswap: a fix"' in msg and msg.endswith("rebase it on debian:7.3")
+
+
+def test_an_mbox_series_applies_every_mail_in_order(tmp_path, src):
+    """The second mail changes a line the first one added: a dry run of the
+    whole series against the unpatched tree would refuse it."""
+    one = ZSWAP_C.replace("line 20\n", "twenty\n")
+    two = one.replace("twenty\n", "TWENTY\n")
+    series = tmp_path / "series.mbx"
+    series.write_text(mail("[PATCH 1/2] first", diff("mm/zswap.c", ZSWAP_C, one))
+                      + mail("[PATCH 2/2] second", diff("mm/zswap.c", one, two)))
+    copy = working_copy(resolve_source(str(src)), tmp_path / "work", quiet)
+    said = []
+    apply_patches(copy, [series], "the tree", said.append)
+    assert (copy / "mm" / "zswap.c").read_text() == two
+    assert said == ["patched: series.mbx (2 files)"]
+
+
+def test_patching_the_copy_never_writes_the_pristine_tree(tmp_path, cache, src):
+    """Both kinds of source: a tarball unpacked into the cache, and a user's folder.
+    The copy shares every inode until patch writes a file anew."""
+    tarball = tmp_path / "linux.tar.gz"
+    subprocess.run(["tar", "-czf", str(tarball), "-C", str(tmp_path), "linux"], check=True)
+    new = ZSWAP_C.replace("line 7\n", "seven\n")
+    patch = tmp_path / "p.diff"
+    patch.write_text(diff("mm/zswap.c", ZSWAP_C, new))
+    for n, spec in enumerate([str(tarball), str(src)]):
+        source = resolve_source(spec)
+        copy = working_copy(source, tmp_path / f"work{n}", quiet)
+        pristine = (cache / "build-src" / source.identity.split()[-1][:16]
+                    if source.is_tarball else src)
+        original = pristine / "mm" / "zswap.c"
+        assert (copy / "Makefile").stat().st_ino == (pristine / "Makefile").stat().st_ino
+        assert (copy / "mm" / "zswap.c").stat().st_ino == original.stat().st_ino
+        apply_patches(copy, [patch], spec, quiet)
+        assert (copy / "mm" / "zswap.c").read_text() == new
+        assert original.read_text() == ZSWAP_C and original.stat().st_nlink == 1
+        assert not list(pristine.rglob("*.orig")) and not list(pristine.rglob("*.rej"))
+
+
+@pytest.mark.parametrize("case", ["missing", "folder", "no diff", "unreadable"])
+def test_a_patch_that_cannot_be_used_is_an_input_error(case, tmp_path, cache, src,
+                                                       config_file):
+    patch = tmp_path / "p.patch"
+    if case == "folder":
+        patch.mkdir()
+    elif case == "no diff":
+        patch.write_text(mail("[PATCH] words only", "no change at all\n"))
+    elif case == "unreadable":
+        if os.geteuid() == 0:
+            patch = Path("/proc/self/mem")  # exists, and reading it from offset 0 fails
+        else:
+            patch.write_text("x")
+            patch.chmod(0)
+    with pytest.raises(KernelBuildError) as e:
+        build_kernel(str(src), patches=[patch], config=str(config_file), progress=quiet)
+    assert e.value.kind == "input" and str(e.value).startswith(f"--patch {patch}: ")
+    assert {"missing": "no such file", "folder": "is a folder", "no diff": "holds no diff",
+            "unreadable": "cannot be read"}[case] in str(e.value)
+    assert not (cache / "builds").exists() or not list((cache / "builds").glob("[0-9a-f]*"))
+
+
+# ---- the cache entry ----------------------------------------------------------------------
+
+def test_a_build_lands_in_the_cache_once_and_boots_as_built_key(tmp_path, cache, src,
+                                                                config_file):
+    patch = tmp_path / "p.diff"
+    patch.write_text(diff("mm/zswap.c", ZSWAP_C, ZSWAP_C.replace("line 3\n", "three\n")))
+    said = []
+    built = build_kernel(str(src), patches=[patch], config=str(config_file),
+                         progress=said.append)
+    assert not built.cached and built.release == "0.0.1-fake"
+    assert built.folder == cache / "builds" / built.key and re.fullmatch(r"[0-9a-f]{12}", built.key)
+    assert built.image.read_bytes() == b"not really a kernel"
+    assert built.config.read_text() == FULL_CONFIG  # the fake olddefconfig keeps it
+    meta = json.loads((built.folder / "build.json").read_text())
+    assert meta["patches"][0]["file"] == str(patch) and meta["objects"] == 2
+    assert meta["source_identity"].startswith("dir ") and meta["release"] == "0.0.1-fake"
+    assert "$ make" in built.log.read_text()
+    assert any(s.startswith("compiled 2 objects in") for s in said)
+    # Nothing but the entry (and the lock) is left: no working copy, no object folder.
+    assert sorted(p.name for p in (cache / "builds").iterdir()) == [f".lock-{built.key}", built.key]
+    again = build_kernel(str(src), patches=[patch], config=str(config_file), progress=quiet)
+    assert again.cached and again.key == built.key
+    tree = resolve_built(f"built:{built.key[:5]}")
+    assert tree.name == f"built:{built.key}" and tree.image == built.image
+    assert tree.source == src and tree.built_in("CONFIG_ZSWAP") and tree.root is None
+    from zswap_spec.kernel.fetch import resolve_kernel
+
+    assert resolve_kernel(f"built:{built.key}").image == built.image
+
+
+def test_the_key_follows_every_input(tmp_path, cache, src, config_file):
+    one = tmp_path / "1.diff"
+    two = tmp_path / "2.diff"
+    one.write_text(diff("mm/zswap.c", ZSWAP_C, ZSWAP_C.replace("line 3\n", "three\n")))
+    two.write_text(diff("mm/zswap.c", ZSWAP_C, ZSWAP_C.replace("line 30\n", "thirty\n")))
+    keys = {build_kernel(str(src), patches=p, config=str(config_file), progress=quiet).key
+            for p in ([], [one], [two], [one, two], [two, one])}
+    assert len(keys) == 5
+    config_file.write_text(FULL_CONFIG + "CONFIG_SWAP=y\n")
+    assert build_kernel(str(src), config=str(config_file), progress=quiet).key not in keys
+    (src / "mm" / "new.c").write_text("int x;\n")  # the tree itself changed
+    assert build_kernel(str(src), config=str(config_file), progress=quiet).key not in keys
+
+
+def test_modules_are_installed_under_root(tmp_path, cache, src, config_file):
+    config_file.write_text("CONFIG_64BIT=y\nCONFIG_MODULES=y\n")
+    built = build_kernel(str(src), config=str(config_file), progress=quiet)
+    release_dir = built.folder / "root" / "lib" / "modules" / "0.0.1-fake"
+    assert (release_dir / "kernel").is_dir()
+    assert not (release_dir / "build").is_symlink()  # it pointed into the working copy
+    assert built.tree().modules_dir == release_dir
+
+
+def test_an_unknown_or_ambiguous_key_lists_the_builds(cache, src, config_file, tmp_path):
+    with pytest.raises(KernelError, match="there is none yet: make one with zswap-spec kernel-build"):
+        resolve_built("built:abc")
+    built = build_kernel(str(src), config=str(config_file), progress=quiet)
+    with pytest.raises(KernelError) as e:
+        resolve_built("built:ffffffffffff" if not built.key.startswith("f") else "built:000000")
+    assert "matches no build" in str(e.value) and built.key in str(e.value)
+    other = tmp_path / "other.config"
+    other.write_text(FULL_CONFIG + "CONFIG_SWAP=y\n")
+    build_kernel(str(src), config=str(other), progress=quiet)
+    shared = os.path.commonprefix([b.key for b in list_builds()])
+    with pytest.raises(KernelError, match="matches several builds|give the KEY"):
+        resolve_built(f"built:{shared}")
+    assert len(list_builds()) == 2
+
+
+def test_a_failed_build_names_its_log_and_first_error(cache, tmp_path, config_file):
+    src = fake_tree(tmp_path / "broken", bzimage="\t@echo 'mm/zswap.c:12:3: error: "
+                                                 "expected ; before }'\n\t@exit 2\n")
+    with pytest.raises(KernelBuildError) as e:
+        build_kernel(str(src), config=str(config_file), progress=quiet)
+    assert e.value.kind == "build"
+    msg = str(e.value)
+    assert "mm/zswap.c:12:3: error: expected ; before }" in msg
+    log = Path(re.search(r"the log: (\S+)\)", msg).group(1))
+    assert log.parent.name.startswith("failed-") and "error: expected" in log.read_text()
+    assert not [p for p in (cache / "builds").iterdir() if re.fullmatch(r"[0-9a-f]{12}", p.name)
+                or p.name.startswith(".tmp-")]
+
+
+def test_the_minimal_fragment_is_checked_option_by_option(cache, tmp_path):
+    """This olddefconfig keeps only CONFIG_64BIT, as kconfig drops an option whose
+    dependencies are unmet: every other option of the fragment is named."""
+    src = fake_tree(tmp_path / "tiny", olddefconfig="\t@grep '^CONFIG_64BIT=' $(O)/.config > "
+                                                    "$(O)/kept; mv $(O)/kept $(O)/.config\n")
+    with pytest.raises(KernelBuildError) as e:
+        build_kernel(str(src), progress=quiet)
+    msg = str(e.value)
+    assert e.value.kind == "input" and msg.startswith("the minimal config did not take")
+    assert "CONFIG_ZSWAP=y (it is unset)" in msg and "CONFIG_64BIT" not in msg
+    options = fragment_options(FRAGMENT.read_text())
+    assert options["CONFIG_SLUB_TINY"] is None and options["CONFIG_BLK_DEV_RAM_SIZE"] == "131072"
+
+
+# ---- the command --------------------------------------------------------------------------
+
+def run(*args, env=None, timeout=120):
+    return subprocess.run([str(SCRIPT), "kernel-build", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_the_command_prints_the_key_and_how_to_boot_it(cache, src, config_file):
+    env = {"ZSWAP_SPEC_CACHE": str(cache)}
+    p = run("--source", str(src), "--config", str(config_file), env=env)
+    assert p.returncode == 0, p.stderr
+    key = re.search(r"^key:\s+([0-9a-f]{12})$", p.stdout, re.M).group(1)
+    assert f"zswap-spec kernel-check --kernel built:{key}" in p.stdout
+    assert "Linux 0.0.1-fake, built in " in p.stdout
+    p = run("--source", str(src), "--config", str(config_file), "--json", env=env)
+    out = json.loads(p.stdout)
+    assert out["key"] == key and out["cached"] is True and out["release"] == "0.0.1-fake"
+    assert set(out) == {"key", "image", "release", "seconds", "cached", "source", "patches",
+                        "config", "log"}
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--patch", "/nonexistent.patch"], "--patch /nonexistent.patch: no such file"),
+    (["--config", "/nonexistent.config"], "--config /nonexistent.config: no such file"),
+    (["--source", "/nonexistent"], "--source /nonexistent: no such file or folder"),
+    (["--source", "debian:seven"], "--source debian:seven: SERIES must look like 7.3"),
+    (["--source", "/etc/hostname"], "not a tarball"),
+    (["--source", "/etc"], "not a kernel source tree"),
+    (["--jobs", "0"], "--jobs"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words, cache, src):
+    source = [] if "--source" in args else ["--source", str(src)]
+    p = run(*source, *args, env={"ZSWAP_SPEC_CACHE": str(cache)})
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and words in lines[0], p.stderr
+
+
+def test_a_failed_build_exits_3_naming_the_log(cache, tmp_path, config_file):
+    src = fake_tree(tmp_path / "broken", bzimage="\t@echo 'ld: undefined reference to x'\n"
+                                                 "\t@exit 2\n")
+    p = run("--source", str(src), "--config", str(config_file),
+            env={"ZSWAP_SPEC_CACHE": str(cache)})
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 3 and len(lines) == 1, p.stderr
+    assert "undefined reference to x" in lines[0] and "build.log" in lines[0]
+
+
+def interrupt_when(p: subprocess.Popen, ready, limit: float) -> set[int]:
+    """Wait until `ready(descendants)` holds, then SIGINT the command: the
+    processes below it at that moment."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and p.poll() is None:
+        kids = descendants(p.pid)
+        if ready(kids):
+            p.send_signal(signal.SIGINT)
+            return kids
+        time.sleep(0.2)
+    p.kill()
+    pytest.fail(f"never ready within {limit} s: {p.communicate()}")
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def entries(cache: Path) -> set[str]:
+    """The cache's builds and builds under way (not the locks)."""
+    builds = cache / "builds"
+    return {x.name for x in builds.iterdir() if not x.name.startswith(".lock-")} \
+        if builds.is_dir() else set()
+
+
+def assert_interrupted_cleanly(p, kids, cache, before=frozenset()):
+    t0 = time.monotonic()
+    _, err = p.communicate(timeout=60)
+    took = time.monotonic() - t0
+    assert p.returncode == 130, err
+    assert err.strip().splitlines() == ["zswap-spec: interrupted"], err
+    assert not wait_gone(kids, 5), [comm(k) for k in kids]
+    assert entries(cache) <= set(before)
+    return took
+
+
+def test_an_interrupt_leaves_no_entry_and_no_process(cache, tmp_path, config_file):
+    src = fake_tree(tmp_path / "slow", bzimage="\t@sleep 300\n")
+    p = subprocess.Popen([str(SCRIPT), "kernel-build", "--source", str(src), "--config",
+                          str(config_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env={**os.environ, "ZSWAP_SPEC_CACHE": str(cache)})
+    kids = interrupt_when(p, lambda kids: any(comm(k) == "sleep" for k in kids), 60)
+    assert assert_interrupted_cleanly(p, kids, cache) < 3
+
+
+# ---- the guest of a built kernel ------------------------------------------------------------
+
+def test_the_guest_reboots_when_poweroff_cannot_power_off():
+    """A tinyconfig kernel has no ACPI: `poweroff -f` returns, `reboot -f` ends qemu
+    (-no-reboot).  On Debian's kernels poweroff never returns, so nothing changes."""
+    from zswap_spec.kernel.guest import _init_script
+
+    init = _init_script(modules=[], brd_kib=None, compressor="lz4", zpool=None, writeback=True,
+                        zswap_max=None, page_size=4096, settle_ms=0)
+    assert init.splitlines()[-2:] == ["poweroff -f", "reboot -f"]
+
+
+def test_a_built_in_ram_disk_must_be_big_enough(tmp_path):
+    from zswap_spec.kernel.guest import build_initramfs
+    from zswap_spec.kernel.tree import KernelTree
+
+    options = fragment_options(FRAGMENT.read_text())
+    config = {k: v for k, v in options.items() if v is not None}
+    tree = KernelTree("built:test", tmp_path / "bzImage", "7.3.4", None,
+                      dict(config, CONFIG_BLK_DEV_RAM_SIZE="4096"))
+    with pytest.raises(KernelError, match=r"1 RAM disk\(s\) of 4096 KiB.*CONFIG_BLK_DEV_RAM_SIZE="):
+        build_initramfs(tree, compressor="lz4", pages=bytes(4096 * 1024), groups=[("g", 0, 1)],
+                        writeback=True, zswap_max=None, page_size=4096, workdir=tmp_path)
+
+
+# ---- a real kernel (kernel marker) -----------------------------------------------------------
+
+REAL_SOURCE = "debian:7.3"
+
+
+@pytest.fixture(scope="module")
+def real_build():
+    """debian:7.3's minimal kernel, built once into the real cache (a few minutes
+    the first time; later runs find it there)."""
+    for tool in ("make", "gcc", "flex", "bison", "bc", "perl", "qemu-system-x86_64"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+            pytest.skip(f"building and booting a kernel needs {tool} (./dev.sh test installs it)")
+    return build_kernel(REAL_SOURCE, progress=quiet)
+
+
+@pytest.mark.kernel
+def test_the_minimal_kernel_has_every_fragment_option_and_is_cached(real_build):
+    from zswap_spec.kernel.tree import read_config
+
+    b = real_build
+    assert b.image.is_file() and b.image.stat().st_size > 500_000
+    assert b.release.startswith("7.3") and b.config_name == "minimal"
+    final = read_config(b.config)
+    for name, want in fragment_options(FRAGMENT.read_text()).items():
+        assert final.get(name) == want, name
+    meta = json.loads((b.folder / "build.json").read_text())
+    assert meta["source"] == REAL_SOURCE and meta["release"] == b.release and meta["seconds"] > 0
+    assert "  CC      mm/zswap.o" in b.log.read_text()
+    # The tarball's tree in the cache was never written: every file keeps the time it
+    # had in the tarball, older than the unpacking.
+    pristine = Path(meta["source_path"])
+    tree = next((b.folder.parent.parent / "build-src").glob("*/mm/zswap.c")).parent.parent
+    unpacked = tree.stat().st_mtime  # the folder was renamed into place once unpacked
+    assert not [f for f in (tree / "mm").iterdir() if f.stat().st_mtime > unpacked]
+    assert pristine.is_file()
+    t0 = time.monotonic()
+    again = build_kernel(REAL_SOURCE, progress=quiet)
+    assert again.cached and again.key == b.key and time.monotonic() - t0 < 10
+
+
+@pytest.mark.kernel
+def test_kernel_check_boots_the_built_kernel_and_it_powers_off(real_build):
+    p = subprocess.run([str(SCRIPT), "kernel-check", "--kernel", f"built:{real_build.key}",
+                        "--json"], capture_output=True, text=True, timeout=900)
+    assert p.stdout, p.stderr
+    runs = json.loads(p.stdout)["runs"]
+    assert p.returncode == 0, [(r["error"], r["disagreements"][:3]) for r in runs]
+    (run,) = runs
+    assert run["kernel"] == f"built:{real_build.key}" and run["release"] == real_build.release
+    assert run["agree"] and run["model_compressor"] == "kernel lz4"
+    assert run["boot_seconds"] < 120, "the guest did not end by itself (timeout 180 s)"
+    log = Path(run["log"]).read_text(errors="replace")
+    assert "Kernel panic" not in log
+
+
+@pytest.mark.kernel
+def test_a_real_build_interrupted_while_compiling(real_build, tmp_path):
+    """A config file (the minimal build's own, plus a comment) makes a key of its own."""
+    config = tmp_path / "interrupted.config"
+    config.write_text(real_build.config.read_text() + "# interrupted on purpose\n")
+    from zswap_spec.support.cache import cache_dir
+
+    before = entries(cache_dir())
+    p = subprocess.Popen([str(SCRIPT), "kernel-build", "--source", REAL_SOURCE, "--config",
+                          str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kids = interrupt_when(p, lambda kids: sum(comm(k) == "cc1" for k in kids) >= 1, 300)
+    assert any(comm(k) == "make" for k in kids)
+    # The working copy and the objects so far are removed before the command ends.
+    assert assert_interrupted_cleanly(p, kids, cache_dir(), before) < 20
