@@ -75,7 +75,8 @@ build_prerequisites() {
   install_packages "to build the optimized core" "or the model serves alone" "${need[@]}"
 }
 
-# The kernel checks boot Debian's kernels under qemu, the fuzzing tests
+# The kernel checks boot Debian's kernels (or ones kernel-build made) under
+# qemu, the fuzzing tests
 # start a Redis server, and the driver kit's tests build drivers against the
 # compression libraries: they need these tools.
 system_packages() {
@@ -90,7 +91,14 @@ system_packages() {
   [ -e /usr/include/lz4.h ] || need+=(liblz4-dev)
   [ -e /usr/include/zstd.h ] || need+=(libzstd-dev)
   [ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
-  install_packages "for the kernel checks and the Redis tests" "or they are skipped" "${need[@]}"
+  # kernel-build: make, the kernel's own host tools (kconfig's parser needs
+  # flex and bison, objtool libelf) and patch for the series applied.
+  local tool
+  for tool in make flex bison bc perl patch; do
+    command -v "$tool" >/dev/null || need+=("$tool")
+  done
+  [ -e /usr/include/gelf.h ] || need+=(libelf-dev)
+  install_packages "for the kernel checks, kernel-build and the Redis tests" "or they are skipped" "${need[@]}"
 }
 
 cmd=${1:-}
