@@ -26,14 +26,13 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from zswap_spec.support.cache import cache_dir
 from zswap_spec.support.processes import dies_with_parent
 from .build_source import (KernelBuildError, apply_patches, patch_digest, resolve_source,
                            working_copy)
-from .tree import KernelError, KernelTree, read_config
+from .built import BuiltKernel, builds_dir, duration_text, list_builds, load_build, resolve_built
+from .tree import read_config
 
 __all__ = ["BuiltKernel", "KernelBuildError", "MINIMAL", "FRAGMENT", "build_kernel",
            "resolve_built", "list_builds", "fragment_options", "duration_text"]
@@ -44,46 +43,6 @@ ARCH = "x86_64"
 _FORMAT = 1  # bumped when the layout of an entry changes, so old entries are not reused
 
 
-def duration_text(seconds: float) -> str:
-    """"52 s" or "1 min 52 s"."""
-    s = round(seconds)
-    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60} s"
-
-
-@dataclass(frozen=True)
-class BuiltKernel:
-    """One entry of the cache's `builds/` folder."""
-
-    key: str
-    folder: Path
-    image: Path  # the bzImage
-    config: Path  # the final .config
-    release: str  # `make kernelrelease`, what `uname -r` says in the guest
-    seconds: float  # how long the build took (when it was made)
-    cached: bool  # found in the cache rather than built by this call
-    source: str  # as asked: debian:7.3, a tarball or a folder
-    source_path: Path  # the tarball or tree it was built from
-    patches: tuple[tuple[str, str], ...]  # (file, sha256), in the order applied
-    config_name: str  # "minimal" or the config file given
-    log: Path
-
-    @property
-    def name(self) -> str:
-        return f"built:{self.key}"
-
-    def tree(self) -> KernelTree:
-        root = self.folder / "root"
-        return KernelTree(self.name, self.image, self.release,
-                          root if root.is_dir() else None, read_config(self.config),
-                          source=self.source_path if self.source_path.exists() else None)
-
-    def to_json(self) -> dict:
-        return {"key": self.key, "image": str(self.image), "release": self.release,
-                "seconds": round(self.seconds, 1), "cached": self.cached, "source": self.source,
-                "patches": [{"file": f, "sha256": d} for f, d in self.patches],
-                "config": self.config_name, "log": str(self.log)}
-
-
 def fragment_options(text: str) -> dict[str, str | None]:
     """`CONFIG_X=value` and `# CONFIG_X is not set` lines: name -> value (None: unset)."""
     out: dict[str, str | None] = {}
@@ -92,49 +51,6 @@ def fragment_options(text: str) -> dict[str, str | None]:
         if m:
             out[m.group(1)] = m.group(2).strip('"') if m.lastindex == 2 else None
     return out
-
-
-def _builds() -> Path:
-    d = cache_dir() / "builds"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def _load(folder: Path, cached: bool = True) -> BuiltKernel:
-    meta = json.loads((folder / "build.json").read_text())
-    return BuiltKernel(meta["key"], folder, folder / "bzImage", folder / "config",
-                       meta["release"], meta["seconds"], cached, meta["source"],
-                       Path(meta["source_path"]),
-                       tuple((p["file"], p["sha256"]) for p in meta["patches"]),
-                       meta["config"], folder / "build.log")
-
-
-def list_builds() -> list[BuiltKernel]:
-    """Every complete entry in the cache, newest first."""
-    found = []
-    for folder in _builds().iterdir():
-        if re.fullmatch(r"[0-9a-f]{12}", folder.name) and (folder / "build.json").is_file():
-            try:
-                found.append(_load(folder))
-            except (OSError, ValueError, KeyError):
-                continue
-    return sorted(found, key=lambda b: -b.folder.stat().st_mtime)
-
-
-def resolve_built(spec: str) -> KernelTree:
-    """`built:KEY` (or a unique prefix of KEY) as a kernel to boot."""
-    prefix = spec.split(":", 1)[1]
-    builds = list_builds()
-    hits = [b for b in builds if prefix and b.key.startswith(prefix.lower())]
-    if len(hits) == 1:
-        return hits[0].tree()
-    listing = "; ".join(f"{b.key} ({b.source}{f' + {len(b.patches)} patch file(s)' if b.patches else ''}, "
-                        f"{b.config_name}, {b.release})" for b in builds[:10])
-    why = ("matches several builds" if hits else "matches no build") if prefix else \
-        "give the KEY that kernel-build printed (or its first characters)"
-    raise KernelError(f"--kernel {spec}: {why} in {_builds()}; "
-                      + (f"the builds: {listing}" if builds else
-                         "there is none yet: make one with zswap-spec kernel-build"))
 
 
 # ---- what the build needs ------------------------------------------------------------------
@@ -318,21 +234,21 @@ def build_kernel(source: str = "debian:7.3", patches=(), config: str = MINIMAL,
         raise KernelBuildError(f"--jobs {jobs}: give 1 or more", "input")
     src = resolve_source(source)
     key = _key(src.identity, digests, config, config_text)
-    entry = _builds() / key
+    entry = builds_dir() / key
     if (entry / "build.json").is_file():
-        return _load(entry)
+        return load_build(entry)
     _check_tools(config_text, bool(patches))
-    with open(_builds() / f".lock-{key}", "a+") as lock:
+    with open(builds_dir() / f".lock-{key}", "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             say(f"waiting for another build of {key}")
             fcntl.flock(lock, fcntl.LOCK_EX)
         if (entry / "build.json").is_file():  # built by that other process
-            return _load(entry)
-        for stale in _builds().glob(f".tmp-{key}-*"):  # left by a process killed outright
+            return load_build(entry)
+        for stale in builds_dir().glob(f".tmp-{key}-*"):  # left by a process killed outright
             shutil.rmtree(stale, ignore_errors=True)
-        work = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=_builds()))
+        work = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=builds_dir()))
         try:
             return _build(src, patches, digests, config, config_text, key, work,
                           jobs or os.cpu_count() or 1, say)
@@ -381,7 +297,7 @@ def _build(src, patches, digests, config, config_text, key, work, jobs, say) -> 
         except _MakeFailed as e:
             log.write(f"\n{e}\n".encode())
             log.close()
-            failed = _builds() / f"failed-{key}"
+            failed = builds_dir() / f"failed-{key}"
             failed.mkdir(exist_ok=True)
             shutil.copy(log_path, failed / "build.log")
             raise KernelBuildError(f"the build of {src.label}"
@@ -398,8 +314,8 @@ def _build(src, patches, digests, config, config_text, key, work, jobs, say) -> 
             "release": release, "seconds": round(seconds, 1), "objects": counter.count,
             "jobs": jobs, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "format": _FORMAT}
     (stage / "build.json").write_text(json.dumps(meta, indent=1) + "\n")
-    entry = _builds() / key
+    entry = builds_dir() / key
     stage.rename(entry)
-    shutil.rmtree(_builds() / f"failed-{key}", ignore_errors=True)
+    shutil.rmtree(builds_dir() / f"failed-{key}", ignore_errors=True)
     say(f"built {release} in {duration_text(seconds)}")
-    return _load(entry, cached=False)
+    return load_build(entry, cached=False)

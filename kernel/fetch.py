@@ -13,7 +13,7 @@ checked on this machine.)
 
 A path is the user's build: a bzImage, with `--modules` naming a folder that
 holds `lib/modules/RELEASE/` (or the release folder itself).  `built:KEY` is
-a kernel that `kernel-build` built into the cache (`build.resolve_built`).
+a kernel that `kernel-build` built into the cache (`built.resolve_built`).
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def kernel_from_path(image: Path, modules: Path | None = None) -> KernelTree:
 def resolve_kernel(spec: str, modules: str | None = None, progress=None) -> KernelTree:
     """`debian:VERSION`, `built:KEY` (a `kernel-build`) or a path to a kernel image."""
     if spec.startswith("built:"):
-        from .build import resolve_built
+        from .built import resolve_built
 
         return resolve_built(spec)
     if spec.startswith("debian:"):
