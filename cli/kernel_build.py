@@ -66,6 +66,8 @@ class _progress:
     def say(self, msg: str) -> None:
         if self.status is None:
             return
+        if msg.startswith("built "):
+            return  # the summary below says it
         if " in " in msg and not msg.startswith(("compiling", "waiting")):
             self.console.print(msg)
         else:
