@@ -226,7 +226,7 @@ def build_kernel(source: str = "debian:7.3", patches=(), config: str = MINIMAL,
     """Build (or find in the cache) the kernel of `source` with `patches` applied
     in order and `config` ("minimal" or a .config file); see the module's text."""
     say = progress or (lambda msg: None)
-    patches = [Path(p) for p in patches]
+    patches = [Path(p) for p in ([patches] if isinstance(patches, (str, Path)) else patches)]
     config = str(config)
     config_text = _config_text(config)
     digests = [patch_digest(p) for p in patches]
@@ -289,6 +289,8 @@ def _build(src, patches, digests, config, config_text, key, work, jobs, say) -> 
                                       "kernelrelease"], capture_output=True, text=True,
                                      stdin=subprocess.DEVNULL).stdout.strip().splitlines()
             release = release[-1] if release else ""
+            if not re.fullmatch(r"\d+\.\d+\S*", release):
+                raise _MakeFailed(f"make kernelrelease printed {release!r}, not a release")
             if modules:
                 say("installing modules")
                 _make(tree, out, [f"INSTALL_MOD_PATH={stage / 'root'}", "modules_install"], log)
