@@ -10,7 +10,7 @@ import click
 
 from zswap_spec.model.variants import VARIANTS
 
-from .errors import EXIT_CLEAN, EXIT_FINDINGS, InputError
+from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNCHECKED, InputError
 from .options import check_names, given, output_dir
 
 
@@ -23,7 +23,8 @@ def _finite_seconds(value: float) -> float:
 
 @click.command("kernel-check")
 @click.option("--kernel", "kernel_spec", default="debian:7.3", show_default=True,
-              help="debian:VERSION (fetched and cached) or the path of a bzImage.")
+              help="debian:VERSION (fetched and cached), built:KEY (from zswap-spec "
+                   "kernel-build) or the path of a bzImage.")
 @click.option("--modules", type=click.Path(exists=True, file_okay=False),
               help="With a bzImage: its modules folder.")
 @click.option("--compressor", "compressors", multiple=True,
@@ -58,14 +59,23 @@ def _finite_seconds(value: float) -> float:
 @click.option("--script", "scripts", multiple=True, type=click.Path(),
               help="A workload script (spec/script-format.md) to run on the kernel and the "
                    "model, every step compared (repeatable; replaces the built-in plan).")
-@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]} as JSON.')
+@click.option("--seeded", "seeded", multiple=True, metavar="NAME|all",
+              help="Boot the kernel with zswap-spec's seeded bugs (built from Debian's 7.3 "
+                   "source with kernel/patches/seeded-bugs-7.3.patch unless --kernel names "
+                   "one) with bug NAME switched on; the check must disagree with mainline "
+                   "and agree with the variant seeded-NAME (repeatable; all: every bug and "
+                   "a control boot with none).")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"runs": [...]} (with --seeded: {"seeded": [...]}) as JSON.')
 @click.argument("more_scripts", nargs=-1, type=click.Path(), metavar="[FILE]...")
 def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zswap_max,
                  max_pool_percent, accept_threshold, page_files, variant, model_compressor,
-                 kernel_source, timeout, jobs, keep, scripts, as_json, more_scripts) -> None:
+                 kernel_source, timeout, jobs, keep, scripts, seeded, as_json,
+                 more_scripts) -> None:
     """Boot a real kernel under qemu, push pages through its zswap, compare with the model.
 
-    With --script FILE [FILE]...: run workload scripts instead of the built-in plan."""
+    With --script FILE [FILE]...: run workload scripts instead of the built-in plan.
+    With --seeded NAME|all: show the check kernels with seeded bugs."""
     if no_writeback and writeback != "off" and given(click.get_current_context(), "writeback"):
         raise InputError(f"--no-writeback contradicts --writeback {writeback}; give one of them")
     if more_scripts and not scripts:
@@ -78,6 +88,22 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
     if modules is not None and not given(ctx, "kernel_spec"):
         raise InputError("--modules goes with --kernel PATH (a bzImage of your own); Debian's "
                          "kernels bring their modules")
+    if seeded:
+        other = [opt for opt, name in (("--compressor", "compressors"),
+                                       ("--max-pool-percent", "max_pool_percent"),
+                                       ("--accept-threshold", "accept_threshold"),
+                                       ("--zswap-max", "zswap_max"), ("--pages", "page_files"),
+                                       ("--no-writeback", "no_writeback"),
+                                       ("--writeback", "writeback"), ("--variant", "variant"),
+                                       ("--script", "scripts"))
+                 if given(ctx, name)] + (["FILE"] if more_scripts else [])
+        if other:
+            raise InputError(f"--seeded: {', '.join(other)} cannot be combined with it; each "
+                             f"seeded bug is checked under the settings that show it, against "
+                             f"mainline and its own variant")
+        _run_seeded(seeded, kernel_spec if given(ctx, "kernel_spec") else None, modules,
+                    model_compressor, kernel_source, timeout, jobs, keep, as_json)
+        return
     if scripts:
         from .kernel_script import run_script_check
 
@@ -154,3 +180,99 @@ def _interrupted(e: KeyboardInterrupt, as_json: bool) -> None:
         print_kernel_runs(done)
     click.echo(f"interrupted: {len(done)} boot(s) compared; not run: "
                f"{', '.join(not_done) or 'none'}")
+
+
+def _run_seeded(names, kernel_spec, modules, model_compressor, kernel_source, timeout, jobs,
+                keep, as_json) -> None:
+    """`--seeded`: build (or take) the seeded kernel, boot it once per bug, judge."""
+    from zswap_spec.kernel import seeded as sd
+    from zswap_spec.kernel.fetch import resolve_kernel
+    from zswap_spec.kernel.run import default_jobs, run_checks
+    from zswap_spec.kernel.tree import KernelError
+    from zswap_spec.support.interrupts import reported_on_interrupt
+
+    note = lambda msg: click.echo(f"note: {msg}", err=True)  # noqa: E731
+    try:
+        bugs = sd.resolve_names(names)
+        if kernel_spec is None:
+            tree, built = sd.seeded_kernel(progress=_every(note, 20.0), jobs=jobs)
+            note(f"seeded kernel {built.name}: "
+                 + ("from the cache" if built.cached else f"built in {built.seconds:.0f} s"))
+        else:
+            tree = resolve_kernel(kernel_spec, modules, progress=note)
+        specs = sd.seeded_specs(bugs, control="all" in names)
+        with reported_on_interrupt(lambda e: _interrupted(e, as_json)):
+            reports = run_checks(tree, specs, variant="mainline", page_size=4096, files=[],
+                                 timeout=timeout, jobs=jobs or default_jobs(),
+                                 model_compressor=model_compressor,
+                                 kernel_source=Path(kernel_source) if kernel_source else None,
+                                 folder=Path(keep) if keep else None, note=note)
+    except KernelError as e:
+        from zswap_spec.kernel.build_source import KernelBuildError
+
+        if isinstance(e, KernelBuildError) and e.kind == "build":
+            click.echo(f"zswap-spec: error: {e}", err=True)  # as kernel-build says it
+            sys.exit(EXIT_UNCHECKED)
+        raise InputError(str(e)) from None
+    results, control = sd.judge(reports)
+    if as_json:
+        click.echo(json.dumps({"kernel": tree.name, "release": tree.release,
+                               "seeded": [r.to_json() for r in results],
+                               "control": control.to_json() if control else None}, indent=2))
+    else:
+        _print_seeded(results, control)
+    sys.exit(EXIT_CLEAN if sd.passed(results, control) else EXIT_FINDINGS)
+
+
+def _print_seeded(results, control) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from zswap_spec.support.console import console
+
+    table = Table(title="seeded kernel bugs: the check against mainline, then against the "
+                        "variant making the same change", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("seeded bug", "run", "caught", "first disagreement with mainline",
+                "agrees with its variant"):
+        table.add_column(col)
+    yes, no = "[green]yes[/]", "[red]no[/]"
+    for s in results:
+        r = s.report
+        first = r.disagreements[0] if r.disagreements else None
+        what = (f"{first.stage} {first.source} {first.name}: kernel {first.kernel}, "
+                f"model {first.model}" if first else (r.error or "none"))
+        table.add_row(s.name, f"{r.spec.compressor} wb {'on' if r.spec.writeback else 'off'}",
+                      yes if s.caught else no, what, yes if s.agrees_with_variant else no)
+    console.print(table)
+    for s in results:
+        r = s.report
+        if r.error:
+            console.print(f"[red]{s.name}: {r.error}[/]")
+        for d in r.variant_disagreements[:5]:
+            console.print(f"{s.name}: with seeded-{s.name}: {d.stage} {d.source} {d.name}: "
+                          f"kernel {d.kernel}, model {d.model} ({d.pages})")
+    if control is not None:
+        console.print("control (the same kernel, no bug switched on) against mainline: "
+                      + ("[green]agrees[/]" if control.agree else
+                         f"[red]disagrees[/] ({control.error or len(control.disagreements)})"))
+    caught = sum(s.caught for s in results)
+    agree = sum(s.agrees_with_variant for s in results)
+    console.print(f"{caught} of {len(results)} seeded bugs caught; {agree} of {len(results)} "
+                  f"agree with their variant")
+
+
+def _every(say, seconds: float):
+    """`say`, with the build's compile lines (one per object) at most every `seconds`."""
+    import time
+
+    last = [0.0]
+
+    def out(msg: str) -> None:
+        now = time.monotonic()
+        if msg.startswith("compiling:"):
+            if now - last[0] < seconds:
+                return
+            last[0] = now
+        say(msg)
+
+    return out

@@ -43,7 +43,8 @@ def _campaign(c, env, progress_file):
 
 @click.command("kernel-fuzz")
 @click.option("--kernel", "kernel_spec", default="debian:7.3", show_default=True,
-              help="debian:VERSION (fetched and cached) or the path of a bzImage.")
+              help="debian:VERSION (fetched and cached), built:KEY (from zswap-spec "
+                   "kernel-build) or the path of a bzImage.")
 @click.option("--modules", type=click.Path(exists=True, file_okay=False),
               help="With a bzImage: its modules folder.")
 @click.option("--compressor", "compressors", multiple=True,

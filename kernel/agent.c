@@ -755,7 +755,11 @@ static int serve(const char *tty) {
 			if (quitting) {
 				tcdrain(fd);
 				sync();
-				reboot(RB_POWER_OFF);
+				/* A kernel without ACPI (a minimal build) halts when
+				 * asked to power off; a reboot ends qemu (-no-reboot). */
+				if (access("/sys/firmware/acpi", F_OK) == 0)
+					reboot(RB_POWER_OFF);
+				reboot(RB_AUTOBOOT);
 				return 0;
 			}
 		}

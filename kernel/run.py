@@ -46,6 +46,10 @@ class RunSpec:
     zswap_max: int | None = None
     max_pool_percent: int | None = None  # zswap's module parameter; None: the kernel's 20
     accept_threshold: int | None = None  # accept_threshold_percent; None: the kernel's 90
+    # A seeded bug switched on (zswap.seeded_bug=NAME on the command line of a kernel built
+    # with kernel/patches/seeded-bugs-7.3.patch); its run is also compared with the model
+    # variant making the same change (seeded-NAME).  "" : that kernel with none switched on.
+    seeded: str | None = None
 
     @property
     def pool_limit(self) -> bool:
@@ -61,7 +65,8 @@ class RunSpec:
         return (f"{self.compressor}-wb{'on' if self.writeback else 'off'}"
                 + (f"-max{self.zswap_max}" if self.zswap_max is not None else "")
                 + (f"-pool{self.max_pool_percent}" if self.max_pool_percent is not None else "")
-                + (f"-thr{self.accept_threshold}" if self.accept_threshold is not None else ""))
+                + (f"-thr{self.accept_threshold}" if self.accept_threshold is not None else "")
+                + (f"-seeded-{self.seeded or 'none'}" if self.seeded is not None else ""))
 
 
 @dataclass
@@ -80,6 +85,8 @@ class RunReport:
     error: str | None = None
     model_compressor: str = ""
     totalram_pages: int | None = None  # the guest kernel's, as it printed it
+    # A seeded run: the same boot compared with the seeded bug's own variant (seeded-NAME).
+    variant_disagreements: list = field(default_factory=list)
 
     @property
     def agree(self) -> bool:
@@ -100,6 +107,9 @@ class RunReport:
             "disagreements": [d.to_json() for d in self.disagreements],
             "not_compared": self.not_compared, "error": self.error,
             "boot_seconds": round(self.boot_seconds, 2), "log": self.log_path,
+            **({"seeded": self.spec.seeded, "variant_disagreements":
+                [d.to_json() for d in self.variant_disagreements]}
+               if self.spec.seeded is not None else {}),
         }
 
 
@@ -138,6 +148,10 @@ def model_algorithms(tree: KernelTree, choice: str, source: Path | None, note) -
 def _param_problems(spec: RunSpec, log) -> list[str]:
     """The module parameters the guest printed that are not what was asked."""
     out = []
+    if spec.seeded is not None and log.params.get("seeded_bug", "") != spec.seeded:
+        out.append(f"zswap seeded_bug is {log.params.get('seeded_bug')!r}, not {spec.seeded!r}: "
+                   f"boot a kernel built with kernel/patches/seeded-bugs-7.3.patch "
+                   f"(kernel-check --seeded builds one)")
     for name, want in (("max_pool_percent", spec.max_pool_percent),
                        ("accept_threshold_percent", spec.accept_threshold)):
         if want is not None and log.params.get(name) != str(want):
@@ -170,6 +184,8 @@ def _one(tree: KernelTree, spec: RunSpec, stream: Stream, alg, exact: bool, vari
                                  max_pool_percent=spec.max_pool_percent,
                                  accept_threshold=spec.accept_threshold,
                                  per_folio=spec.pool_limit)
+        if spec.seeded:
+            append = f"{append} zswap.seeded_bug={spec.seeded}".strip()
         result = boot(tree, initrd, timeout=timeout, log_path=log_path, append=append,
                       memory_mib=spec.memory_mib)
     except KernelError as e:
@@ -197,6 +213,13 @@ def _one(tree: KernelTree, spec: RunSpec, stream: Stream, alg, exact: bool, vari
                          total_ram_pages=totalram, max_pool_percent=spec.max_pool_percent,
                          accept_threshold=spec.accept_threshold)
     report.model_stages = _stage_json(prediction.stages)
+    if spec.seeded:
+        # The same boot against the variant that makes the seeded bug's change.
+        seeded = predict(stream, alg, variant=f"seeded-{spec.seeded}", writeback=spec.writeback,
+                         zswap_max=spec.zswap_max, page_size=page_size,
+                         total_ram_pages=totalram, max_pool_percent=spec.max_pool_percent,
+                         accept_threshold=spec.accept_threshold)
+        report.variant_disagreements, _ = compare(log, seeded, stream, exact_sizes=exact)
     if result.timed_out:
         problems.append(f"the guest hung: no power-off within {timeout:.0f} s")
     if result.panicked or log.panic:

@@ -24,7 +24,9 @@ def test_wheel_has_one_top_level_package_with_the_spec_inside(tmp_path):
                    "zswap_spec/proofs/expected.toml", "zswap_spec/cli/__init__.py",
                    "zswap_spec/pool/api.py", "zswap_spec/replay/sample.py",
                    "zswap_spec/support/manifest.py", "zswap_spec/kernel/probe.c",
-                   "zswap_spec/kernel/csrc/kc_kernel.h", "zswap_spec/kernel/csrc/kc_lz4.c"):
+                   "zswap_spec/kernel/csrc/kc_kernel.h", "zswap_spec/kernel/csrc/kc_lz4.c",
+                   "zswap_spec/kernel/patches/seeded-bugs-7.3.patch",
+                   "zswap_spec/kernel/minimal.config"):
         assert inside in names, inside
     assert not any(n.startswith("zswap_spec/tests") for n in names)
     # the optimized core: the built extension and its typed stub
