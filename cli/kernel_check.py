@@ -14,6 +14,18 @@ from .errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNCHECKED, InputError
 from .options import check_names, given, output_dir
 
 
+# The built-in plan's settings: a workload script, or a seeded bug's run, sets its own.
+_PLAN_SETTINGS = (("--compressor", "compressors"), ("--max-pool-percent", "max_pool_percent"),
+                  ("--accept-threshold", "accept_threshold"), ("--zswap-max", "zswap_max"),
+                  ("--pages", "page_files"), ("--no-writeback", "no_writeback"),
+                  ("--writeback", "writeback"))
+
+
+def _given(ctx, *more) -> list[str]:
+    """The plan's settings (and `more`: (option, parameter) pairs) given on the command line."""
+    return [opt for opt, name in (*_PLAN_SETTINGS, *more) if given(ctx, name)]
+
+
 def _finite_seconds(value: float) -> float:
     """FloatRange lets NaN through (every comparison with it is false)."""
     if value != value:
@@ -89,14 +101,8 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
         raise InputError("--modules goes with --kernel PATH (a bzImage of your own); Debian's "
                          "kernels bring their modules")
     if seeded:
-        other = [opt for opt, name in (("--compressor", "compressors"),
-                                       ("--max-pool-percent", "max_pool_percent"),
-                                       ("--accept-threshold", "accept_threshold"),
-                                       ("--zswap-max", "zswap_max"), ("--pages", "page_files"),
-                                       ("--no-writeback", "no_writeback"),
-                                       ("--writeback", "writeback"), ("--variant", "variant"),
-                                       ("--script", "scripts"))
-                 if given(ctx, name)] + (["FILE"] if more_scripts else [])
+        other = _given(ctx, ("--variant", "variant"), ("--script", "scripts")) + (
+            ["FILE"] if more_scripts else [])
         if other:
             raise InputError(f"--seeded: {', '.join(other)} cannot be combined with it; each "
                              f"seeded bug is checked under the settings that show it, against "
@@ -107,13 +113,7 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
     if scripts:
         from .kernel_script import run_script_check
 
-        other = [opt for opt, name in (("--compressor", "compressors"),
-                                       ("--max-pool-percent", "max_pool_percent"),
-                                       ("--accept-threshold", "accept_threshold"),
-                                       ("--zswap-max", "zswap_max"), ("--pages", "page_files"),
-                                       ("--no-writeback", "no_writeback"),
-                                       ("--writeback", "writeback"), ("--jobs", "jobs"))
-                 if given(ctx, name)]
+        other = _given(ctx, ("--jobs", "jobs"))
         if other:
             raise InputError(f"--script: {', '.join(other)} cannot be combined with scripts; "
                              f"a script sets its own compressor and settings")
