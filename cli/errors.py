@@ -3,8 +3,8 @@
   0    clean: no invariant broken (replay), findings as the manifest expects (check)
   1    findings: an invariant was broken, a disagreement, a driver breaks a clause
   2    usage or input error: one line on stderr naming the input and the fix
-  3    check-driver: a target could not be checked at all; kernel-build: the
-       kernel did not build (the line names its log)
+  3    check-driver: a target could not be checked at all; kernel-build and
+       kernel-check --seeded: the kernel did not build (the line names its log)
   4    internal error: a bug in zswap-spec; one line naming the file that holds the
        traceback (`zswap-spec --debug ...` prints it)
   130  interrupted (Ctrl-C, SIGTERM); what was found before is written first

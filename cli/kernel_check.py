@@ -199,9 +199,10 @@ def _run_seeded(names, kernel_spec, modules, model_compressor, kernel_source, ti
             note(f"seeded kernel {built.name}: "
                  + ("from the cache" if built.cached else f"built in {built.seconds:.0f} s"))
         else:
+            sd.check_kernel_spec(kernel_spec)
             tree = resolve_kernel(kernel_spec, modules, progress=note)
         specs = sd.seeded_specs(bugs, control="all" in names)
-        with reported_on_interrupt(lambda e: _interrupted(e, as_json)):
+        with reported_on_interrupt(lambda e: _seeded_interrupted(e, as_json)):
             reports = run_checks(tree, specs, variant="mainline", page_size=4096, files=[],
                                  timeout=timeout, jobs=jobs or default_jobs(),
                                  model_compressor=model_compressor,
@@ -222,6 +223,24 @@ def _run_seeded(names, kernel_spec, modules, model_compressor, kernel_source, ti
     else:
         _print_seeded(results, control)
     sys.exit(EXIT_CLEAN if sd.passed(results, control) else EXIT_FINDINGS)
+
+
+def _seeded_interrupted(e: KeyboardInterrupt, as_json: bool) -> None:
+    """The seeded boots that had ended before the interrupt, judged; the others named."""
+    from zswap_spec.kernel import seeded as sd
+    from zswap_spec.support.interrupts import Interrupted
+
+    done = e.done if isinstance(e, Interrupted) else []
+    not_run = e.not_done if isinstance(e, Interrupted) else []
+    results, control = sd.judge(done)
+    if as_json:
+        click.echo(json.dumps({"seeded": [r.to_json() for r in results],
+                               "control": control.to_json() if control else None,
+                               "interrupted": True, "not_run": not_run}, indent=2))
+        return
+    if done:
+        _print_seeded(results, control)
+    click.echo(f"interrupted: {len(done)} boot(s) judged; not run: {', '.join(not_run) or 'none'}")
 
 
 def _print_seeded(results, control) -> None:

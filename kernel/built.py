@@ -16,7 +16,7 @@ from zswap_spec.support.cache import cache_dir
 from .tree import KernelError, KernelTree, read_config
 
 __all__ = ["BuiltKernel", "builds_dir", "load_build", "list_builds", "resolve_built",
-           "duration_text"]
+           "find_built", "duration_text"]
 
 
 def duration_text(seconds: float) -> str:
@@ -89,11 +89,17 @@ def list_builds() -> list[BuiltKernel]:
 
 def resolve_built(spec: str) -> KernelTree:
     """`built:KEY` (or a unique prefix of KEY) as a kernel to boot."""
+    return find_built(spec).tree()
+
+
+def find_built(spec: str) -> BuiltKernel:
+    """The build `built:KEY` (or a unique prefix of KEY) names; KernelError listing the
+    builds when it names none or several."""
     prefix = spec.split(":", 1)[1]
     builds = list_builds()
     hits = [b for b in builds if prefix and b.key.startswith(prefix.lower())]
     if len(hits) == 1:
-        return hits[0].tree()
+        return hits[0]
     listing = "; ".join(f"{b.key} ({b.source}{f' + {len(b.patches)} patch file(s)' if b.patches else ''}, "
                         f"{b.config_name}, {b.release})" for b in builds[:10])
     why = ("matches several builds" if hits else "matches no build") if prefix else \

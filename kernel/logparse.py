@@ -97,7 +97,7 @@ def parse_log(text: str) -> GuestLog:
         kind, args = parts[0], parts[1:]
         if kind == "begin" and args:
             log.release = args[0]
-        elif kind == "param" and len(args) >= 2:
+        elif kind == "param" and args:  # a parameter may be empty (a charp with no value)
             log.params[args[0]] = " ".join(args[1:])
         elif kind == "cgroup" and len(args) >= 2:
             log.cgroup[args[0]] = args[1]

@@ -148,10 +148,12 @@ def model_algorithms(tree: KernelTree, choice: str, source: Path | None, note) -
 def _param_problems(spec: RunSpec, log) -> list[str]:
     """The module parameters the guest printed that are not what was asked."""
     out = []
-    if spec.seeded is not None and log.params.get("seeded_bug", "") != spec.seeded:
-        out.append(f"zswap seeded_bug is {log.params.get('seeded_bug')!r}, not {spec.seeded!r}: "
-                   f"boot a kernel built with kernel/patches/seeded-bugs-7.3.patch "
-                   f"(kernel-check --seeded builds one)")
+    if spec.seeded is not None:
+        if "seeded_bug" not in log.params:
+            out.append("this kernel has no zswap seeded_bug parameter: boot one built with "
+                       "kernel/patches/seeded-bugs-7.3.patch (kernel-check --seeded builds one)")
+        elif log.params["seeded_bug"] != spec.seeded:
+            out.append(f"zswap seeded_bug is {log.params['seeded_bug']!r}, not {spec.seeded!r}")
     for name, want in (("max_pool_percent", spec.max_pool_percent),
                        ("accept_threshold_percent", spec.accept_threshold)):
         if want is not None and log.params.get(name) != str(want):
@@ -280,6 +282,7 @@ def run_checks(tree: KernelTree, specs: list[RunSpec], *, variant: str, page_siz
         kill_guests()
         raise Interrupted([f.result() for f, e in zip(futures, ended) if e],
                           [f"{s.compressor} writeback {'on' if s.writeback else 'off'}"
+                           + (f" seeded {s.seeded or 'none'}" if s.seeded is not None else "")
                            for s, e in zip(specs, ended) if not e]) from None
     pool.shutdown(wait=True)
     return reports

@@ -30,7 +30,7 @@ from .run import RunReport, RunSpec
 from .tree import KernelError
 
 __all__ = ["SEEDED_PATCH", "SEEDED_SOURCE", "SeededResult", "seeded_specs", "judge",
-           "seeded_kernel", "resolve_names", "SEEDED_BUGS"]
+           "check_kernel_spec", "seeded_kernel", "resolve_names", "passed", "SEEDED_BUGS"]
 
 SEEDED_PATCH = Path(__file__).with_name("patches") / "seeded-bugs-7.3.patch"
 SEEDED_SOURCE = "debian:7.3"
@@ -65,6 +65,27 @@ def seeded_kernel(progress=None, jobs: int | None = None):
     built = build_kernel(source=SEEDED_SOURCE, patches=[SEEDED_PATCH], config="minimal",
                          jobs=jobs, progress=progress)
     return built.tree(), built
+
+
+def check_kernel_spec(spec: str) -> None:
+    """Refuse, before any boot, a `--kernel` that cannot have the seeded bugs: Debian's
+    kernels, and a build made without the seeded patch.  (A bzImage path is taken on
+    trust; its boots say so if it lacks them.)"""
+    if spec.startswith("debian:"):
+        raise KernelError(f"--kernel {spec}: Debian's kernels have no seeded bugs; leave "
+                          f"--kernel out (the seeded kernel is built), or give built:KEY of a "
+                          f"build with {SEEDED_PATCH.name}")
+    if spec.startswith("built:"):
+        import hashlib
+
+        from .built import find_built
+
+        built = find_built(spec)
+        want = hashlib.sha256(SEEDED_PATCH.read_bytes()).hexdigest()
+        if want not in {digest for _, digest in built.patches}:
+            raise KernelError(f"--kernel {spec}: was built without this version of "
+                              f"{SEEDED_PATCH.name}; leave --kernel out (the seeded kernel is "
+                              f"built), or build one with --patch {SEEDED_PATCH}")
 
 
 @dataclass

@@ -85,3 +85,62 @@ def test_every_seeded_kernel_bug_is_caught_and_agrees_with_its_variant():
     assert fit["lost_pages"] > 0
     assert any(d["source"] == "integrity" and d["name"] == "exact-fit"
                for d in fit["disagreements"]), fit["disagreements"]
+
+
+# ---- refusing kernels that cannot have the seeded bugs, before or after the boot ----------
+
+def test_debians_kernel_is_refused_for_seeded_runs_before_anything_is_fetched(tmp_path):
+    import os
+
+    env = dict(os.environ, ZSWAP_SPEC_CACHE=str(tmp_path))
+    p = subprocess.run([str(SCRIPT), "kernel-check", "--seeded", "all", "--kernel", "debian:7.3"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "zswap-spec: error: --kernel debian:7.3: Debian's kernels have no seeded bugs; leave "
+        "--kernel out (the seeded kernel is built), or give built:KEY of a build with "
+        "seeded-bugs-7.3.patch"]
+    assert not (tmp_path / "apt").exists()  # nothing was fetched
+
+
+def test_a_build_without_the_seeded_patch_is_refused(monkeypatch):
+    import hashlib
+
+    from zswap_spec.kernel import built, seeded
+    from zswap_spec.kernel.tree import KernelError
+
+    class Build:
+        patches = (("other.patch", "0" * 64),)
+
+    monkeypatch.setattr(built, "find_built", lambda spec: Build)
+    with pytest.raises(KernelError, match="built:abc: was built without this version of "
+                                          "seeded-bugs-7.3.patch"):
+        seeded.check_kernel_spec("built:abc")
+    Build.patches = (("seeded-bugs-7.3.patch",
+                      hashlib.sha256(seeded.SEEDED_PATCH.read_bytes()).hexdigest()),)
+    seeded.check_kernel_spec("built:abc")  # the patch as it is now: taken
+
+
+def test_a_boot_without_the_seeded_parameter_is_an_error_not_a_catch():
+    """A kernel lacking the parameter (a bzImage given by path) cannot be called caught,
+    and its control boot cannot pass for mainline either."""
+    from zswap_spec.kernel.logparse import parse_log
+    from zswap_spec.kernel.run import RunReport, RunSpec, _param_problems
+    from zswap_spec.kernel.seeded import SeededResult, passed
+
+    without = parse_log("ZSS begin 7.3.4\nZSS param enabled Y\n")
+    empty = parse_log("ZSS begin 7.3.4\nZSS param seeded_bug \n")
+    named = parse_log("ZSS begin 7.3.4\nZSS param seeded_bug zero-length-malloc\n")
+    assert empty.params["seeded_bug"] == ""
+    for bug in ("", "zero-length-malloc"):
+        spec = RunSpec("lz4", True, seeded=bug)
+        assert any("no zswap seeded_bug parameter" in m for m in _param_problems(spec, without))
+    assert _param_problems(RunSpec("lz4", True, seeded=""), empty) == []
+    assert _param_problems(RunSpec("lz4", True, seeded="zero-length-malloc"), named) == []
+    assert _param_problems(RunSpec("lz4", True, seeded="zero-length-malloc"), empty) == [
+        "zswap seeded_bug is '', not 'zero-length-malloc'"]
+    # A run with an error is neither caught nor agreeing, whatever it compared.
+    r = RunReport(RunSpec("lz4", True, seeded="zero-length-malloc"), "k", "7.3.4",
+                  disagreements=["something"], error="the guest hung")
+    s = SeededResult("zero-length-malloc", r)
+    assert not s.caught and not s.agrees_with_variant and not passed([s], None)
