@@ -15,8 +15,8 @@ from .errors import EXIT_UNCHECKED, InputError
               help="debian:SERIES (Debian's linux-source package, fetched and cached), a "
                    "kernel tarball or an unpacked kernel tree (never written to).")
 @click.option("--patch", "patches", multiple=True, type=click.Path(),
-              help="A patch file applied with `patch -p1`: a diff or an mbox of a whole "
-                   "series (repeatable; applied in order).")
+              help="A patch file applied with `patch -p1 --fuzz=0`: a diff or an mbox of "
+                   "a whole series, mail by mail (repeatable; applied in order).")
 @click.option("--config", default="minimal", show_default=True,
               help="minimal (tinyconfig and kernel/minimal.config) or a full .config file.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None,

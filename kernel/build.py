@@ -11,7 +11,9 @@ failure leaves nothing that looks built.  The entry is `builds/KEY` of the
 cache: `bzImage`, the final `config`, `build.json`, `build.log`, and
 `root/lib/modules/RELEASE` when the config builds modules.  KEY hashes the
 source's identity, every patch's bytes in order, the config's text and the
-fragment's, so the same inputs find the same entry.
+fragment's, so the same inputs find the same entry.  Each patch is read
+once: the build applies a copy of the bytes it hashed, so a patch edited
+during the build cannot leave an entry whose key says otherwise.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import time
 from pathlib import Path
 
 from zswap_spec.support.processes import dies_with_parent
-from .build_source import (KernelBuildError, apply_patches, patch_digest, resolve_source,
+from .build_source import (KernelBuildError, apply_patches, read_patch, resolve_source,
                            working_copy)
 from .built import BuiltKernel, builds_dir, duration_text, list_builds, load_build, resolve_built
 from .tree import read_config
@@ -88,9 +90,14 @@ class _MakeFailed(Exception):
 _QUIET = re.compile(rb"^  ([A-Z0-9_]+)\s+(\S+)")
 
 
+# How long an interrupt waits for make's group after each signal: the README's
+# bound on how long an interrupted build takes to end is their sum.
+_KILL_WAITS = ((signal.SIGTERM, 5), (signal.SIGKILL, 5))
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """make and every compiler it started: they share make's process group."""
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+    for sig, wait in _KILL_WAITS:
         try:
             os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError):
@@ -229,7 +236,8 @@ def build_kernel(source: str = "debian:7.3", patches=(), config: str = MINIMAL,
     patches = [Path(p) for p in ([patches] if isinstance(patches, (str, Path)) else patches)]
     config = str(config)
     config_text = _config_text(config)
-    digests = [patch_digest(p) for p in patches]
+    texts = [read_patch(p) for p in patches]  # read once: hashed and applied as read
+    digests = [hashlib.sha256(t).hexdigest() for t in texts]
     if jobs is not None and jobs < 1:
         raise KernelBuildError(f"--jobs {jobs}: give 1 or more", "input")
     src = resolve_source(source)
@@ -250,13 +258,26 @@ def build_kernel(source: str = "debian:7.3", patches=(), config: str = MINIMAL,
             shutil.rmtree(stale, ignore_errors=True)
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=builds_dir()))
         try:
-            return _build(src, patches, digests, config, config_text, key, work,
+            return _build(src, patches, texts, digests, config, config_text, key, work,
                           jobs or os.cpu_count() or 1, say)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _build(src, patches, digests, config, config_text, key, work, jobs, say) -> BuiltKernel:
+def _copies(patches: list[Path], texts: list[bytes], folder: Path) -> list[Path]:
+    """The bytes each patch had when it was hashed, written under `folder`
+    with the patch's own name (which the messages use)."""
+    out = []
+    for n, (path, text) in enumerate(zip(patches, texts)):
+        copy = folder / str(n) / path.name
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(text)
+        out.append(copy)
+    return out
+
+
+def _build(src, patches, texts, digests, config, config_text, key, work, jobs,
+           say) -> BuiltKernel:
     started = time.monotonic()
     stage = work / "entry"
     stage.mkdir()
@@ -270,7 +291,7 @@ def _build(src, patches, digests, config, config_text, key, work, jobs, say) -> 
     t = time.monotonic()
     tree = working_copy(src, work / "src", say)
     t = phase("source ready", t)
-    apply_patches(tree, patches, src.label, say)
+    apply_patches(tree, _copies(patches, texts, work / "patches"), src.label, say)
     if patches:
         t = phase("patched", t)
     out = work / "out"

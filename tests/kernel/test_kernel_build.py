@@ -3,9 +3,12 @@
 Without a marker, on a small fake source tree whose Makefile stands in for
 the kernel's (it writes a .config, prints kbuild's quiet lines, makes a
 "bzImage"): the patch paths (a failing hunk named by file, hunk and mail, an
-mbox series applied in order, the pristine tree never written, unreadable
-and diff-less patches), the cache entry and its key, `built:KEY`, a failed
-build naming its log, and an interrupt that leaves no entry and no process.
+mbox series applied in order and mail by mail, no fuzz, the pristine tree
+never written, unreadable and diff-less patches), the cache entry and its
+key (a patch applied as hashed, a folder's every file in its identity, a
+killed unpack cleaned up), `built:KEY`, a failed build naming its log, and
+an interrupt that leaves no entry and no process; the README's and the
+fragment's words where they state what the code does.
 With the `kernel` marker: one real build of debian:7.3's minimal config
 (shared by the tests of this file), booted by `kernel-check`, and a real
 build interrupted while it compiles.
@@ -13,6 +16,7 @@ build interrupted while it compiles.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -31,6 +35,7 @@ from zswap_spec.kernel.build_source import apply_patches, resolve_source, workin
 from zswap_spec.kernel.tree import KernelError
 
 SCRIPT = Path(sys.executable).with_name("zswap-spec")
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 ZSWAP_C = "".join(f"line {i}\n" for i in range(1, 61))
 
@@ -135,6 +140,102 @@ def test_an_mbox_series_applies_every_mail_in_order(tmp_path, src):
     assert said == ["patched: series.mbx (2 files)"]
 
 
+def git_diff(text: str) -> str:
+    """`diff`'s output with the header `git diff` puts before it."""
+    m = re.match(r"--- (?:\S+?/)?(\S+)\n\+\+\+ (?:\S+?/)?(\S+)\n", text)
+    return f"diff --git a/{m.group(1)} b/{m.group(2)}\nindex 1234567..89abcde 100644\n{text}"
+
+
+def three_mail_series(tree: Path, second: str) -> str:
+    """A `git format-patch` series on `tree`: mail 1 renames mm/old.c (a git
+    diff with no ---/+++ lines), mail 2 is `second`, mail 3 changes mm/b.c."""
+    for name in ("old.c", "a.c", "b.c"):
+        (tree / "mm" / name).write_text(ZSWAP_C)
+    rename = ("diff --git a/mm/old.c b/mm/new.c\nsimilarity index 100%\n"
+              "rename from mm/old.c\nrename to mm/new.c\n")
+    return (mail("[PATCH 1/3] mm: rename old.c", rename)
+            + mail("[PATCH 2/3] mm: change a.c", git_diff(second))
+            + mail("[PATCH 3/3] mm: change b.c",
+                   git_diff(diff("mm/b.c", ZSWAP_C, ZSWAP_C.replace("line 9\n", "nine\n")))))
+
+
+def test_the_failing_mail_is_named_after_a_diff_without_a_plus_plus_plus_line(tmp_path, src):
+    """A rename has no '+++' line, yet patch says 'patching file' for it: the
+    mail is known because each mail is applied on its own."""
+    bad = diff("mm/a.c", ZSWAP_C, ZSWAP_C.replace("line 30\n", "thirty\n"))
+    series = tmp_path / "series.mbx"
+    series.write_text(three_mail_series(src, bad.replace("-line 30\n", "-line 30 elsewhere\n")))
+    copy = working_copy(resolve_source(str(src)), tmp_path / "work", quiet)
+    with pytest.raises(KernelBuildError) as e:
+        apply_patches(copy, [series], "the tree", quiet)
+    msg = str(e.value)
+    assert msg.startswith("series.mbx: hunk #1 of mm/a.c does not apply"), msg
+    assert '"[PATCH 2/3] mm: change a.c"' in msg and "3/3" not in msg
+    # And the same series with a good second mail applies whole, the rename included.
+    good = tmp_path / "good.mbx"
+    good.write_text(three_mail_series(src, bad))
+    fresh = working_copy(resolve_source(str(src)), tmp_path / "fresh", quiet)
+    said = []
+    apply_patches(fresh, [good], "the tree", said.append)
+    assert (fresh / "mm" / "new.c").is_file() and not (fresh / "mm" / "old.c").exists()
+    assert "thirty\n" in (fresh / "mm" / "a.c").read_text()
+    assert "nine\n" in (fresh / "mm" / "b.c").read_text()
+    assert said == ["patched: good.mbx (3 files)"]
+
+
+def test_a_missing_file_or_a_malformed_diff_names_the_mail(tmp_path, src):
+    """Headers without a b/ prefix (quilt's linux.orig/ and linux/) still give the
+    file as -p1 takes it; a malformed diff's line is the line in the file."""
+    missing = (diff("mm/nothere.c", ZSWAP_C, ZSWAP_C.replace("line 2\n", "two\n"))
+               .replace("--- a/", "--- linux.orig/").replace("+++ b/", "+++ linux/"))
+    series = tmp_path / "missing.mbx"
+    series.write_text(three_mail_series(src, missing))
+    copy = working_copy(resolve_source(str(src)), tmp_path / "work", quiet)
+    with pytest.raises(KernelBuildError) as e:
+        apply_patches(copy, [series], "the tree", quiet)
+    msg = str(e.value)
+    assert msg.startswith("missing.mbx: mm/nothere.c is not in the tree"), msg
+    assert '"[PATCH 2/3] mm: change a.c"' in msg
+    plain = tmp_path / "quilt.diff"  # no mail, no git header
+    plain.write_text(missing)
+    with pytest.raises(KernelBuildError) as e:
+        apply_patches(copy, [plain], "the tree", quiet)
+    assert str(e.value).startswith("quilt.diff: mm/nothere.c is not in the tree; "), str(e.value)
+    malformed = diff("mm/a.c", ZSWAP_C, ZSWAP_C.replace("line 30\n", "thirty\n"))
+    malformed = malformed.replace(" line 28\n", "?line 28\n")  # neither context, - nor +
+    text = three_mail_series(src, malformed)
+    series = tmp_path / "malformed.mbx"
+    series.write_text(text)
+    copy = working_copy(resolve_source(str(src)), tmp_path / "work2", quiet)
+    with pytest.raises(KernelBuildError) as e:
+        apply_patches(copy, [series], "the tree", quiet)
+    msg = str(e.value)
+    line = text.splitlines().index("?line 28") + 1
+    assert msg.startswith(f"malformed.mbx: malformed patch at line {line}: "), msg
+    assert '"[PATCH 2/3] mm: change a.c"' in msg
+
+
+def test_a_hunk_applies_shifted_but_not_with_fuzz(tmp_path, src):
+    """As `git am`: a hunk may land some lines away from where it says, but its
+    context must match; GNU patch's default would apply it ignoring a line."""
+    text = diff("mm/zswap.c", ZSWAP_C, ZSWAP_C.replace("line 30\n", "thirty\n"))
+    shifted = tmp_path / "shifted.diff"
+    shifted.write_text(text.replace("@@ -27,7 +27,7 @@", "@@ -21,7 +21,7 @@"))
+    fuzzy = tmp_path / "fuzzy.diff"
+    fuzzy.write_text(text.replace(" line 27\n", " line 27 as it was elsewhere\n"))
+    assert shifted.read_text() != text and fuzzy.read_text() != text
+    copy = working_copy(resolve_source(str(src)), tmp_path / "work", quiet)
+    apply_patches(copy, [shifted], "the tree", quiet)
+    assert (copy / "mm" / "zswap.c").read_text() == ZSWAP_C.replace("line 30\n", "thirty\n")
+    copy = working_copy(resolve_source(str(src)), tmp_path / "work2", quiet)
+    with pytest.raises(KernelBuildError) as e:
+        apply_patches(copy, [fuzzy], "the tree", quiet)
+    msg = str(e.value)
+    assert msg.startswith("fuzzy.diff: hunk #1 of mm/zswap.c does not apply"), msg
+    assert "context must match" in msg
+    assert (copy / "mm" / "zswap.c").read_text() == ZSWAP_C
+
+
 def test_patching_the_copy_never_writes_the_pristine_tree(tmp_path, cache, src):
     """Both kinds of source: a tarball unpacked into the cache, and a user's folder.
     The copy shares every inode until patch writes a file anew."""
@@ -221,6 +322,62 @@ def test_the_key_follows_every_input(tmp_path, cache, src, config_file):
     assert build_kernel(str(src), config=str(config_file), progress=quiet).key not in keys
     (src / "mm" / "new.c").write_text("int x;\n")  # the tree itself changed
     assert build_kernel(str(src), config=str(config_file), progress=quiet).key not in keys
+
+
+def test_a_patch_edited_during_the_build_is_applied_as_it_was_hashed(tmp_path, cache,
+                                                                     config_file):
+    """The fake kernel's image is its patched mm/zswap.c: what was applied."""
+    src = fake_tree(tmp_path / "linux")
+    makefile = src / "Makefile"
+    makefile.write_text(makefile.read_text().replace("printf 'not really a kernel'",
+                                                     "cat mm/zswap.c"))
+    hashed = ZSWAP_C.replace("line 3\n", "three\n")
+    patch = tmp_path / "p.diff"
+    patch.write_text(diff("mm/zswap.c", ZSWAP_C, hashed))
+    from zswap_spec.kernel import build
+
+    real = build.working_copy
+
+    def edit_then_copy(*args, **kwargs):  # the patch is edited after it was hashed
+        patch.write_text(diff("mm/zswap.c", ZSWAP_C, ZSWAP_C.replace("line 4\n", "four\n")))
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(build, "working_copy", edit_then_copy)
+        built = build_kernel(str(src), patches=[patch], config=str(config_file), progress=quiet)
+    assert built.image.read_text() == hashed
+    assert built.patches[0][1] == hashlib.sha256(diff("mm/zswap.c", ZSWAP_C, hashed)
+                                                 .encode()).hexdigest()
+
+
+def test_a_folder_source_changes_key_when_a_file_changes_with_an_older_time(src):
+    """Same size, same number of files, and its time set back below the newest."""
+    before = resolve_source(str(src)).identity
+    zswap = src / "mm" / "zswap.c"
+    old = zswap.stat().st_mtime_ns - 3600 * 10**9
+    zswap.write_text(ZSWAP_C.replace("line 7\n", "LINE 7\n"))
+    os.utime(zswap, ns=(old, old))
+    assert resolve_source(str(src)).identity != before
+    after = resolve_source(str(src)).identity
+    assert resolve_source(str(src)).identity == after  # nothing changed: the same
+
+
+def test_an_unpack_killed_outright_is_cleaned_up(tmp_path, cache, src):
+    """A `.tmp-DIGEST-*` folder left in build-src/ goes at the next use of the
+    tarball, whether or not another unpack finished meanwhile."""
+    tarball = tmp_path / "linux.tar.gz"
+    subprocess.run(["tar", "-czf", str(tarball), "-C", str(tmp_path), "linux"], check=True)
+    source = resolve_source(str(tarball))
+    digest = source.identity.split()[-1][:16]
+    base = cache / "build-src"
+    for n in range(2):
+        stale = base / f".tmp-{digest}-killed{n}"
+        (stale / "linux" / "mm").mkdir(parents=True)
+        (stale / "linux" / "mm" / "zswap.c").write_text("half\n")
+        other = base / ".tmp-0123456789abcdef-other"  # another source's: not this lock's
+        other.mkdir(exist_ok=True)
+        working_copy(source, tmp_path / f"work{n}", quiet)
+        assert not stale.exists() and other.is_dir() and (base / digest / "Makefile").is_file()
 
 
 def test_modules_are_installed_under_root(tmp_path, cache, src, config_file):
@@ -373,6 +530,17 @@ def test_an_interrupt_leaves_no_entry_and_no_process(cache, tmp_path, config_fil
     assert assert_interrupted_cleanly(p, kids, cache) < 3
 
 
+def test_the_readme_gives_the_interrupt_its_true_bound():
+    """make's group is waited for after each signal of `_KILL_WAITS`; the README
+    says so with their sum, and no shorter figure."""
+    from zswap_spec.kernel.build import _KILL_WAITS
+
+    section = README.read_text().split("### Building a kernel", 1)[1].split("\n### ", 1)[0]
+    words = " ".join(section.split())
+    assert f"at most {sum(wait for _, wait in _KILL_WAITS)} s" in words, words
+    assert "about a second" not in words
+
+
 # ---- the guest of a built kernel ------------------------------------------------------------
 
 def test_the_guest_reboots_when_poweroff_cannot_power_off():
@@ -397,6 +565,33 @@ def test_a_built_in_ram_disk_must_be_big_enough(tmp_path):
     with pytest.raises(KernelError, match=r"1 RAM disk\(s\) of 4096 KiB.*CONFIG_BLK_DEV_RAM_SIZE="):
         build_initramfs(tree, compressor="lz4", pages=bytes(4096 * 1024), groups=[("g", 0, 1)],
                         writeback=True, zswap_max=None, page_size=4096, workdir=tmp_path)
+
+
+def test_the_fragment_says_which_guest_gives_brd_its_size():
+    """kernel-check's guest gives a built-in brd no arguments (the options size
+    its disk); only the script session puts brd.rd_nr/rd_size on the command line."""
+    from zswap_spec.kernel import guest, session
+
+    init = guest._init_script(modules=[], brd_kib=None, compressor="lz4", zpool=None,
+                              writeback=True, zswap_max=None, page_size=4096, settle_ms=0)
+    assert "rd_nr" not in init and "rd_size" not in init
+    assert "brd.rd_nr=" in Path(session.__file__).read_text()
+    assert "brd.rd_nr=" not in Path(guest.__file__).read_text()
+    text = FRAGMENT.read_text()
+    block = " ".join(line.lstrip("# ") for line in
+                     text.split("# -- the swap device", 1)[1].split("CONFIG_BLK_DEV=y")[0]
+                     .splitlines())
+    assert "kernel/session.py" in block and "kernel/guest.py" in block, block
+    assert "The guest also gives" not in block
+
+
+def test_the_readme_takes_a_series_with_b4_not_a_whole_thread():
+    """A thread's mbox.gz holds the replies too, and a reply's fix-up diff would
+    be applied with the series."""
+    section = README.read_text().split("### Checking a posted series", 1)[1].split("\n### ")[0]
+    words = " ".join(section.split())
+    assert "b4 am" in words
+    assert "mbox.gz" not in words or "whole thread" in words, words
 
 
 # ---- a real kernel (kernel marker) -----------------------------------------------------------
