@@ -67,10 +67,10 @@ def get_variant(name: str) -> Variant:
     """A variant of `VARIANTS`, or a seeded bug's (`seeded-NAME`, seeded.py)."""
     if name in VARIANTS:
         return VARIANTS[name]
-    from .seeded import SEEDED_VARIANTS
+    from .seeded import seeded_variants
 
     try:
-        return SEEDED_VARIANTS[name]
+        return seeded_variants()[name]
     except KeyError:
         raise UnknownVariant(
             f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}"

@@ -122,9 +122,23 @@ def _build(bug: SeededBug, order: int) -> Variant:
                f"(kernel/patches/seeded-bugs-7.3.patch)")
 
 
-SEEDED_VARIANTS: dict[str, Variant] = {
-    PREFIX + b.name: _build(b, 1000 + i) for i, b in enumerate(SEEDED_BUGS.values())}
+_built: dict[str, Variant] = {}
+
+
+def seeded_variants() -> dict[str, Variant]:
+    """Every seeded variant by name (`seeded-NAME`), made on first use: importing the
+    variants package (every command does) compiles none of them."""
+    if not _built:
+        _built.update({PREFIX + b.name: _build(b, 1000 + i)
+                       for i, b in enumerate(SEEDED_BUGS.values())})
+    return _built
 
 
 def seeded_variant(bug: str) -> Variant:
-    return SEEDED_VARIANTS[PREFIX + bug]
+    return seeded_variants()[PREFIX + bug]
+
+
+def __getattr__(name: str):
+    if name == "SEEDED_VARIANTS":
+        return seeded_variants()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

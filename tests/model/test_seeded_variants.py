@@ -6,6 +6,7 @@ import inspect
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -61,6 +62,11 @@ def test_a_seeded_variant_is_mainlines_text_with_its_edits_and_nothing_else(bug)
 
 def test_seeded_variants_are_found_by_name_but_not_run_by_default():
     assert not any(name.startswith(sd.PREFIX) for name in VARIANTS)
+    # Importing the variants (every command does) makes none of them.
+    probe = subprocess.run([sys.executable, "-c", "import sys; import zswap_spec.model.variants; "
+                            "print(sorted(m for m in sys.modules if 'seeded_' in m))"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "[]"
     assert get_variant("seeded-compress-fail-uncounted") is sd.SEEDED_VARIANTS[
         "seeded-compress-fail-uncounted"]
     with pytest.raises(ValueError, match="unknown variant 'seeded-nope'"):
