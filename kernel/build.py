@@ -31,9 +31,12 @@ import time
 from pathlib import Path
 
 from zswap_spec.support.processes import dies_with_parent
-from .build_source import (KernelBuildError, apply_patches, read_patch, resolve_source,
-                           working_copy)
-from .built import BuiltKernel, builds_dir, duration_text, list_builds, load_build, resolve_built
+from .build_source import (KernelBuildError, apply_patches, patched_files, read_patch,
+                           resolve_source, working_copy)
+from .built import (COMPRESSOR_SOURCE, BuiltKernel, builds_dir, duration_text, list_builds,
+                    load_build, resolve_built)
+from .kcomp_extract import extract
+from .kcomp_extract import wanted as kcomp_wanted
 from .tree import read_config
 
 __all__ = ["BuiltKernel", "KernelBuildError", "MINIMAL", "FRAGMENT", "build_kernel",
@@ -329,10 +332,16 @@ def _build(src, patches, texts, digests, config, config_text, key, work, jobs,
                                    f"(the log: {failed / 'build.log'})", "build") from None
     shutil.copy(out / "arch" / "x86" / "boot" / "bzImage", stage / "bzImage")
     shutil.copy(out / ".config", stage / "config")
+    # The model compresses with the kernel's own compressor code (kernel/kcomp*): when the
+    # patches change it, the entry keeps the patched files it is built from.
+    touched = patched_files(texts)
+    if any(kcomp_wanted(f) for f in touched):
+        extract(tree, stage / COMPRESSOR_SOURCE)
     seconds = time.monotonic() - started
     meta = {"key": key, "source": src.label, "source_path": str(src.path),
             "source_identity": src.identity,
             "patches": [{"file": str(p), "sha256": d} for p, d in zip(patches, digests)],
+            "patched_files": touched,
             "config": config, "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
             "release": release, "seconds": round(seconds, 1), "objects": counter.count,
             "jobs": jobs, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "format": _FORMAT}

@@ -38,7 +38,7 @@ from zswap_spec.support.cache import cache_dir
 from .tree import KernelError
 
 __all__ = ["KernelBuildError", "Source", "resolve_source", "working_copy", "apply_patches",
-           "read_patch"]
+           "read_patch", "patched_files"]
 
 
 class KernelBuildError(KernelError):
@@ -218,6 +218,25 @@ _HAS_DIFF = re.compile(rb"^(--- \S.*\n\+\+\+ \S|diff --git \S)", re.M)
 # A mail of an mbox begins with a "From " line at the start of the file or after an
 # empty line; the header line after it keeps a commit message's "From here on" out.
 _MAIL_START = re.compile(rb"(?:\A|(?<=\n\n))From [^\n]*\n(?=[A-Za-z][\w-]*:[ \t])")
+
+
+_TARGET = re.compile(rb"^(?:\+\+\+ ([^\t\n]+)|rename to ([^\n]+)|copy to ([^\n]+))$", re.M)
+
+
+def patched_files(texts: list[bytes]) -> list[str]:
+    """The files the patches write (new names of renames and copies included), as paths
+    relative to the tree: what `patch -p1` makes of their headers."""
+    out = set()
+    for text in texts:
+        for plus, renamed, copied in _TARGET.findall(text):
+            if plus:
+                name = plus.decode(errors="replace").strip()
+                if name == "/dev/null" or "/" not in name:
+                    continue
+                out.add(name.split("/", 1)[1])
+            else:
+                out.add((renamed or copied).decode(errors="replace").strip())
+    return sorted(out)
 
 
 def read_patch(path: Path) -> bytes:

@@ -15,8 +15,8 @@ from pathlib import Path
 from zswap_spec.support.cache import cache_dir
 from .tree import KernelError, KernelTree, read_config
 
-__all__ = ["BuiltKernel", "builds_dir", "load_build", "list_builds", "resolve_built",
-           "find_built", "duration_text"]
+__all__ = ["COMPRESSOR_SOURCE", "BuiltKernel", "builds_dir", "load_build", "list_builds",
+           "resolve_built", "find_built", "duration_text"]
 
 
 def duration_text(seconds: float) -> str:
@@ -41,6 +41,7 @@ class BuiltKernel:
     patches: tuple[tuple[str, str], ...]  # (file, sha256), in the order applied
     config_name: str  # "minimal" or the config file given
     log: Path
+    patched_files: tuple[str, ...] = ()  # what the patches write, relative to the tree
 
     @property
     def name(self) -> str:
@@ -50,13 +51,28 @@ class BuiltKernel:
         root = self.folder / "root"
         return KernelTree(self.name, self.image, self.release,
                           root if root.is_dir() else None, read_config(self.config),
-                          source=self.source_path if self.source_path.exists() else None)
+                          source=self.compressor_source)
+
+    @property
+    def compressor_source(self) -> Path | None:
+        """Where the model's compressors are built from: the patched files the entry
+        keeps when the patches change the compressors' code, else the source."""
+        patched = self.folder / COMPRESSOR_SOURCE
+        if patched.is_dir():
+            return patched
+        return self.source_path if self.source_path.exists() else None
 
     def to_json(self) -> dict:
         return {"key": self.key, "image": str(self.image), "release": self.release,
                 "seconds": round(self.seconds, 1), "cached": self.cached, "source": self.source,
                 "patches": [{"file": f, "sha256": d} for f, d in self.patches],
+                "patched_files": list(self.patched_files),
+                "compressor_source": str(self.compressor_source or ""),
                 "config": self.config_name, "log": str(self.log)}
+
+
+# An entry's copy of the patched compressor sources, when its patches change them.
+COMPRESSOR_SOURCE = "compressor-src"
 
 
 def builds_dir() -> Path:
@@ -72,7 +88,8 @@ def load_build(folder: Path, cached: bool = True) -> BuiltKernel:
                        meta["release"], meta["seconds"], cached, meta["source"],
                        Path(meta["source_path"]),
                        tuple((p["file"], p["sha256"]) for p in meta["patches"]),
-                       meta["config"], folder / "build.log")
+                       meta["config"], folder / "build.log",
+                       tuple(meta.get("patched_files", ())))
 
 
 def list_builds() -> list[BuiltKernel]:

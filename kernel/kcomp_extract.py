@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .kcomp import KernelCompressorError
 
-__all__ = ["extract", "tree_files"]
+__all__ = ["extract", "tree_files", "wanted"]
 
 # ---------------------------------------------------------------------------
 # What to take from the kernel tree.
@@ -41,7 +41,8 @@ _WANTED_FILES = frozenset(
 _TREE_TOP = frozenset({"lib", "include", "crypto", "Makefile"})
 
 
-def _wanted(rel: str) -> bool:
+def wanted(rel: str) -> bool:
+    """Whether the compressors built from a tree use its file `rel` (a relative path)."""
     if rel in _WANTED_FILES:
         return True
     if rel.startswith(_WANTED_DIRS):
@@ -74,7 +75,7 @@ def tree_files(root: Path) -> list[str]:
         if base.is_dir():
             for p in base.rglob("*"):
                 rel = p.relative_to(root).as_posix()
-                if p.is_file() and _wanted(rel):
+                if p.is_file() and wanted(rel):
                     out.append(rel)
     return sorted(out)
 
@@ -95,7 +96,7 @@ def extract(source: Path, dest: Path) -> int:
                 if not member.isfile():
                     continue
                 rel = _member_rel(member.name)
-                if not rel or ".." in rel.split("/") or not _wanted(rel):
+                if not rel or ".." in rel.split("/") or not wanted(rel):
                     continue
                 fobj = tf.extractfile(member)
                 if fobj is None:

@@ -451,7 +451,8 @@ def test_the_command_prints_the_key_and_how_to_boot_it(cache, src, config_file):
     out = json.loads(p.stdout)
     assert out["key"] == key and out["cached"] is True and out["release"] == "0.0.1-fake"
     assert set(out) == {"key", "image", "release", "seconds", "cached", "source", "patches",
-                        "config", "log"}
+                        "config", "log", "patched_files", "compressor_source"}
+    assert out["patched_files"] == [] and out["compressor_source"] == str(src)
 
 
 @pytest.mark.parametrize("args,words", [
@@ -671,3 +672,32 @@ def test_a_real_build_interrupted_while_compiling(real_build, tmp_path):
                                               for k in kids), 300, settle=3)
     # The working copy and the objects so far are removed before the command ends.
     assert assert_interrupted_cleanly(p, kids, cache_dir(), before) < 20
+
+
+def test_patches_to_the_compressors_give_the_model_the_patched_code(tmp_path, cache, src,
+                                                                     config_file):
+    """The model compresses with a built kernel's own compressor code: when a series
+    changes it, the entry keeps the patched files and the kernel's tree points there;
+    a series that leaves it alone keeps the source (nothing copied)."""
+    lz4 = "int LZ4_compress_default(void) { return 1; }\n"
+    (src / "lib" / "lz4").mkdir(parents=True)
+    (src / "lib" / "lz4" / "lz4_compress.c").write_text(lz4)
+    to_lz4 = tmp_path / "lz4.patch"
+    to_lz4.write_text(mail("[PATCH 1/2] lib/lz4: a change",
+                           diff("lib/lz4/lz4_compress.c", lz4, lz4.replace("1;", "2;")))
+                      + mail("[PATCH 2/2] mm: zswap: a change",
+                             diff("mm/zswap.c", ZSWAP_C, ZSWAP_C.replace("line 3\n", "three\n"))))
+    built = build_kernel(str(src), patches=[to_lz4], config=str(config_file), progress=quiet)
+    assert set(built.patched_files) == {"lib/lz4/lz4_compress.c", "mm/zswap.c"}
+    kept = built.folder / "compressor-src"
+    assert built.tree().source == kept == built.compressor_source
+    assert (kept / "lib/lz4/lz4_compress.c").read_text() == lz4.replace("1;", "2;")
+    assert (src / "lib/lz4/lz4_compress.c").read_text() == lz4  # the user's tree as it was
+    assert json.loads((built.folder / "build.json").read_text())["patched_files"] == list(
+        built.patched_files)
+    only_zswap = tmp_path / "zswap.patch"
+    only_zswap.write_text(diff("mm/zswap.c", ZSWAP_C, ZSWAP_C.replace("line 3\n", "three\n")))
+    other = build_kernel(str(src), patches=[only_zswap], config=str(config_file), progress=quiet)
+    assert other.patched_files == ("mm/zswap.c",)
+    assert not (other.folder / "compressor-src").exists()
+    assert other.tree().source == src.resolve() or other.tree().source == src
