@@ -101,14 +101,16 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
         raise InputError("--modules goes with --kernel PATH (a bzImage of your own); Debian's "
                          "kernels bring their modules")
     if seeded:
-        other = _given(ctx, ("--variant", "variant"), ("--script", "scripts")) + (
+        other = _given(ctx, ("--variant", "variant"), ("--script", "scripts"),
+                       ("--model-compressor", "model_compressor")) + (
             ["FILE"] if more_scripts else [])
         if other:
             raise InputError(f"--seeded: {', '.join(other)} cannot be combined with it; each "
                              f"seeded bug is checked under the settings that show it, against "
                              f"mainline and its own variant")
+        # The model compresses with the kernel's own code: the exact-fit pages are exact.
         _run_seeded(seeded, kernel_spec if given(ctx, "kernel_spec") else None, modules,
-                    model_compressor, kernel_source, timeout, jobs, keep, as_json)
+                    "kernel", kernel_source, timeout, jobs, keep, as_json)
         return
     if scripts:
         from .kernel_script import run_script_check

@@ -31,6 +31,7 @@ def run(*args, timeout=60):
     (["--variant", "v14"], "--variant"),
     (["--pages", "/etc/hostname"], "--pages"),
     (["--script", "x.toml"], "--script"),
+    (["--model-compressor", "library"], "--model-compressor"),
 ])
 def test_seeded_refuses_settings_of_its_own_in_one_line(extra, named):
     p = run("--seeded", "all", *extra)
