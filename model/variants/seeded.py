@@ -76,6 +76,8 @@ SEEDED_BUGS: dict[str, SeededBug] = {b.name: b for b in (
         "zero-length-malloc",
         "the as-is path asks zs_malloc for 0 bytes, which fails (-EINVAL): pages that do not "
         "compress are rejected as allocation failures",
+        # zs_malloc() refuses a size of 0 with -EINVAL (Linux 7.3.4 mm/zsmalloc.c, lines
+        # 1405-1406); the model's zsmalloc does the same (model/zsmalloc.py, zs_malloc).
         (("        comp_ret = 0\n        dlen = zs.page_size\n",
           "        comp_ret = 0\n        dlen = 0\n"),),
         writeback=True),
