@@ -108,9 +108,8 @@ def kernel_check(kernel_spec, modules, compressors, writeback, no_writeback, zsw
             raise InputError(f"--seeded: {', '.join(other)} cannot be combined with it; each "
                              f"seeded bug is checked under the settings that show it, against "
                              f"mainline and its own variant")
-        # The model compresses with the kernel's own code: the exact-fit pages are exact.
         _run_seeded(seeded, kernel_spec if given(ctx, "kernel_spec") else None, modules,
-                    "kernel", kernel_source, timeout, jobs, keep, as_json)
+                    kernel_source, timeout, jobs, keep, as_json)
         return
     if scripts:
         from .kernel_script import run_script_check
@@ -184,9 +183,10 @@ def _interrupted(e: KeyboardInterrupt, as_json: bool) -> None:
                f"{', '.join(not_done) or 'none'}")
 
 
-def _run_seeded(names, kernel_spec, modules, model_compressor, kernel_source, timeout, jobs,
-                keep, as_json) -> None:
-    """`--seeded`: build (or take) the seeded kernel, boot it once per bug, judge."""
+def _run_seeded(names, kernel_spec, modules, kernel_source, timeout, jobs, keep,
+                as_json) -> None:
+    """`--seeded`: build (or take) the seeded kernel, boot it once per bug, judge.  The
+    model compresses with the kernel's own code, so the exact-fit pages are exact."""
     from zswap_spec.kernel import seeded as sd
     from zswap_spec.kernel.fetch import resolve_kernel
     from zswap_spec.kernel.run import default_jobs, run_checks
@@ -207,7 +207,7 @@ def _run_seeded(names, kernel_spec, modules, model_compressor, kernel_source, ti
         with reported_on_interrupt(lambda e: _seeded_interrupted(e, as_json)):
             reports = run_checks(tree, specs, variant="mainline", page_size=4096, files=[],
                                  timeout=timeout, jobs=jobs or default_jobs(),
-                                 model_compressor=model_compressor,
+                                 model_compressor="kernel",
                                  kernel_source=Path(kernel_source) if kernel_source else None,
                                  folder=Path(keep) if keep else None, note=note)
     except KernelError as e:

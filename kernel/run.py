@@ -210,18 +210,18 @@ def _one(tree: KernelTree, spec: RunSpec, stream: Stream, alg, exact: bool, vari
         # Still predict, so the other counters are compared: with the
         # largest RAM the guest could have, which only matters near the limit.
         totalram = (spec.memory_mib << 20) // page_size
-    prediction = predict(stream, alg, variant=variant, writeback=spec.writeback,
-                         zswap_max=spec.zswap_max, page_size=page_size,
-                         total_ram_pages=totalram, max_pool_percent=spec.max_pool_percent,
-                         accept_threshold=spec.accept_threshold)
+    def predicted(by: str):
+        return predict(stream, alg, variant=by, writeback=spec.writeback,
+                       zswap_max=spec.zswap_max, page_size=page_size, total_ram_pages=totalram,
+                       max_pool_percent=spec.max_pool_percent,
+                       accept_threshold=spec.accept_threshold)
+
+    prediction = predicted(variant)
     report.model_stages = _stage_json(prediction.stages)
     if spec.seeded:
         # The same boot against the variant that makes the seeded bug's change.
-        seeded = predict(stream, alg, variant=f"seeded-{spec.seeded}", writeback=spec.writeback,
-                         zswap_max=spec.zswap_max, page_size=page_size,
-                         total_ram_pages=totalram, max_pool_percent=spec.max_pool_percent,
-                         accept_threshold=spec.accept_threshold)
-        report.variant_disagreements, _ = compare(log, seeded, stream, exact_sizes=exact)
+        report.variant_disagreements, _ = compare(log, predicted(f"seeded-{spec.seeded}"),
+                                                  stream, exact_sizes=exact)
     if result.timed_out:
         problems.append(f"the guest hung: no power-off within {timeout:.0f} s")
     if result.panicked or log.panic:

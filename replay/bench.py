@@ -121,19 +121,34 @@ class BenchInterrupted(KeyboardInterrupt):
 def _child(cmd: list[str]) -> tuple[int, bytes, bytes, object]:
     """Run `cmd` in a process that dies with this one (even killed), its output in
     files: (exit code, stdout, stderr, resource usage).  An interrupt kills it first."""
+    return _children([cmd])[0]
+
+
+def _children(cmds: list[list[str]]) -> list[tuple[int, bytes, bytes, object]]:
+    """Run every command of `cmds` at once, as `_child` runs one: each one's (exit code,
+    stdout, stderr, resource usage).  An interrupt kills those still running."""
     from zswap_spec.support.processes import dies_with_parent
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(dies_with_parent(cmd), stdout=out, stderr=err)
+    with contextlib.ExitStack() as files:
+        procs = []
         try:
-            _, status, usage = os.wait4(p.pid, 0)
-        except BaseException:
-            p.kill()
-            p.wait()
-            raise
-        out.seek(0)
-        err.seek(0)
-        return os.waitstatus_to_exitcode(status), out.read(), err.read(), usage
+            for cmd in cmds:
+                out, err = (files.enter_context(tempfile.TemporaryFile()) for _ in range(2))
+                procs.append((subprocess.Popen(dies_with_parent(cmd), stdout=out, stderr=err),
+                              out, err))
+            got = []
+            for p, out, err in procs:
+                _, status, usage = os.wait4(p.pid, 0)
+                p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+                out.seek(0)
+                err.seek(0)
+                got.append((p.returncode, out.read(), err.read(), usage))
+            return got
+        finally:
+            for p, _, _ in procs:
+                if p.returncode is None:
+                    p.kill()
+                    p.wait()
 
 
 def _failed(what: str, code: int, err: bytes) -> Exception:
@@ -270,26 +285,9 @@ def _python(code: str) -> str:
 
 def _pythons(code: str, n: int) -> list[str]:
     """Run `code` in `n` fresh interpreters at once (each dies with this one): what
-    each prints.  An interrupt or a failure kills the others."""
-    from zswap_spec.support.processes import dies_with_parent
-
-    with contextlib.ExitStack() as files:
-        procs = []
-        try:
-            for _ in range(n):
-                out, err = (files.enter_context(tempfile.TemporaryFile()) for _ in range(2))
-                procs.append((subprocess.Popen(dies_with_parent([sys.executable, "-c", code]),
-                                               stdout=out, stderr=err), out, err))
-            got = []
-            for p, out, err in procs:
-                if p.wait():
-                    err.seek(0)
-                    raise _failed("a benchmark step", p.returncode, err.read())
-                out.seek(0)
-                got.append(out.read().decode())
-            return got
-        finally:
-            for p, _, _ in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+    each prints.  An interrupt kills them."""
+    got = _children([[sys.executable, "-c", code]] * n)
+    for status, _, err, _ in got:
+        if status:
+            raise _failed("a benchmark step", status, err)
+    return [out.decode() for _, out, _, _ in got]
