@@ -10,6 +10,11 @@ holds one chunk of its input, never the whole of it:
   swapped out.  A file that is shorter on a later
   pass is an error (`SourceError`); one whose bytes change is not detected
   here (its pages then read back "wrong");
+- a regular file's whole chunks are *mapped* rather than copied into the
+  buffer, when the optimized core is built (its `MappedChunk`): the pages
+  are compressed where the page cache holds them.  A file cut short while a
+  chunk of it is mapped reads as zeros there instead of ending the process
+  (SIGBUS), and the pass ends with the same `SourceError`;
 - anything else (a pipe, a FIFO, a terminal, /dev/zero, /dev/stdin on a pipe)
   is a *stream*: it can be read once (`chunks()` a second time is a bug).
   Replay takes it in windows (`replay.stream`).  A FIFO is opened without
@@ -53,9 +58,10 @@ def _os_error(path: str, e: OSError, doing: str = "cannot be read") -> SourceErr
 class _Input:
     """One input: a path and, when seekable, its size in bytes."""
 
-    def __init__(self, path: str, size: int | None):
+    def __init__(self, path: str, size: int | None, regular: bool = False):
         self.path = path
         self.size = size
+        self.regular = regular  # a regular file: its whole chunks may be mapped
         self.read = False  # a stream that has been read
 
     def open(self):
@@ -163,7 +169,19 @@ def _inspect(path: str, page_size: int, warn) -> _Input:
                  f"the last page is zero-padded ({page_size - rest} bytes)")
     elif not os.access(path, os.R_OK):
         raise SourceError(f"{path}: cannot be read (permission denied); check its permissions")
-    return _Input(path, size)
+    return _Input(path, size, regular=stat.S_ISREG(st.st_mode))
+
+
+def _mapper():
+    """The core's `MappedChunk`, or None (not built: chunks are copied)."""
+    try:
+        from zswap_spec.optimized_core import CoreUnavailable, load_core
+    except ImportError:  # pragma: no cover - the package always carries the loader
+        return None
+    try:
+        return load_core().module.MappedChunk
+    except CoreUnavailable:
+        return None
 
 
 class PageSource:
@@ -193,16 +211,33 @@ class PageSource:
     def chunks(self, max_pages: int, buffers: int = 1) -> Iterator[tuple[int, memoryview]]:
         """(first page, its pages) for consecutive chunks of `max_pages` pages (the
         last may be shorter).  The chunks take turns in `buffers` buffers: a view is
-        valid until `buffers` more chunks have been read."""
+        valid until `buffers` more chunks have been read.  A whole chunk inside a
+        regular file is a read-only view of a mapping instead (valid while it is
+        held), when the core can map (`_mapper`)."""
         ps = self.page_size
-        ring = [memoryview(bytearray(max_pages * ps)) for _ in range(buffers)]
+        step = max_pages * ps
+        mapper = _mapper() if any(i.regular and i.size >= step for i in self.inputs) else None
+        ring: list = []
         turn = 0
-        mv = ring[0]
+        mv = None
         filled = first = 0
         for inp in self.inputs:
             with inp.open() as f:
                 got = 0
+                mapped: list = []  # this input's chunks still mapped here
                 while inp.size is None or got < inp.size:
+                    if mapper is not None and inp.regular and not filled and inp.size - got >= step:
+                        chunk = _map(mapper, inp, f, got, step)
+                        mapped = [m for m in mapped[-buffers:] if _check(inp, f, m)] + [chunk]
+                        got += step
+                        yield first, memoryview(chunk)
+                        first += max_pages
+                        f.seek(got)  # where a read goes on from (a mapping moves nothing)
+                        continue
+                    if mv is None:
+                        if not ring:
+                            ring = [memoryview(bytearray(step)) for _ in range(buffers)]
+                        mv = ring[turn % buffers]
                     want = len(mv) - filled
                     if inp.size is not None:
                         want = min(want, inp.size - got)
@@ -219,10 +254,11 @@ class PageSource:
                         first += max_pages
                         filled = 0
                         turn += 1
-                        mv = ring[turn % buffers]
+                        mv = None
+                for m in mapped:
+                    _check(inp, f, m)
             if inp.size is not None and got < inp.size:
-                raise SourceError(f"{inp.path}: has {got} bytes, {inp.size} when replay began; "
-                                  "replay a copy that does not change")
+                raise _shorter(inp, got)
             if inp.size is None and got == 0:
                 raise SourceError(f"{inp.path}: gave no bytes; give a stream with at least one byte")
             rest = filled % ps
@@ -237,9 +273,33 @@ class PageSource:
                     first += max_pages
                     filled = 0
                     turn += 1
-                    mv = ring[turn % buffers]
+                    mv = None
         if filled:
             yield first, mv[:filled]
+
+
+def _shorter(inp: _Input, got: int) -> SourceError:
+    return SourceError(f"{inp.path}: has {got} bytes, {inp.size} when replay began; "
+                       "replay a copy that does not change")
+
+
+def _map(mapper, inp: _Input, f, offset: int, length: int):
+    """`length` bytes of the open input `f` from `offset`, mapped."""
+    try:
+        return mapper(f.fileno(), offset, length)
+    except OSError as e:
+        raise _os_error(inp.path, e) from None
+
+
+def _check(inp: _Input, f, chunk) -> bool:
+    """True; SourceError when the mapped `chunk` read past the file's end (cut short
+    since replay began), or the file is shorter now."""
+    if chunk.changed:
+        raise _shorter(inp, min(inp.size, os.fstat(f.fileno()).st_size))
+    now = os.fstat(f.fileno()).st_size
+    if now < inp.size:
+        raise _shorter(inp, now)
+    return True
 
 
 def open_source(paths, page_size: int, warn=None) -> PageSource:
