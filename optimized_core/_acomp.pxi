@@ -84,7 +84,7 @@ cdef class _CoreAcomp(_CoreFaults):
         return 1
 
     cdef void table_begin(self, const long *result, const uint8_t *out, Blob **blob_c,
-                          Blob **blob_r, const uint8_t *base, int64_t npages,
+                          Blob **blob_r, Arena *arena, const uint8_t *base, int64_t npages,
                           uint64_t first_offset) noexcept nogil:
         """Take every unit's phase 1 from a shared table (see _shared.pxi) for this store_run."""
         cdef Ahead *a = &self.ah
@@ -93,6 +93,7 @@ cdef class _CoreAcomp(_CoreFaults):
         a.tout = out
         a.blob_c = blob_c
         a.blob_r = blob_r
+        a.arena = arena
         a.first_offset = first_offset
         a.slot_size = self.scratch_size
         a.base = base
@@ -106,6 +107,7 @@ cdef class _CoreAcomp(_CoreFaults):
             self.ah.on = 0
             self.ah.table = 0
             self.ah.blob_c = self.ah.blob_r = NULL
+            self.ah.arena = NULL
             self.ah.slot_size = self.scratch_size
             return
         zs_store64(&self.ah.stop, 1)

@@ -119,6 +119,7 @@ cdef class Core(_CoreZswap):
         cdef const uint8_t *tout = NULL
         cdef Blob **tblob_c = NULL
         cdef Blob **tblob_r = NULL
+        cdef Arena *tarena = NULL
         if shared is not None:
             if (shared.alg != self.alg or shared.page_size != self.page_size
                     or shared.batching != self.batching or shared.slot_size != self.scratch_size):
@@ -130,7 +131,7 @@ cdef class Core(_CoreZswap):
                                  "is decided as it stores)")
             tzero, tresult, tout = shared.zero, shared.result, shared.out
             if self.blob_of:
-                tblob_c, tblob_r = shared.blob_c, shared.blob_r
+                tblob_c, tblob_r, tarena = shared.blob_c, shared.blob_r, shared.arena
             if shared.busy:
                 raise RuntimeError("the shared table is in use by another store")
         self.enter()
@@ -138,7 +139,8 @@ cdef class Core(_CoreZswap):
             shared.busy = 1
         with nogil:
             if tzero != NULL:
-                self.table_begin(tresult, tout, tblob_c, tblob_r, &buf[0], npages, first_offset)
+                self.table_begin(tresult, tout, tblob_c, tblob_r, tarena, &buf[0], npages,
+                                 first_offset)
             else:
                 self.ahead_begin(&buf[0], npages, folio_pages, zeromap)
             first = 0

@@ -20,6 +20,39 @@ cdef extern from *:
     int32_t zs_ref_add(int32_t *p, int32_t v) noexcept nogil
 
 
+cdef extern from "<sys/mman.h>" nogil:
+    void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)
+    int munmap(void *addr, size_t length)
+    int madvise(void *addr, size_t length, int advice)
+    int PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE
+    void *MAP_FAILED
+
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    #ifndef MADV_POPULATE_WRITE
+    #define MADV_POPULATE_WRITE 23
+    #endif
+    """
+    int MADV_POPULATE_WRITE
+
+
+# A chunk's blobs of the table's pages are cut from one arena: memory mapped once per chunk
+# (in huge pages where the machine allows), not a malloc and a run of page faults per page.  It
+# is unmapped when its last blob and the table have let it go; the part no blob took is given
+# back when the table moves on to the next chunk.
+DEF ARENA_ALIGN = 2 << 20
+DEF ARENA_STEP = 1 << 20  # bytes made resident at a time, ahead of the blobs cut (one call)
+
+
+cdef struct Arena:
+    int32_t refs           # its live blobs, and the table while the chunk is current
+    size_t size            # bytes mapped from mem
+    size_t used
+    size_t ready           # bytes from mem made resident (MADV_POPULATE_WRITE)
+    uint8_t *mem
+
+
 cdef struct Blob:
     int32_t refs           # the entries (of any pool, on any thread) and the table holding it
     uint32_t length
@@ -27,6 +60,7 @@ cdef struct Blob:
     uint64_t offset        # ... at this swap offset
     int32_t rc
     int32_t first
+    Arena *arena           # where it was cut from; NULL: a malloc of its own
 
 
 cdef inline uint8_t *blob_bytes(Blob *b) noexcept nogil:
@@ -39,13 +73,85 @@ cdef Blob *blob_new(const uint8_t *data, uint32_t length, int32_t refs) noexcept
         b.refs = refs
         b.session = 0
         b.length = length
+        b.arena = NULL
         memcpy(blob_bytes(b), data, length)
+    return b
+
+
+cdef int32_t arenas_live = 0  # arenas mapped now (`live_arenas`, tests)
+
+
+def live_arenas():
+    """How many blob arenas are mapped now: 0 once every table and pool using them is gone."""
+    return zs_ref_add(&arenas_live, 0)
+
+
+cdef Arena *arena_new(size_t size) noexcept nogil:
+    """An arena of at least `size` bytes, reserved (touched only as blobs are cut);
+    NULL when it cannot be mapped (blobs are then malloc'd)."""
+    cdef Arena *a = <Arena *>malloc(sizeof(Arena))
+    if not a:
+        return NULL
+    size = (size + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN
+    a.mem = <uint8_t *>mmap(NULL, size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+    if <void *>a.mem == MAP_FAILED:
+        free(a)
+        return NULL
+    a.refs = 1
+    a.size = size
+    a.used = 0
+    a.ready = 0
+    zs_ref_add(&arenas_live, 1)
+    return a
+
+
+cdef inline void arena_put(Arena *a) noexcept nogil:
+    if a and zs_ref_add(&a.refs, -1) == 0:
+        munmap(a.mem, a.size)
+        free(a)
+        zs_ref_add(&arenas_live, -1)
+
+
+cdef void arena_trim(Arena *a) noexcept nogil:
+    """Give back the part of the arena past its last blob (no more are cut from it)."""
+    cdef size_t keep = (a.used + 4095) // 4096 * 4096
+    if keep < a.size:
+        munmap(a.mem + keep, a.size - keep)
+        a.size = keep
+
+
+cdef Blob *arena_blob(Arena *a, const uint8_t *data, uint32_t length, int32_t refs) noexcept nogil:
+    """A blob of these bytes cut from `a` (one thread at a time: the table's user), or
+    malloc'd when `a` is NULL or full."""
+    cdef size_t need = (sizeof(Blob) + length + 7) // 8 * 8
+    cdef size_t step
+    cdef Blob *b
+    if a == NULL or a.used + need > a.size:
+        return blob_new(data, length, refs)
+    if a.used + need > a.ready:
+        # A step's pages made resident in one call rather than a fault each (where the
+        # kernel cannot, 5.14 and before, the writes below fault them in).
+        step = min(ARENA_STEP, a.size - a.ready)
+        madvise(a.mem + a.ready, step, MADV_POPULATE_WRITE)
+        a.ready += step
+    b = <Blob *>(a.mem + a.used)
+    a.used += need
+    zs_ref_add(&a.refs, 1)
+    b.refs = refs
+    b.session = 0
+    b.length = length
+    b.arena = a
+    memcpy(blob_bytes(b), data, length)
     return b
 
 
 cdef inline void blob_put(Blob *b) noexcept nogil:
     if b and zs_ref_add(&b.refs, -1) == 0:
-        free(b)
+        if b.arena:
+            arena_put(b.arena)
+        else:
+            free(b)
 
 
 cdef struct TableJob:
@@ -97,6 +203,7 @@ cdef class Compressed:
     cdef object held  # the chunk's buffer, kept alive while the table refers to it
     cdef Blob **blob_c  # per page of the chunk: the blob of its compressed output, or NULL
     cdef Blob **blob_r  # per page: the blob of the page as-is, or NULL
+    cdef Arena *arena  # where this chunk's blobs are cut from
     cdef int busy  # a fill, store_run or load_check is using the table
     cdef uint64_t session  # the read-back session (begin_read_back), 0: none
     cdef const uint8_t *session_base  # its pages
@@ -128,6 +235,7 @@ cdef class Compressed:
             if self.ctxs[i]:
                 zc_ctx_free(self.ctxs[i])
         self.drop_blobs()
+        arena_put(self.arena)
         free(self.result)
         free(self.zero)
         free(self.out)
@@ -151,6 +259,12 @@ cdef class Compressed:
             raise RuntimeError("this shared table is in use by another thread; give each "
                                "thread its own, or serialize the calls")
         self.drop_blobs()
+        if self.arena:
+            arena_trim(self.arena)
+            arena_put(self.arena)
+        # Room for every page's output and its page as-is: what blobs may be cut for them.
+        self.arena = arena_new(<size_t>n * (2 * (sizeof(Blob) + 8) + self.slot_size
+                                            + self.page_size)) if n else NULL
         self.session_base = NULL
         if n > self.cap_pages:
             free(self.result)

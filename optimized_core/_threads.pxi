@@ -48,6 +48,7 @@ cdef struct Ahead:
     const uint8_t *tout
     Blob **blob_c          # the table's blobs (pools that share their bytes)
     Blob **blob_r
+    Arena *arena           # the table's, where new blobs of its pages are cut
     uint64_t first_offset  # the swap offset of the table's first page in this store_run
 
 

@@ -44,7 +44,7 @@ cdef class _CoreVariants(_CoreAcomp):
         if slot == NULL:
             return blob_new(data, dlen, 1)
         if slot[0] == NULL:
-            slot[0] = blob_new(data, dlen, 2)  # the entry's and the table's
+            slot[0] = arena_blob(a.arena, data, dlen, 2)  # the entry's and the table's
             return slot[0]
         zs_ref_add(&slot[0].refs, 1)
         return slot[0]

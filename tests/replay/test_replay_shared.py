@@ -308,3 +308,35 @@ def test_compress_ahead_skips_a_whole_ring_of_rejected_pages_without_waiting(tmp
         "print('ok')\n")
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_a_chunks_blobs_are_cut_from_one_arena_given_back_when_read_back(pages):
+    """The blobs of a table's chunk live in one arena (_shared.pxi): mapped while a pool
+    holds one of them or the table is on that chunk, and unmapped once every entry has
+    been read back and the table has moved on or gone."""
+    import gc
+
+    from zswap_spec.optimized_core import load_core
+
+    live = load_core().module.live_arenas
+    gc.collect()
+    before = live()
+    data = b"".join(pages[:64])
+    other = bytes(reversed(data))
+    table = SharedCompression("lz4", PS)
+    pools = [CorePool(v, "lz4") for v in ("mainline", "v14")]
+    table.fill(data)
+    assert live() == before + 1
+    outs = []
+    for pool in pools:
+        pool.share_bytes()
+        outs.append(pool.store_run(data, 0, shared=table))
+    assert b"c" in outs[0] and b"r" in outs[0]  # blobs of both kinds were cut
+    table.fill(other)  # the table moves on; the pools still hold the first chunk's blobs
+    assert live() == before + 2
+    for pool, out in zip(pools, outs):
+        assert pool.load_apply(0, pool.load_check(0, data, out)) == []
+    assert live() == before + 1  # the first chunk's arena went with its last blob
+    del table
+    gc.collect()
+    assert live() == before

@@ -99,6 +99,65 @@ def test_a_file_read_in_small_chunks_gives_the_results_of_its_pages_in_memory(
     assert streamed.pages == 204 and (streamed.violations or variant == "mainline")
 
 
+@pytest.mark.skipif(not core_available(), reason="the optimized core maps chunks")
+@pytest.mark.parametrize("page_size", [4096, 512])
+def test_mapped_chunks_are_the_bytes_a_copy_reads(tmp_path, monkeypatch, page_size):
+    """Whole chunks inside a regular file are mapped (read-only views), the rest copied:
+    files whose ends are not page-aligned, chunks that span two files, mapping offsets
+    that are not the system page's; every pass gives the concatenation, padded."""
+    rng = random.Random(page_size)
+    sizes = [7 * page_size + 100, 12 * page_size, 3 * page_size - 1, 40 * page_size + 7]
+    paths, whole = [], b""
+    for i, size in enumerate(sizes):
+        data = rng.randbytes(size)
+        (tmp_path / f"{i}.bin").write_bytes(data)
+        paths.append(tmp_path / f"{i}.bin")
+        whole += data + bytes(-size % page_size)
+    src = open_source(paths, page_size)
+    for step, buffers in ((4, 1), (5, 2), (1, 1)):
+        got, mapped = [], 0
+        for first, chunk in src.chunks(step, buffers):
+            assert first * page_size == sum(len(c) for c in got)
+            mapped += chunk.readonly
+            got.append(bytes(chunk))
+        assert b"".join(got) == whole
+        assert mapped > 0
+    monkeypatch.setattr(source_mod, "_mapper", lambda: None)  # no core: every chunk copied
+    copied = list(src.chunks(5, 2))
+    assert not any(c.readonly for _, c in copied)
+
+
+@pytest.mark.skipif(not core_available(), reason="the optimized core maps chunks")
+def test_a_file_cut_short_while_mapped_reads_zeros_and_ends_the_pass(tmp_path):
+    """Reading a mapping past the file's new end raises SIGBUS; the core's handler maps
+    zeros there and the pass ends with the input error.  In a process of its own: were
+    the handler missing, the process would die of the signal (checked below)."""
+    f = tmp_path / "cut.bin"
+    f.write_bytes(random.Random(3).randbytes(64 * 4096))
+    script = f"""
+import os, sys
+from zswap_spec.replay.source import open_source, SourceError
+src = open_source([{str(f)!r}], 4096)
+chunks = src.chunks(16)
+first, chunk = next(chunks)
+assert chunk.readonly, "the chunk was copied, not mapped"
+os.truncate({str(f)!r}, 5 * 4096)
+data = bytes(chunk)  # pages 5 to 15 are past the end now
+print(data[5 * 4096:].count(0) == 11 * 4096, data[:5 * 4096] == open({str(f)!r}, "rb").read())
+try:
+    next(chunks)
+except SourceError as e:
+    print(e)
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    lines = p.stdout.splitlines()
+    assert lines[0] == "True True"
+    assert lines[1] == f"{f}: has 20480 bytes, 262144 when replay began; replay a copy that " \
+                       "does not change"
+
+
 def test_a_file_that_shrinks_between_passes_is_an_input_error(tmp_path):
     f = tmp_path / "f.bin"
     f.write_bytes(bytes(4096) * 4)
