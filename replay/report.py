@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from rich import box
-from rich.table import Table
-
-from zswap_spec.support.console import console
-
 __all__ = ["print_runs", "runs_json"]
 
 
@@ -31,6 +26,10 @@ def runs_json(results, interrupted: bool = False) -> dict:
 
 
 def print_runs(results) -> None:
+    from rich import box  # (here: a run printing JSON does not load rich)
+    from rich.table import Table
+    from zswap_spec.support.console import console
+
     ref = _mainline_for(results)
     inputs = any(r.input is not None for r in results)
     table = Table(title="replay (wb: writeback; ≠main: outcome differs from mainline's; "
