@@ -205,6 +205,8 @@ cdef class Compressed:
     cdef Blob **blob_r  # per page: the blob of the page as-is, or NULL
     cdef Arena *arena  # where this chunk's blobs are cut from
     cdef int busy  # a fill, store_run or load_check is using the table
+    cdef TableJob job  # the fill under way
+    cdef int pending  # units of a fill started (fill_start) and not yet finished
     cdef uint64_t session  # the read-back session (begin_read_back), 0: none
     cdef const uint8_t *session_base  # its pages
     cdef int64_t session_bytes
@@ -229,6 +231,8 @@ cdef class Compressed:
 
     def __dealloc__(self):
         cdef int i
+        if self.pending and self.workers:
+            zc_workers_help(self.workers, self.pending)  # no worker may read what is freed
         if self.workers:
             zc_workers_free(self.workers)
         for i in range(8):
@@ -253,8 +257,15 @@ cdef class Compressed:
 
     def fill(self, const uint8_t[::1] buf):
         """Compress every page of `buf` (a whole number of pages), on every thread."""
+        self.fill_start(buf)
+        self.fill_finish()
+
+    def fill_start(self, const uint8_t[::1] buf):
+        """Start compressing every page of `buf` on the table's workers and return; the
+        calling thread takes its share in `fill_finish`, which must come before the
+        table is used again (it is busy until then).  On one thread, the whole fill."""
         cdef int64_t n = buf.shape[0] // self.page_size
-        cdef TableJob job
+        cdef int nunits
         if self.busy:
             raise RuntimeError("this shared table is in use by another thread; give each "
                                "thread its own, or serialize the calls")
@@ -293,23 +304,38 @@ cdef class Compressed:
         self.held = buf
         self.base = &buf[0] if n else NULL
         self.npages = n
-        job.alg = self.alg
-        job.batching = self.batching
-        job.page_size = self.page_size
-        job.slot_size = self.slot_size
-        job.ctx = self.ctxs
-        job.base = self.base
-        job.npages = n
-        job.result = self.result
-        job.zero = self.zero
-        job.out = self.out
+        self.job.alg = self.alg
+        self.job.batching = self.batching
+        self.job.page_size = self.page_size
+        self.job.slot_size = self.slot_size
+        self.job.ctx = self.ctxs
+        self.job.base = self.base
+        self.job.npages = n
+        self.job.result = self.result
+        self.job.zero = self.zero
+        self.job.out = self.out
+        nunits = <int>((n + TASK_PAGES - 1) // TASK_PAGES)
         self.busy = 1
-        try:
-            with nogil:
-                zc_workers_run(self.workers, <int>((n + TASK_PAGES - 1) // TASK_PAGES), table_task,
-                               &job)
-        finally:
-            self.busy = 0
+        if self.threads == 1 or nunits <= 1:
+            try:
+                with nogil:
+                    zc_workers_run(self.workers, nunits, table_task, &self.job)
+            finally:
+                self.busy = 0
+            return
+        self.pending = nunits
+        with nogil:
+            zc_workers_start(self.workers, nunits, table_task, &self.job)
+
+    def fill_finish(self):
+        """The calling thread compresses the pages of the started fill no worker has
+        taken, then waits for the rest (nothing to do after a fill on one thread)."""
+        if not self.pending:
+            return
+        with nogil:
+            zc_workers_help(self.workers, self.pending)
+        self.pending = 0
+        self.busy = 0
 
     def begin_read_back(self, const uint8_t[::1] expected):
         """A read-back session: the pools sharing their bytes through this table are

@@ -36,14 +36,25 @@ class SharedCompression:
         """Compress every page of `data` (kept alive until the next fill).  The pools
         that store with this table must store this very buffer, unchanged: a store
         checks its address and size, not its bytes."""
+        self.fill_start(data)
+        self.fill_finish()
+
+    def fill_start(self, data) -> None:
+        """`fill`, started on the table's worker threads: this thread is free until
+        `fill_finish`, where it takes its share and waits for the rest.  The table
+        cannot be used in between (PoolInputError).  With one thread, the whole fill."""
         view = memoryview(data).cast("B")
         if len(view) % self.page_size:
             raise PoolInputError(f"{len(view)} bytes are not a whole number of "
                                  f"{self.page_size}-byte pages")
         try:
-            self._c.fill(view)
+            self._c.fill_start(view)
         except RuntimeError as e:
             raise PoolInputError(str(e)) from None
+
+    def fill_finish(self) -> None:
+        """The end of the fill `fill_start` began (nothing when none is under way)."""
+        self._c.fill_finish()
 
     def begin_read_back(self, data) -> None:
         """A read-back session over `data` (the pages the pools sharing their bytes

@@ -173,6 +173,36 @@ def _read_ahead(source: PageSource, step: int, prepare=None, ahead: bool = False
         worker.join()
 
 
+def _compressed(source: PageSource, step: int, turns: list[dict]):
+    """(first, chunk, tables) for each chunk of `source`, its pages compressed in the
+    tables of its turn.  With two turns (more than one thread), the next chunk's
+    compression is started on its tables' workers before this chunk is handed out,
+    and finished, this thread taking its share, when the caller asks for the next:
+    the caller's work on a chunk and the next chunk's compression share the cores,
+    and no more threads than the tables have are busy.  The caller must be done
+    with a chunk before it asks for the one after the next."""
+    if len(turns) == 1:
+        for first, chunk in source.chunks(step):
+            for table in turns[0].values():
+                table.fill(chunk)
+            yield first, chunk, turns[0]
+        return
+    ready = None
+    for i, (first, chunk) in enumerate(source.chunks(step, buffers=2)):
+        mine = turns[i % 2]
+        for table in mine.values():
+            table.fill_start(chunk)
+        try:
+            if ready is not None:
+                yield ready
+        finally:
+            for table in mine.values():  # (also when the caller stops: no worker left reading)
+                table.fill_finish()
+        ready = first, chunk, mine
+    if ready is not None:
+        yield ready
+
+
 def run_together(source: PageSource, configs: list[RunConfig], progress=None, threads: int = 1,
                  sizes_only: bool = False) -> tuple[list[RunResult], list[RunConfig]]:
     """Every configuration on the core over a seekable source at once, in passes:
@@ -225,25 +255,15 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
     def key_of(run):
         return (run.config.compressor, run.config.page_size)
 
-    # With more than one thread, the next chunk is read and compressed while this one is
-    # stored: each of the two buffers has its own tables.
+    # With more than one thread, the next chunk is compressed on the tables' workers while
+    # this thread stores this one, then helps finish it: each of the two buffers has its
+    # own tables.
     ahead = threads > 1
-    if ahead:
-        spare = _tables(configs, threads)
-        turns = [tables, spare]
-    else:
-        turns = [tables]
-
-    def compress(first, chunk):  # on the read-ahead thread: touches nothing the runs change
-        mine = turns[(first // step) % len(turns)]
-        for table in mine.values():
-            table.fill(chunk)
-        return mine
-
+    turns = [tables, _tables(configs, threads)] if ahead else [tables]
     try:
         for run in live:
             run.begin_window(0)
-        with contextlib.closing(_read_ahead(source, step, compress, ahead)) as chunks:
+        with contextlib.closing(_compressed(source, step, turns)) as chunks:
             for first, chunk, mine in chunks:
                 for run in list(live):
                     run.shared = mine[key_of(run)]

@@ -424,6 +424,12 @@ void zc_workers_start(zc_workers *w, int nunits, zc_task_fn fn, void *arg)
 	publish(w, nunits, fn, arg);
 }
 
+void zc_workers_help(zc_workers *w, int nunits)
+{
+	claim_units(w, (uint32_t)(__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) >> 32), 0);
+	backoff_until_done(w, nunits);
+}
+
 void zc_workers_wait(zc_workers *w, int nunits)
 {
 	backoff_until_done(w, nunits);

@@ -60,6 +60,9 @@ void zc_workers_free(zc_workers *w);
 /* Start fn(arg, k, thread) for k < nunits on the worker threads only (the
  * caller goes on); zc_workers_wait() returns once they have all returned. */
 void zc_workers_start(zc_workers *w, int nunits, zc_task_fn fn, void *arg);
+/* After zc_workers_start: the caller takes the units no worker has claimed yet (as
+   thread 0), then waits for the rest. */
+void zc_workers_help(zc_workers *w, int nunits);
 void zc_workers_wait(zc_workers *w, int nunits);
 
 #endif
