@@ -19,6 +19,7 @@ cdef extern from "csrc/complibs.h" nogil:
     zc_workers *zc_workers_new(int nthreads)
     void zc_workers_run(zc_workers *w, int nunits, zc_task_fn fn, void *arg)
     void zc_workers_free(zc_workers *w)
+    void zc_workers_spin(zc_workers *w, int spins)
     void zc_workers_start(zc_workers *w, int nunits, zc_task_fn fn, void *arg)
     void zc_workers_help(zc_workers *w, int nunits)
     void zc_workers_wait(zc_workers *w, int nunits)

@@ -41,6 +41,7 @@ cdef extern from *:
 # (in huge pages where the machine allows), not a malloc and a run of page faults per page.  It
 # is unmapped when its last blob and the table have let it go; the part no blob took is given
 # back when the table moves on to the next chunk.
+DEF TABLE_SPIN = 256  # pause loops a table's idle worker spins before it sleeps
 DEF ARENA_ALIGN = 2 << 20
 DEF ARENA_STEP = 1 << 20  # bytes made resident at a time, ahead of the blobs cut (one call)
 
@@ -228,6 +229,9 @@ cdef class Compressed:
         self.workers = zc_workers_new(threads)
         if not self.workers:
             raise MemoryError()
+        # A table's next chunk comes milliseconds later: its idle workers sleep almost at
+        # once rather than take a core from the thread storing this one.
+        zc_workers_spin(self.workers, TABLE_SPIN)
 
     def __dealloc__(self):
         cdef int i

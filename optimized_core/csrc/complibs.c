@@ -292,6 +292,7 @@ struct zc_workers {
 	int done;
 	int sleepers;
 	int stop;
+	int spin;		/* pause loops an idle worker spins before it sleeps */
 };
 
 struct worker_arg {
@@ -327,7 +328,7 @@ static void *worker_main(void *p)
 
 		while ((gen = (uint32_t)(__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) >> 32)) == seen &&
 		       !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
-			if (++spins < 20000) {
+			if (++spins < __atomic_load_n(&w->spin, __ATOMIC_RELAXED)) {
 				__builtin_ia32_pause();
 				if (spins % 256 == 0)
 					sched_yield();
@@ -355,6 +356,7 @@ zc_workers *zc_workers_new(int nthreads)
 	if (!w)
 		return NULL;
 	w->nthreads = nthreads < 1 ? 1 : nthreads;
+	w->spin = 20000;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	w->tids = calloc((size_t)w->nthreads, sizeof(pthread_t));
@@ -417,6 +419,11 @@ void zc_workers_run(zc_workers *w, int nunits, zc_task_fn fn, void *arg)
 	}
 	claim_units(w, publish(w, nunits, fn, arg), 0);
 	backoff_until_done(w, nunits);
+}
+
+void zc_workers_spin(zc_workers *w, int spins)
+{
+	__atomic_store_n(&w->spin, spins, __ATOMIC_RELAXED);
 }
 
 void zc_workers_start(zc_workers *w, int nunits, zc_task_fn fn, void *arg)

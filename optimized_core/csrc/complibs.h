@@ -59,6 +59,9 @@ void zc_workers_run(zc_workers *w, int nunits, zc_task_fn fn, void *arg);
 void zc_workers_free(zc_workers *w);
 /* Start fn(arg, k, thread) for k < nunits on the worker threads only (the
  * caller goes on); zc_workers_wait() returns once they have all returned. */
+/* How long an idle worker spins before it sleeps (pause loops; 20000 at first:
+   about a millisecond, for batches that follow each other within microseconds). */
+void zc_workers_spin(zc_workers *w, int spins);
 void zc_workers_start(zc_workers *w, int nunits, zc_task_fn fn, void *arg);
 /* After zc_workers_start: the caller takes the units no worker has claimed yet (as
    thread 0), then waits for the rest. */
