@@ -13,7 +13,14 @@ cdef extern from "csrc/mapped.h" nogil:
     const unsigned char *zm_data(const zm_map *m)
     size_t zm_length(const zm_map *m)
     int zm_changed(const zm_map *m)
+    long zm_repaired()
     void zm_close(zm_map *m)
+
+
+def mapped_reads_repaired():
+    """How many reads of a mapped chunk, in this process so far, found its file cut short
+    (and read zeros there): a pass compares it before and after."""
+    return zm_repaired()
 
 
 cdef class MappedChunk:

@@ -27,6 +27,12 @@ cdef extern from "<sys/mman.h>" nogil:
     int PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE
     void *MAP_FAILED
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+
+cdef extern from "<unistd.h>" nogil:
+    long sysconf(int name)
+    int _SC_PAGESIZE
+
 cdef extern from *:
     """
     #include <sys/mman.h>
@@ -116,10 +122,11 @@ cdef inline void arena_put(Arena *a) noexcept nogil:
 
 cdef void arena_trim(Arena *a) noexcept nogil:
     """Give back the part of the arena past its last blob (no more are cut from it)."""
-    cdef size_t keep = (a.used + 4095) // 4096 * 4096
-    if keep < a.size:
-        munmap(a.mem + keep, a.size - keep)
+    cdef size_t page = <size_t>sysconf(_SC_PAGESIZE)
+    cdef size_t keep = (a.used + page - 1) // page * page
+    if keep < a.size and munmap(a.mem + keep, a.size - keep) == 0:
         a.size = keep
+        a.ready = min(a.ready, keep)
 
 
 cdef Blob *arena_blob(Arena *a, const uint8_t *data, uint32_t length, int32_t refs) noexcept nogil:
@@ -201,7 +208,11 @@ cdef class Compressed:
     cdef long *result
     cdef uint8_t *zero
     cdef uint8_t *out
-    cdef object held  # the chunk's buffer, kept alive while the table refers to it
+    # The chunk's buffer, held while the table refers to it, through memory of its own
+    # rather than a field Cython would show the cycle collector: the collector then
+    # never releases the chunk under a fill's workers (which __dealloc__ awaits).
+    cdef Py_buffer *held
+    cdef int holding
     cdef Blob **blob_c  # per page of the chunk: the blob of its compressed output, or NULL
     cdef Blob **blob_r  # per page: the blob of the page as-is, or NULL
     cdef Arena *arena  # where this chunk's blobs are cut from
@@ -227,7 +238,8 @@ cdef class Compressed:
             if not self.ctxs[i]:
                 raise MemoryError("cannot set up the compressors' working state")
         self.workers = zc_workers_new(threads)
-        if not self.workers:
+        self.held = <Py_buffer *>calloc(1, sizeof(Py_buffer))
+        if not self.workers or not self.held:
             raise MemoryError()
         # A table's next chunk comes milliseconds later: its idle workers sleep almost at
         # once rather than take a core from the thread storing this one.
@@ -244,6 +256,9 @@ cdef class Compressed:
                 zc_ctx_free(self.ctxs[i])
         self.drop_blobs()
         arena_put(self.arena)
+        if self.holding:
+            PyBuffer_Release(self.held)
+        free(self.held)
         free(self.result)
         free(self.zero)
         free(self.out)
@@ -264,10 +279,12 @@ cdef class Compressed:
         self.fill_start(buf)
         self.fill_finish()
 
-    def fill_start(self, const uint8_t[::1] buf):
-        """Start compressing every page of `buf` on the table's workers and return; the
-        calling thread takes its share in `fill_finish`, which must come before the
-        table is used again (it is busy until then).  On one thread, the whole fill."""
+    def fill_start(self, data):
+        """Start compressing every page of `data` (a buffer of bytes) on the table's
+        workers and return; the calling thread takes its share in `fill_finish`, which
+        must come before the table is used again (it is busy until then).  On one
+        thread, the whole fill."""
+        cdef const uint8_t[::1] buf = data
         cdef int64_t n = buf.shape[0] // self.page_size
         cdef int nunits
         if self.busy:
@@ -305,7 +322,11 @@ cdef class Compressed:
                 self.npages = 0
                 raise MemoryError()
             self.cap_pages = n
-        self.held = buf
+        if self.holding:
+            PyBuffer_Release(self.held)
+            self.holding = 0
+        PyObject_GetBuffer(data, self.held, PyBUF_SIMPLE)
+        self.holding = 1
         self.base = &buf[0] if n else NULL
         self.npages = n
         self.job.alg = self.alg

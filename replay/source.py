@@ -172,16 +172,28 @@ def _inspect(path: str, page_size: int, warn) -> _Input:
     return _Input(path, size, regular=stat.S_ISREG(st.st_mode))
 
 
-def _mapper():
-    """The core's `MappedChunk`, or None (not built: chunks are copied)."""
+def _core():
+    """The optimized core's module, or None (not built: chunks are copied)."""
     try:
         from zswap_spec.optimized_core import CoreUnavailable, load_core
     except ImportError:  # pragma: no cover - the package always carries the loader
         return None
     try:
-        return load_core().module.MappedChunk
+        return load_core().module
     except CoreUnavailable:
         return None
+
+
+def _mapper():
+    """The core's `MappedChunk`, or None (not built: chunks are copied)."""
+    core = _core()
+    return None if core is None else core.MappedChunk
+
+
+def _repaired() -> int:
+    """Reads of mapped chunks that found their file cut short, in this process so far."""
+    core = _core()
+    return 0 if core is None else core.mapped_reads_repaired()
 
 
 class PageSource:
@@ -203,6 +215,23 @@ class PageSource:
             return None
         return sum(-(-i.size // self.page_size) for i in self.inputs)
 
+    def check_pass(self) -> None:
+        """After a pass whose last chunks were used once `chunks()` had ended (read
+        ahead, two buffers): SourceError when a file is shorter now, or a read of a
+        mapped chunk found one cut short during the pass."""
+        for inp in self.inputs:
+            if inp.regular:
+                try:
+                    now = os.stat(inp.path).st_size
+                except OSError as e:
+                    raise _os_error(inp.path, e) from None
+                if now < inp.size:
+                    raise _shorter(inp, now)
+        if _repaired() > getattr(self, "repaired_before", 0):
+            names = ", ".join(i.path for i in self.inputs if i.regular)
+            raise SourceError(f"{names}: a read of its pages found the file shorter than when "
+                              "replay began; replay a copy that does not change")
+
     def chunk_pages(self, folio_pages: int = 1, nbytes: int | None = None) -> int:
         """Pages per chunk: about `nbytes` (CHUNK_BYTES), a whole number of folios."""
         nbytes = CHUNK_BYTES if nbytes is None else nbytes
@@ -217,6 +246,7 @@ class PageSource:
         ps = self.page_size
         step = max_pages * ps
         mapper = _mapper() if any(i.regular and i.size >= step for i in self.inputs) else None
+        self.repaired_before = _repaired()
         ring: list = []
         turn = 0
         mv = None
@@ -228,6 +258,9 @@ class PageSource:
                 while inp.size is None or got < inp.size:
                     if mapper is not None and inp.regular and not filled and inp.size - got >= step:
                         chunk = _map(mapper, inp, f, got, step)
+                        if chunk is None:  # the process maps too much already: copy instead
+                            mapper = None
+                            continue
                         mapped = [m for m in mapped[-buffers:] if _check(inp, f, m)] + [chunk]
                         got += step
                         yield first, memoryview(chunk)
@@ -284,10 +317,13 @@ def _shorter(inp: _Input, got: int) -> SourceError:
 
 
 def _map(mapper, inp: _Input, f, offset: int, length: int):
-    """`length` bytes of the open input `f` from `offset`, mapped."""
+    """`length` bytes of the open input `f` from `offset`, mapped (None: no room for
+    another mapping in the process, or in its address space)."""
     try:
         return mapper(f.fileno(), offset, length)
     except OSError as e:
+        if e.errno in (errno.EMFILE, errno.ENOMEM):
+            return None
         raise _os_error(inp.path, e) from None
 
 
@@ -295,7 +331,12 @@ def _check(inp: _Input, f, chunk) -> bool:
     """True; SourceError when the mapped `chunk` read past the file's end (cut short
     since replay began), or the file is shorter now."""
     if chunk.changed:
-        raise _shorter(inp, min(inp.size, os.fstat(f.fileno()).st_size))
+        now = os.fstat(f.fileno()).st_size
+        if now >= inp.size:  # a read failed where the file still has its bytes
+            raise SourceError(f"{inp.path}: a read of its pages failed (an I/O error, or the "
+                              f"file was cut short and grew back while replaying); replay a "
+                              f"copy on a local disk")
+        raise _shorter(inp, now)
     now = os.fstat(f.fileno()).st_size
     if now < inp.size:
         raise _shorter(inp, now)

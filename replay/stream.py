@@ -190,17 +190,20 @@ def _compressed(source: PageSource, step: int, turns: list[dict]):
     ready = None
     for i, (first, chunk) in enumerate(source.chunks(step, buffers=2)):
         mine = turns[i % 2]
-        for table in mine.values():
-            table.fill_start(chunk)
+        started = []
         try:
+            for table in mine.values():
+                table.fill_start(chunk)
+                started.append(table)
             if ready is not None:
                 yield ready
         finally:
-            for table in mine.values():  # (also when the caller stops: no worker left reading)
+            for table in started:  # (also when the caller stops: no worker left reading)
                 table.fill_finish()
         ready = first, chunk, mine
     if ready is not None:
         yield ready
+    source.check_pass()  # the chunks used after the source's own last look
 
 
 def run_together(source: PageSource, configs: list[RunConfig], progress=None, threads: int = 1,
@@ -291,6 +294,8 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
                         run.check_load(first, chunk, tables[key_of(run)])
                     for run in reading:
                         run.load(first, chunk)
+            if ahead:
+                source.check_pass()  # the last chunks were read back after its last look
         for run in live:
             run.loaded()
             run.end_window()

@@ -5,12 +5,13 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define ZM_SLOTS 64 /* mappings alive at once: replay holds a few per pass */
+#define ZM_SLOTS 256 /* mappings alive at once in the process: replay holds a few per pass */
 
 struct zm_map {
     void *base;              /* the mapping, from the page-aligned offset */
@@ -29,30 +30,55 @@ static struct {
 static volatile int lock;
 static struct sigaction before;  /* the handler that was there when ours went in */
 static volatile int installed;
+static volatile int passed_on;   /* a SIGBUS not ours was handed to `before` once */
+static volatile long repaired;   /* reads past a file's end turned into zeros, ever */
 
 static void take(void) { while (__atomic_test_and_set(&lock, __ATOMIC_ACQUIRE)) sched_yield(); }
 static void give(void) { __atomic_clear(&lock, __ATOMIC_RELEASE); }
 
 static void on_sigbus(int sig, siginfo_t *info, void *uctx)
 {
-    uintptr_t at = (uintptr_t)info->si_addr;
+    int saved = errno;
     long page = sysconf(_SC_PAGESIZE);
+    struct sigaction dfl;
     (void)uctx;
-    for (int i = 0; i < ZM_SLOTS; i++) {
-        uintptr_t end = __atomic_load_n(&slots[i].end, __ATOMIC_ACQUIRE);
-        if (end && slots[i].start <= at && at < end) {
-            void *p = (void *)(at & ~(uintptr_t)(page - 1));
-            /* A page of zeros where the file's page was: the read is done again. */
-            if (mmap(p, (size_t)page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
-                != MAP_FAILED) {
-                slots[i].changed = 1;
-                return;
+    if (info && info->si_code > 0) { /* a fault (SI_USER, SI_TKILL: a signal sent) */
+        uintptr_t at = (uintptr_t)info->si_addr;
+        for (int i = 0; i < ZM_SLOTS; i++) {
+            uintptr_t end = __atomic_load_n(&slots[i].end, __ATOMIC_ACQUIRE);
+            uintptr_t start = slots[i].start;
+            if (end && start <= at && at < end) {
+                void *p = (void *)(at & ~(uintptr_t)(page - 1));
+                /* A page of zeros where the file's page was: the read is done again. */
+                if (mmap(p, (size_t)page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                         -1, 0) != MAP_FAILED) {
+                    slots[i].changed = 1;
+                    __atomic_add_fetch(&repaired, 1, __ATOMIC_RELAXED);
+                    errno = saved;
+                    return;
+                }
+                break;
             }
-            break;
         }
     }
-    /* Not ours: what was there before takes it (the read faults again). */
-    sigaction(sig, &before, NULL);
+    /* Not ours.  The handler that was there before takes it, once (a fault is raised
+       again as the read is done again); should the signal come back to us after that
+       (a handler that hands it on to its own predecessor, which is us: faulthandler
+       enabled after us), the default action: the process ends of it, as it would have
+       without us, rather than the signal going round the two handlers for ever. */
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    if (!passed_on && ((before.sa_flags & SA_SIGINFO) ? before.sa_sigaction != NULL
+                       : (before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN))) {
+        passed_on = 1;
+        sigaction(sig, &before, NULL);
+    } else {
+        sigaction(sig, &dfl, NULL);
+    }
+    if (!info || info->si_code <= 0)
+        raise(sig);  /* a signal sent, not a fault: nothing raises it again but this */
+    errno = saved;
 }
 
 /* Our handler in place: installed once, and again if another took its place since
@@ -128,6 +154,7 @@ zm_map *zm_open(int fd, long long offset, size_t length)
 const unsigned char *zm_data(const zm_map *m) { return m->data; }
 size_t zm_length(const zm_map *m) { return m->length; }
 int zm_changed(const zm_map *m) { return slots[m->slot].changed; }
+long zm_repaired(void) { return __atomic_load_n(&repaired, __ATOMIC_RELAXED); }
 
 void zm_close(zm_map *m)
 {

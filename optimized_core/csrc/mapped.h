@@ -4,9 +4,9 @@
    file cut short while it is replayed would do, killing the run with what it had
    found.  Each mapping here is registered with a SIGBUS handler that maps a page
    of zeros where such a read faults and marks the mapping: the read then goes on,
-   and the caller asks `zm_changed` after the chunk and ends the run with an error
-   naming the file.  A fault anywhere else goes to the handler that was there
-   before. */
+   and the caller asks `zm_changed` after the chunk (or `zm_repaired` after a pass)
+   and ends the run with an error naming the file.  A fault anywhere else goes to
+   the handler that was there before. */
 #ifndef ZSWAP_SPEC_MAPPED_H
 #define ZSWAP_SPEC_MAPPED_H
 
@@ -21,6 +21,8 @@ const unsigned char *zm_data(const zm_map *m);
 size_t zm_length(const zm_map *m);
 /* Whether a read of the mapping found the file shorter than it was (zeros read). */
 int zm_changed(const zm_map *m);
+/* How many reads of any mapping found its file shorter (zeros read), since the start. */
+long zm_repaired(void);
 void zm_close(zm_map *m);
 
 #endif

@@ -340,3 +340,32 @@ def test_a_chunks_blobs_are_cut_from_one_arena_given_back_when_read_back(pages):
     del table
     gc.collect()
     assert live() == before
+
+
+def test_a_table_freed_by_the_cycle_collector_mid_fill_waits_for_its_workers(tmp_path):
+    """A table reachable only from a cycle, freed with a fill started: the chunk it holds
+    must stay mapped until its workers are done (no gc clear before the wait).  In a
+    process of its own: a chunk unmapped under a worker would end it (SIGSEGV)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import gc, os
+from zswap_spec.optimized_core import load_core
+core = load_core().module
+n = 64 << 20
+path = {str(tmp_path / "chunk.bin")!r}
+with open(path, "wb") as f:
+    f.write(os.urandom(n))
+fd = os.open(path, os.O_RDONLY)
+gc.disable()
+table = core.Compressed("zstd", 4096, 0, 2)
+table.fill_start(memoryview(core.MappedChunk(fd, 0, n)))  # the table alone holds the chunk
+box = [table]
+box.append(box)
+del table, box
+print("collected", gc.collect() > 0)
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "collected True", (p.returncode, p.stderr)

@@ -3,6 +3,7 @@ same results as pages in memory; streams (pipes, FIFOs, /dev/zero) in windows,
 in constant memory; an interrupt prints what was done; bad inputs are one line,
 exit 2; a cut-short core is refused before it is loaded."""
 
+import errno
 import json
 import os
 import random
@@ -126,6 +127,13 @@ def test_mapped_chunks_are_the_bytes_a_copy_reads(tmp_path, monkeypatch, page_si
     copied = list(src.chunks(5, 2))
     assert not any(c.readonly for _, c in copied)
 
+    def full(*args):  # the process's mappings used up (EMFILE): copies from there on
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(source_mod, "_mapper", lambda: full)
+    got = [(first, bytes(c), c.readonly) for first, c in src.chunks(4, 1)]
+    assert b"".join(c for _, c, _ in got) == whole and not any(r for _, _, r in got)
+
 
 @pytest.mark.skipif(not core_available(), reason="the optimized core maps chunks")
 def test_a_file_cut_short_while_mapped_reads_zeros_and_ends_the_pass(tmp_path):
@@ -156,6 +164,30 @@ except SourceError as e:
     assert lines[0] == "True True"
     assert lines[1] == f"{f}: has 20480 bytes, 262144 when replay began; replay a copy that " \
                        "does not change"
+
+
+@pytest.mark.skipif(not core_available(), reason="the optimized core maps chunks")
+def test_a_file_cut_short_under_a_chunk_read_ahead_ends_the_pass(tmp_path):
+    """With two threads a pass's last chunks are used after the source's own last look:
+    the pass's end looks again (`check_pass`), and `_compressed` does so itself."""
+    from zswap_spec.pool.core_backend import SharedCompression
+
+    f = tmp_path / "cut.bin"
+    for compressed in (False, True):
+        f.write_bytes(random.Random(5).randbytes(8 * 4096))
+        src = open_source([f], 4096)
+        chunks = (stream_mod._compressed(src, 4, [{"lz4": SharedCompression("lz4", 4096, 2)},
+                                                  {"lz4": SharedCompression("lz4", 4096, 2)}])
+                  if compressed else stream_mod._read_ahead(src, 4, None, True))
+        seen = []
+        with pytest.raises(SourceError, match="shorter than when replay began|has 4096 bytes"):
+            for first, chunk, _ in chunks:
+                if first == 4:  # the last chunk, the source's generator already ended
+                    os.truncate(f, 4096)
+                seen.append(bytes(chunk))
+            if not compressed:  # (`_compressed` looks at its end by itself)
+                src.check_pass()
+        assert seen and seen[-1].count(0) == len(seen[-1])  # what was read: zeros, no SIGBUS
 
 
 def test_a_file_that_shrinks_between_passes_is_an_input_error(tmp_path):
