@@ -9,7 +9,6 @@ by step (tests/optimized_core/test_core_lockstep.py).  Private: use ``zswap_spec
 which checks every argument before it reaches this module.
 """
 
-cimport cython
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
