@@ -122,15 +122,13 @@ def _tables(configs, threads: int) -> dict:
             for key in dict.fromkeys((c.compressor, c.page_size) for c in configs)}
 
 
-def _read_ahead(source: PageSource, step: int, prepare=None, ahead: bool = False):
-    """(first, chunk, prepare(chunk)) for each chunk of `source`.  With `ahead`, the
-    next chunk is read and prepared on a thread of its own while the caller works on
-    this one (two buffers; `prepare` must release the GIL to gain anything); an
-    error there is raised here.  The caller must be done with a chunk before it
-    asks for the one after the next."""
+def _read_ahead(source: PageSource, step: int, ahead: bool = False):
+    """(first, chunk) for each chunk of `source`.  With `ahead`, the next chunk is read
+    on a thread of its own while the caller works on this one (two buffers); an error
+    there is raised here.  The caller must be done with a chunk before it asks for
+    the one after the next."""
     if not ahead:
-        for first, chunk in source.chunks(step):
-            yield first, chunk, prepare(first, chunk) if prepare else None
+        yield from source.chunks(step)
         return
     done = object()
     items: queue.Queue = queue.Queue()
@@ -145,11 +143,9 @@ def _read_ahead(source: PageSource, step: int, prepare=None, ahead: bool = False
                 if stop.is_set():
                     return
                 item = next(chunks, done)
+                items.put(item)
                 if item is done:
-                    items.put(done)
                     return
-                first, chunk = item
-                items.put((first, chunk, prepare(first, chunk) if prepare else None))
         except BaseException as e:  # noqa: BLE001 - handed to the caller, who raises it
             items.put(e)
         finally:
@@ -286,8 +282,8 @@ def run_together(source: PageSource, configs: list[RunConfig], progress=None, th
             run.audited()
         reading = [r for r in stored if r.reads_back]
         if reading:
-            with contextlib.closing(_read_ahead(source, step, None, ahead)) as chunks:
-                for first, chunk, _ in chunks:
+            with contextlib.closing(_read_ahead(source, step, ahead)) as chunks:
+                for first, chunk in chunks:
                     for table in tables.values():
                         table.begin_read_back(chunk)
                     for run in reading:

@@ -178,7 +178,8 @@ def test_a_file_cut_short_under_a_chunk_read_ahead_ends_the_pass(tmp_path):
         src = open_source([f], 4096)
         chunks = (stream_mod._compressed(src, 4, [{"lz4": SharedCompression("lz4", 4096, 2)},
                                                   {"lz4": SharedCompression("lz4", 4096, 2)}])
-                  if compressed else stream_mod._read_ahead(src, 4, None, True))
+                  if compressed else
+                  ((first, chunk, None) for first, chunk in stream_mod._read_ahead(src, 4, True)))
         seen = []
         with pytest.raises(SourceError, match="shorter than when replay began|has 4096 bytes"):
             for first, chunk, _ in chunks:
