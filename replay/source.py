@@ -203,6 +203,7 @@ class PageSource:
         self.inputs = inputs
         self.page_size = page_size
         self.warn = warn or (lambda msg: None)
+        self.repaired_before = 0  # `_repaired()` when the last pass began
 
     @property
     def seekable(self) -> bool:
@@ -227,7 +228,7 @@ class PageSource:
                     raise _os_error(inp.path, e) from None
                 if now < inp.size:
                     raise _shorter(inp, now)
-        if _repaired() > getattr(self, "repaired_before", 0):
+        if _repaired() > self.repaired_before:
             names = ", ".join(i.path for i in self.inputs if i.regular)
             raise SourceError(f"{names}: a read of its pages found the file shorter than when "
                               "replay began; replay a copy that does not change")
