@@ -274,9 +274,9 @@ cdef class Compressed:
                 blob_put(self.blob_r[i])
                 self.blob_c[i] = self.blob_r[i] = NULL
 
-    def fill(self, const uint8_t[::1] buf):
-        """Compress every page of `buf` (a whole number of pages), on every thread."""
-        self.fill_start(buf)
+    def fill(self, data):
+        """Compress every page of `data` (a whole number of pages), on every thread."""
+        self.fill_start(data)
         self.fill_finish()
 
     def fill_start(self, data):

@@ -262,7 +262,9 @@ class PageSource:
                         if chunk is None:  # the process maps too much already: copy instead
                             mapper = None
                             continue
-                        mapped = [m for m in mapped[-buffers:] if _check(inp, f, m)] + [chunk]
+                        for m in mapped:
+                            _check(inp, f, m)
+                        mapped = mapped[-buffers:] + [chunk]
                         got += step
                         yield first, memoryview(chunk)
                         first += max_pages
@@ -328,20 +330,16 @@ def _map(mapper, inp: _Input, f, offset: int, length: int):
         raise _os_error(inp.path, e) from None
 
 
-def _check(inp: _Input, f, chunk) -> bool:
-    """True; SourceError when the mapped `chunk` read past the file's end (cut short
-    since replay began), or the file is shorter now."""
-    if chunk.changed:
-        now = os.fstat(f.fileno()).st_size
-        if now >= inp.size:  # a read failed where the file still has its bytes
-            raise SourceError(f"{inp.path}: a read of its pages failed (an I/O error, or the "
-                              f"file was cut short and grew back while replaying); replay a "
-                              f"copy on a local disk")
-        raise _shorter(inp, now)
+def _check(inp: _Input, f, chunk) -> None:
+    """SourceError when the mapped `chunk` read past the file's end (cut short since
+    replay began), or the file is shorter now."""
     now = os.fstat(f.fileno()).st_size
     if now < inp.size:
         raise _shorter(inp, now)
-    return True
+    if chunk.changed:  # a read failed where the file still has its bytes
+        raise SourceError(f"{inp.path}: a read of its pages failed (an I/O error, or the "
+                          f"file was cut short and grew back while replaying); replay a "
+                          f"copy on a local disk")
 
 
 def open_source(paths, page_size: int, warn=None) -> PageSource:
